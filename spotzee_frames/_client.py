@@ -1,0 +1,675 @@
+"""The HTTP client for Spotzee's Main API: auth and headers, retries per the contract,
+pacing and bounded concurrency, pagination, and fan-out of many calls.
+
+The client is synchronous to its caller and asynchronous inside: it owns an event loop
+on a background thread, so it works the same from a script and from a Jupyter cell
+whose kernel already runs a loop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import email.utils
+import ipaddress
+import logging
+import os
+import platform
+import queue
+import random
+import threading
+import time
+import uuid
+import weakref
+from collections import Counter
+from collections.abc import Awaitable, Callable, Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, TypeVar
+from urllib.parse import urlsplit
+
+import httpx
+import orjson
+from tenacity import (
+    AsyncRetrying,
+    RetryCallState,
+    retry_if_exception,
+    stop_after_attempt,
+    stop_after_delay,
+)
+
+from ._errors import (
+    APIError,
+    AuthenticationError,
+    ConfigurationError,
+    InsecureTransportError,
+    KeyScopeError,
+    PermissionDeniedError,
+    SpotzeeError,
+    TransportError,
+    error_class_for,
+)
+from ._pacing import Gate, Pacer
+from ._version import __version__
+
+__all__ = [
+    "API_VERSION",
+    "DEFAULT_BASE_URL",
+    "Call",
+    "Client",
+    "Response",
+    "resolve_client",
+]
+
+API_VERSION = "2026-04-28"
+DEFAULT_BASE_URL = "https://apix.spotzee.com/api/client"
+SANDBOX_KEY = "sk_test_sandbox"
+
+logger = logging.getLogger("spotzee_frames")
+
+T = TypeVar("T")
+
+# Codes for error answers that carry no usable code of their own (a proxy's HTML page,
+# a legacy numeric code): go by the HTTP status, as the contract says.
+_CODE_BY_STATUS = {
+    400: "parameter_invalid_format",
+    401: "authentication_required",
+    402: "quota_exceeded",
+    403: "permission_denied",
+    404: "resource_missing",
+    409: "state_conflict",
+    422: "validation_failed",
+    429: "rate_limited",
+    500: "internal_error",
+    503: "service_unavailable",
+}
+_RETRYABLE_CODES = frozenset({"rate_limited", "idempotency_in_progress"})
+_SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+_KEYED_METHODS = frozenset({"POST", "PATCH"})
+# The only route a publishable key may use among those the toolkit calls.
+_PK_ALLOWED = frozenset({("POST", "/events")})
+
+
+class _Secret:
+    """Holds the API key so that no repr, vars() dump or traceback local shows it."""
+
+    __slots__ = ("_value",)
+
+    def __init__(self, value: str) -> None:
+        self._value = value
+
+    def reveal(self) -> str:
+        return self._value
+
+    @property
+    def kind(self) -> str:
+        return self._value.split("_", 1)[0] + "_" if "_" in self._value else "?"
+
+    def __repr__(self) -> str:
+        return f"'{self.kind}…'"
+
+    __str__ = __repr__
+
+    def __reduce__(self) -> Any:
+        raise TypeError("an API key is not picklable")
+
+
+@dataclass(frozen=True)
+class Call:
+    """One API request to make; `content` is sent byte for byte when given."""
+
+    method: str
+    path: str
+    params: Mapping[str, Any] | Sequence[tuple[str, Any]] | None = None
+    json: Any = None
+    content: bytes | None = None
+    idempotency_key: str | None = None
+
+
+@dataclass(frozen=True)
+class Response:
+    """A successful answer: parsed JSON body (None for 204) and what the headers said."""
+
+    status_code: int
+    data: Any
+    headers: httpx.Headers
+    request_id: str | None
+    replayed: bool
+    attempts: int
+
+
+def _is_loopback(host: str) -> bool:
+    if host == "localhost" or host.endswith(".localhost"):
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+def _parse_retry_after(value: str | None) -> float | None:
+    if not value:
+        return None
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    return max(0.0, when.timestamp() - time.time())
+
+
+def _error_from_response(response: httpx.Response, attempts: int) -> APIError:
+    """Turn any error answer, JSON envelope or not, into the matching APIError."""
+    status = response.status_code
+    retry_after = _parse_retry_after(response.headers.get("retry-after"))
+    request_id = response.headers.get("x-request-id")
+    body: Any = None
+    try:
+        body = orjson.loads(response.content) if response.content else None
+    except orjson.JSONDecodeError:
+        body = None
+    code = _CODE_BY_STATUS.get(status, "server_error" if status >= 500 else "http_error")
+    param = None
+    errors = None
+    if isinstance(body, dict):
+        if isinstance(body.get("code"), str) and body["code"]:
+            code = body["code"]
+        message = body.get("message") or body.get("error") or body.get("title")
+        param = body.get("param") if isinstance(body.get("param"), str) else None
+        errors = body.get("errors") if isinstance(body.get("errors"), list) else None
+        request_id = body.get("request_id") or request_id
+    else:
+        message = None
+    if not isinstance(message, str) or not message:
+        text = response.text.strip() if response.content else ""
+        kind = response.headers.get("content-type", "").split(";")[0] or "no"
+        snippet = f" ({kind} body)" if text else " (empty body)"
+        message = f"HTTP {status} {response.reason_phrase}{snippet}"
+    cls = error_class_for(status)
+    return cls(
+        message,
+        status_code=status,
+        code=code,
+        param=param,
+        errors=errors,
+        request_id=request_id,
+        retry_after=retry_after,
+        attempts=attempts,
+    )
+
+
+class _LoopThread:
+    """An event loop running forever on a daemon thread."""
+
+    def __init__(self) -> None:
+        self.loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(
+            target=self.loop.run_forever, name="spotzee-frames-loop", daemon=True
+        )
+        self._thread.start()
+
+    def submit(self, coro: Awaitable[T]) -> Any:
+        return asyncio.run_coroutine_threadsafe(coro, self.loop)  # type: ignore[arg-type]
+
+    def stop(self) -> None:
+        if self.loop.is_running():
+            self.loop.call_soon_threadsafe(self.loop.stop)
+        self._thread.join(timeout=5)
+        if not self.loop.is_running():
+            self.loop.close()
+
+
+_DONE = object()
+
+
+class Client:
+    """A connection to Spotzee's Main API.
+
+    Parameters default to the environment: `SPOTZEE_API_KEY` and `SPOTZEE_BASE_URL`
+    (default `https://apix.spotzee.com/api/client`). `Client.sandbox()` gives a client
+    bound to an in-process sandbox, for notebooks and tests with no key.
+
+    Retries follow the contract: 429, 5xx and `idempotency_in_progress` are retried with
+    exponential backoff and jitter, honouring `Retry-After` (which pauses every worker of
+    this client); other 4xx never; network errors only for requests that carry an
+    idempotency key or are safe (GET). `rate_limit` paces request starts (the documented
+    per-host budget is 100 requests/s) and `max_concurrency` bounds requests in flight.
+    """
+
+    def __init__(
+        self,
+        api_key: str | None = None,
+        base_url: str | None = None,
+        *,
+        timeout: float = 30.0,
+        max_concurrency: int = 8,
+        rate_limit: float | None = 100.0,
+        max_attempts: int = 6,
+        max_retry_time: float = 300.0,
+        backoff_base: float = 0.5,
+        backoff_max: float = 60.0,
+        transport: httpx.AsyncBaseTransport | None = None,
+    ) -> None:
+        key = api_key if api_key is not None else os.environ.get("SPOTZEE_API_KEY")
+        if not key:
+            raise ConfigurationError(
+                "no API key: pass api_key= or set SPOTZEE_API_KEY "
+                "(or use spotzee_frames.Client.sandbox() to try things offline)"
+            )
+        key = key.strip()
+        if key.startswith("ok_"):
+            raise ConfigurationError(
+                "an organisation key (ok_…) is for the admin API; the toolkit needs a "
+                "project secret key (sk_…)"
+            )
+        self._key = _Secret(key)
+        url = (base_url or os.environ.get("SPOTZEE_BASE_URL") or DEFAULT_BASE_URL).rstrip("/")
+        parts = urlsplit(url)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise ConfigurationError(f"base_url must be an http(s) URL, not {url!r}")
+        if parts.scheme == "http" and not _is_loopback(parts.hostname):
+            raise InsecureTransportError(
+                f"refusing to send a {self._key.kind} key over plain http to {parts.hostname}: "
+                "use https (plain http is allowed only for loopback hosts)"
+            )
+        if max_concurrency < 1:
+            raise ConfigurationError(f"max_concurrency must be at least 1, not {max_concurrency}")
+        if max_attempts < 1:
+            raise ConfigurationError(f"max_attempts must be at least 1, not {max_attempts}")
+        self.base_url = url
+        self.timeout = timeout
+        self.max_concurrency = max_concurrency
+        self.rate_limit = rate_limit
+        self.max_attempts = max_attempts
+        self.max_retry_time = max_retry_time
+        self.backoff_base = backoff_base
+        self.backoff_max = backoff_max
+        self._transport = transport
+        self._pacer = Pacer(rate_limit)
+        self._gate = Gate()
+        self._sem: asyncio.Semaphore | None = None
+        self._http: httpx.AsyncClient | None = None
+        self._loop_thread: _LoopThread | None = None
+        self._lock = threading.Lock()
+        self.stats: Counter[str] = Counter()
+        self.sandbox_instance: Any = None
+        self._finalizer: weakref.finalize[Any, Client] | None = None
+
+    # -- construction helpers -------------------------------------------------------
+
+    @classmethod
+    def sandbox(cls, sandbox: Any = None, **kwargs: Any) -> Client:
+        """A client bound to an in-process sandbox (a new one unless given); no key needed."""
+        from .sandbox import Sandbox
+
+        sb = sandbox if sandbox is not None else Sandbox()
+        client = cls(
+            api_key=SANDBOX_KEY,
+            base_url="http://localhost/api/client",
+            transport=sb.transport(),
+            **kwargs,
+        )
+        client.sandbox_instance = sb
+        return client
+
+    def __repr__(self) -> str:
+        where = "sandbox" if self.sandbox_instance is not None else self.base_url
+        return f"<spotzee_frames.Client {where} key={self._key!r}>"
+
+    # -- lifecycle -------------------------------------------------------------------
+
+    def _loop(self) -> _LoopThread:
+        with self._lock:
+            if self._loop_thread is None:
+                self._loop_thread = _LoopThread()
+                self._finalizer = weakref.finalize(self, _shutdown, self._loop_thread)
+            return self._loop_thread
+
+    def _ensure_http(self) -> httpx.AsyncClient:
+        # Runs on the loop thread: httpx clients and semaphores belong to one loop.
+        if self._http is None:
+            transport = self._transport or httpx.AsyncHTTPTransport(
+                limits=httpx.Limits(
+                    max_connections=self.max_concurrency,
+                    max_keepalive_connections=self.max_concurrency,
+                ),
+                retries=0,
+            )
+            self._http = httpx.AsyncClient(
+                base_url=self.base_url + "/",
+                transport=transport,
+                timeout=httpx.Timeout(self.timeout, connect=min(10.0, self.timeout)),
+                headers={
+                    "Spotzee-Version": API_VERSION,
+                    "User-Agent": (
+                        f"spotzee-frames/{__version__} (python {platform.python_version()}; "
+                        f"httpx {httpx.__version__})"
+                    ),
+                    "Accept": "application/json",
+                },
+                follow_redirects=False,
+            )
+            self._sem = asyncio.Semaphore(self.max_concurrency)
+        return self._http
+
+    def close(self) -> None:
+        """Close connections and stop the background loop. The client can't be used after."""
+        with self._lock:
+            lt, self._loop_thread = self._loop_thread, None
+        if lt is None:
+            return
+        http = self._http
+        if http is not None:
+            try:
+                lt.submit(http.aclose()).result(timeout=5)
+            except Exception:  # noqa: BLE001 - closing is best effort
+                logger.debug("closing the HTTP client failed", exc_info=True)
+        self._http = None
+        if self._finalizer is not None:
+            self._finalizer.detach()
+        lt.stop()
+
+    def __enter__(self) -> Client:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- the request path ------------------------------------------------------------
+
+    def _check_scope(self, method: str, path: str) -> None:
+        if self._key.kind == "pk_" and (method, path) not in _PK_ALLOWED:
+            raise KeyScopeError(
+                f"a publishable key (pk_…) may only call POST /events, not {method} {path}: "
+                "use a project secret key (sk_…)"
+            )
+
+    def _retryable(self, exc: BaseException, call: Call, keyed: bool) -> bool:
+        if isinstance(exc, TransportError):
+            return keyed or call.method in _SAFE_METHODS
+        if isinstance(exc, APIError):
+            return exc.status_code >= 500 or exc.code in _RETRYABLE_CODES or exc.status_code == 429
+        return False
+
+    def _wait_seconds(self, state: RetryCallState) -> float:
+        exc = state.outcome.exception() if state.outcome else None
+        n = state.attempt_number
+        backoff = min(self.backoff_max, self.backoff_base * 2 ** (n - 1))
+        backoff *= random.uniform(0.5, 1.0)
+        retry_after = getattr(exc, "retry_after", None)
+        if retry_after is not None:
+            # Honour the server's word; on repeated 429s double it, and add jitter so a
+            # fan-out does not come back as one burst.
+            doubling = 2 ** (n - 1) if getattr(exc, "status_code", None) == 429 else 1
+            wait = min(self.backoff_max, max(retry_after * doubling, backoff))
+            return wait + random.uniform(0.0, 0.5)
+        return backoff
+
+    async def _attempt(self, call: Call, key: str | None, attempt: int) -> Response:
+        http = self._ensure_http()
+        assert self._sem is not None
+        headers = {"Authorization": f"Bearer {self._key.reveal()}"}
+        content = call.content
+        if content is None and call.json is not None:
+            content = orjson.dumps(call.json)
+        if content is not None:
+            headers["Content-Type"] = "application/json"
+        if key is not None:
+            headers["Idempotency-Key"] = key
+        async with self._sem:
+            await self._gate.wait()
+            await self._pacer.wait()
+            await self._gate.wait()
+            self.stats["requests"] += 1
+            try:
+                response = await http.request(
+                    call.method,
+                    call.path.lstrip("/"),
+                    params=call.params,  # type: ignore[arg-type]
+                    content=content,
+                    headers=headers,
+                )
+            except httpx.TimeoutException as exc:
+                self.stats["network_errors"] += 1
+                raise TransportError(
+                    f"{call.method} {call.path} timed out ({type(exc).__name__})",
+                    attempts=attempt,
+                    code="timeout",
+                ) from exc
+            except httpx.TransportError as exc:
+                self.stats["network_errors"] += 1
+                raise TransportError(
+                    f"{call.method} {call.path} failed: {type(exc).__name__}: {exc}",
+                    attempts=attempt,
+                ) from exc
+        self._note_rate_headers(response)
+        request_id = response.headers.get("x-request-id")
+        logger.debug(
+            "%s %s -> %s (attempt %d, request %s)",
+            call.method, call.path, response.status_code, attempt, request_id,
+        )
+        if response.status_code >= 400:
+            error = _error_from_response(response, attempt)
+            if error.status_code == 429:
+                self.stats["rate_limited"] += 1
+            if error.retry_after is not None and (
+                error.status_code == 429 or error.status_code == 503
+            ):
+                self._gate.pause(error.retry_after)
+            raise error
+        data: Any = None
+        if response.content:
+            try:
+                data = orjson.loads(response.content)
+            except orjson.JSONDecodeError as exc:
+                raise APIError(
+                    f"{call.method} {call.path} answered {response.status_code} with a body "
+                    "that is not JSON",
+                    status_code=response.status_code,
+                    code="invalid_response",
+                    request_id=request_id,
+                    attempts=attempt,
+                ) from exc
+        replayed = response.headers.get("idempotent-replayed", "").lower() == "true"
+        if replayed:
+            self.stats["replayed"] += 1
+        return Response(
+            status_code=response.status_code,
+            data=data,
+            headers=response.headers,
+            request_id=request_id,
+            replayed=replayed,
+            attempts=attempt,
+        )
+
+    def _note_rate_headers(self, response: httpx.Response) -> None:
+        # Not active in production per the docs: use them when present, never rely on them.
+        remaining = response.headers.get("x-ratelimit-remaining")
+        reset = response.headers.get("x-ratelimit-reset")
+        if remaining is None or reset is None:
+            return
+        try:
+            if int(remaining) > 0:
+                return
+            value = float(reset)
+        except ValueError:
+            return
+        wait = value - time.time() if value > 1e9 else value
+        if 0 < wait <= self.backoff_max:
+            self._gate.pause(wait)
+
+    async def _execute(self, call: Call) -> Response:
+        method = call.method.upper()
+        if method != call.method:
+            call = Call(method, call.path, call.params, call.json, call.content, call.idempotency_key)
+        self._check_scope(method, call.path)
+        key = call.idempotency_key
+        if key is None and method in _KEYED_METHODS:
+            key = f"sfr_{uuid.uuid4().hex}"
+        keyed = key is not None
+        retrying = AsyncRetrying(
+            stop=stop_after_attempt(self.max_attempts) | stop_after_delay(self.max_retry_time),
+            wait=self._wait_seconds,
+            retry=retry_if_exception(lambda exc: self._retryable(exc, call, keyed)),
+            reraise=True,
+        )
+        attempt = 0
+        async for trying in retrying:
+            with trying:
+                attempt = trying.retry_state.attempt_number
+                if attempt > 1:
+                    self.stats["retries"] += 1
+                return await self._attempt(call, key, attempt)
+        raise AssertionError("unreachable: tenacity re-raises the last error")
+
+    # -- public, synchronous API --------------------------------------------------------
+
+    def _run(self, coro: Awaitable[T]) -> T:
+        future = self._loop().submit(coro)
+        try:
+            return future.result()  # type: ignore[no-any-return]
+        except BaseException:
+            future.cancel()
+            raise
+
+    def request(
+        self,
+        method: str,
+        path: str,
+        *,
+        params: Mapping[str, Any] | Sequence[tuple[str, Any]] | None = None,
+        json: Any = None,
+        content: bytes | None = None,
+        idempotency_key: str | None = None,
+    ) -> Response:
+        """Make one request (with retries); raise the matching SpotzeeError on failure."""
+        call = Call(method, path, params, json, content, idempotency_key)
+        self._check_scope(call.method.upper(), path)
+        return self._run(self._execute(call))
+
+    def get(self, path: str, params: Mapping[str, Any] | None = None) -> Any:
+        """GET a path and return its parsed JSON body."""
+        return self.request("GET", path, params=params).data
+
+    def paginate(
+        self,
+        path: str,
+        params: Mapping[str, Any] | None = None,
+        *,
+        limit: int = 100,
+        on_page: Callable[[int], Any] | None = None,
+    ) -> Iterator[dict[str, Any]]:
+        """Every result of a list endpoint, walking `nextCursor` pages of `limit` items.
+
+        `on_page(n)` is told the number of results of each page as it arrives.
+        """
+        query: dict[str, Any] = dict(params or {})
+        query["limit"] = limit
+        seen: set[str] = set()
+        while True:
+            data = self.get(path, query)
+            if isinstance(data, list):  # lenient: a bare list is one whole page
+                results, cursor = data, None
+            elif isinstance(data, dict):
+                results = data.get("results") or []
+                cursor = data.get("nextCursor")
+            else:
+                raise APIError(
+                    f"GET {path} did not answer with a list envelope",
+                    status_code=200,
+                    code="invalid_response",
+                )
+            if on_page is not None:
+                on_page(len(results))
+            yield from results
+            if not cursor or not results or cursor in seen:
+                return
+            seen.add(cursor)
+            query["cursor"] = cursor
+
+    def stream(
+        self,
+        calls: Iterable[Call],
+        *,
+        stop_on: tuple[type[BaseException], ...] = (AuthenticationError, PermissionDeniedError),
+    ) -> Iterator[tuple[int, Response | SpotzeeError]]:
+        """Run many calls concurrently; yield `(position, outcome)` as each one ends.
+
+        An outcome is a Response or the SpotzeeError the call ended with after retries.
+        Errors of the `stop_on` types are raised instead and cancel what is pending; so
+        does leaving the loop early (break, KeyboardInterrupt). A call already in flight
+        when that happens may still complete on the server: send it again with the same
+        idempotency key and it replays instead of applying twice.
+        """
+        pending = list(calls)
+        for call in pending:
+            self._check_scope(call.method.upper(), call.path)
+        if not pending:
+            return
+        results: queue.SimpleQueue[Any] = queue.SimpleQueue()
+
+        async def one(position: int, call: Call) -> None:
+            try:
+                outcome: Any = await self._execute(call)
+            except SpotzeeError as exc:
+                outcome = exc
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # noqa: BLE001 - handed to the caller's thread
+                outcome = exc
+            results.put((position, outcome))
+
+        async def run_all() -> None:
+            try:
+                await asyncio.gather(*(one(i, c) for i, c in enumerate(pending)))
+            finally:
+                results.put(_DONE)
+
+        future = self._loop().submit(run_all())
+        finished = False
+        try:
+            received = 0
+            while received < len(pending):
+                try:
+                    item = results.get(timeout=0.2)
+                except queue.Empty:
+                    continue
+                if item is _DONE:
+                    break
+                received += 1
+                position, outcome = item
+                if isinstance(outcome, stop_on):
+                    raise outcome
+                if not isinstance(outcome, (Response, SpotzeeError)):
+                    raise outcome
+                yield position, outcome
+            finished = True
+        finally:
+            if not finished:
+                future.cancel()
+                try:
+                    future.result(timeout=10)
+                except BaseException:  # noqa: BLE001 - we are cancelling on purpose
+                    pass
+
+
+def _shutdown(loop_thread: _LoopThread) -> None:
+    loop_thread.stop()
+
+
+_default: dict[tuple[str | None, str | None], Client] = {}
+_default_lock = threading.Lock()
+
+
+def resolve_client(client: Client | None) -> Client:
+    """The client to use: the one given, or a shared one built from the environment."""
+    if client is not None:
+        if not isinstance(client, Client):
+            raise TypeError(f"client must be a spotzee_frames.Client, not {type(client).__name__}")
+        return client
+    env = (os.environ.get("SPOTZEE_API_KEY"), os.environ.get("SPOTZEE_BASE_URL"))
+    with _default_lock:
+        if env not in _default:
+            _default[env] = Client()
+        return _default[env]

@@ -1,0 +1,201 @@
+"""One exception tree for everything the toolkit raises.
+
+Row problems are never exceptions: they become rows of a result frame. An exception
+means the whole call could not go on (bad configuration, bad key, refused guard).
+
+    SpotzeeError
+    ├── ConfigurationError          missing/invalid settings, caught before any request
+    │   ├── InsecureTransportError  a secret key would travel over plain http
+    │   └── KeyScopeError           a pk_ key used where only sk_ keys are allowed
+    ├── ValidationError             the call's arguments are wrong (mapping, options)
+    ├── TargetStateError            a campaign/journey cannot take sends in its state
+    ├── WebhookVerificationError    a webhook's signature or timestamp does not check out
+    ├── TransportError              the network failed (after any retries)
+    └── APIError                    Spotzee answered with an error envelope
+        ├── AuthenticationError     401
+        ├── PermissionDeniedError   403
+        ├── NotFoundError           404
+        ├── ConflictError           409 (state_conflict, idempotency_key_mismatch, …)
+        ├── InvalidRequestError     400 and 422
+        ├── QuotaExceededError      402
+        ├── RateLimitError          429
+        └── ServerError             5xx
+
+    Interrupted (a KeyboardInterrupt)  a long run was stopped; `.result` holds what was done
+
+An APIError carries `status_code`, `code`, `message`, `param`, `errors`, `request_id`,
+`retry_after` and `attempts`. None of these ever contains the API key.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+__all__ = [
+    "APIError",
+    "AuthenticationError",
+    "ConfigurationError",
+    "ConflictError",
+    "InsecureTransportError",
+    "Interrupted",
+    "InvalidRequestError",
+    "KeyScopeError",
+    "NotFoundError",
+    "PermissionDeniedError",
+    "QuotaExceededError",
+    "RateLimitError",
+    "ServerError",
+    "SpotzeeError",
+    "TargetStateError",
+    "TransportError",
+    "ValidationError",
+    "WebhookVerificationError",
+]
+
+
+class SpotzeeError(Exception):
+    """Base of every error the toolkit raises."""
+
+
+class ConfigurationError(SpotzeeError):
+    """Settings are missing or unusable; nothing was sent."""
+
+
+class InsecureTransportError(ConfigurationError):
+    """A secret key would be sent over plain http to a host that is not loopback."""
+
+
+class KeyScopeError(ConfigurationError):
+    """A publishable (pk_) key was used for an endpoint that needs a secret key."""
+
+
+class ValidationError(SpotzeeError, ValueError):
+    """The arguments of a call are wrong (unknown field, bad option…); nothing was sent."""
+
+
+class TargetStateError(SpotzeeError):
+    """A campaign or journey is in a state that cannot take sends; nothing was sent."""
+
+    def __init__(self, message: str, *, state: str | None = None) -> None:
+        super().__init__(message)
+        self.state = state
+
+
+class WebhookVerificationError(SpotzeeError):
+    """A webhook request is not provably from Spotzee: do not act on its body.
+
+    `reason` is one of `missing_signature`, `malformed_signature`, `stale_timestamp`,
+    `signature_mismatch`, `invalid_body`.
+    """
+
+    def __init__(self, message: str, *, reason: str) -> None:
+        super().__init__(message)
+        self.reason = reason
+
+
+class TransportError(SpotzeeError):
+    """The request never got an HTTP answer (connection, timeout…), after any retries."""
+
+    def __init__(self, message: str, *, attempts: int = 1, code: str = "network_error") -> None:
+        super().__init__(message)
+        self.attempts = attempts
+        self.code = code
+        self.status_code: int | None = None
+        self.request_id: str | None = None
+        self.retry_after: float | None = None
+
+
+class APIError(SpotzeeError):
+    """Spotzee answered with an error status."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        status_code: int,
+        code: str,
+        param: str | None = None,
+        errors: list[dict[str, Any]] | None = None,
+        request_id: str | None = None,
+        retry_after: float | None = None,
+        attempts: int = 1,
+    ) -> None:
+        super().__init__(message)
+        self.message = message
+        self.status_code = status_code
+        self.code = code
+        self.param = param
+        self.errors = errors or []
+        self.request_id = request_id
+        self.retry_after = retry_after
+        self.attempts = attempts
+
+    def __str__(self) -> str:
+        where = f" (param {self.param})" if self.param else ""
+        rid = f" [request {self.request_id}]" if self.request_id else ""
+        return f"{self.status_code} {self.code}: {self.message}{where}{rid}"
+
+    def __repr__(self) -> str:
+        return (
+            f"{type(self).__name__}(status_code={self.status_code}, code={self.code!r}, "
+            f"message={self.message!r}, request_id={self.request_id!r})"
+        )
+
+
+class AuthenticationError(APIError):
+    """401: the key is missing or not valid."""
+
+
+class PermissionDeniedError(APIError):
+    """403: the key may not do this."""
+
+
+class NotFoundError(APIError):
+    """404: no such resource."""
+
+
+class ConflictError(APIError):
+    """409: state conflict, idempotency key reused with another body, or already exists."""
+
+
+class InvalidRequestError(APIError):
+    """400 or 422: the request was refused as malformed or invalid."""
+
+
+class QuotaExceededError(APIError):
+    """402: the project's quota is used up."""
+
+
+class RateLimitError(APIError):
+    """429: too many requests; `retry_after` says how long to wait."""
+
+
+class ServerError(APIError):
+    """5xx: Spotzee (or a proxy in front of it) failed."""
+
+
+_BY_STATUS: dict[int, type[APIError]] = {
+    400: InvalidRequestError,
+    401: AuthenticationError,
+    402: QuotaExceededError,
+    403: PermissionDeniedError,
+    404: NotFoundError,
+    409: ConflictError,
+    422: InvalidRequestError,
+    429: RateLimitError,
+}
+
+
+def error_class_for(status_code: int) -> type[APIError]:
+    """The exception class for an HTTP error status."""
+    if status_code >= 500:
+        return ServerError
+    return _BY_STATUS.get(status_code, APIError)
+
+
+class Interrupted(KeyboardInterrupt):
+    """A long run was interrupted; `result` is the partial result frame of what was done."""
+
+    def __init__(self, message: str, result: Any = None) -> None:
+        super().__init__(message)
+        self.result = result

@@ -1,0 +1,52 @@
+"""Client-side throughput control: a pacer that spaces request starts, and a gate that
+pauses every worker of a client at once when the server says to back off."""
+
+from __future__ import annotations
+
+import asyncio
+
+__all__ = ["Gate", "Pacer"]
+
+
+class Pacer:
+    """Spaces request starts at least `1/rate` seconds apart, with no burst.
+
+    A strict interval (rather than a bucket that allows a burst) keeps a client under
+    any window the edge may count in (100/s, 1,000 per 10 s, 8,000 per minute).
+    """
+
+    def __init__(self, rate: float | None) -> None:
+        if rate is not None and rate <= 0:
+            raise ValueError(f"rate_limit must be a positive number of requests/s or None, not {rate!r}")
+        self.interval = 0.0 if rate is None else 1.0 / rate
+        self._next = 0.0
+
+    async def wait(self) -> None:
+        if self.interval == 0.0:
+            return
+        loop = asyncio.get_running_loop()
+        now = loop.time()
+        slot = max(now, self._next)
+        self._next = slot + self.interval
+        if slot > now:
+            await asyncio.sleep(slot - now)
+
+
+class Gate:
+    """Holds every worker until a shared "not before" time (Retry-After, rate-limit reset)."""
+
+    def __init__(self) -> None:
+        self._until = 0.0
+
+    def pause(self, seconds: float) -> None:
+        loop = asyncio.get_running_loop()
+        self._until = max(self._until, loop.time() + seconds)
+
+    @property
+    def paused_for(self) -> float:
+        return max(0.0, self._until - asyncio.get_running_loop().time())
+
+    async def wait(self) -> None:
+        loop = asyncio.get_running_loop()
+        while (delay := self._until - loop.time()) > 0:
+            await asyncio.sleep(delay)

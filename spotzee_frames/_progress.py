@@ -1,0 +1,167 @@
+"""Progress reporting, kept apart from I/O: sending loops call a reporter, a renderer shows it.
+
+`progress=None` (auto) shows an ipywidgets bar in Jupyter, a text bar on stderr in an
+interactive terminal, and nothing in non-interactive runs (CI, pipes). `True` forces a
+bar, `False` shows none, and a callable receives every `ProgressEvent`.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+__all__ = ["ProgressEvent", "ProgressLike", "Reporter", "make_reporter"]
+
+
+@dataclass(frozen=True)
+class ProgressEvent:
+    """A snapshot of a run: rows done (succeeded or not) of the total, and how many failed."""
+
+    desc: str
+    total: int
+    done: int
+    failed: int
+    elapsed: float
+    finished: bool = False
+
+    @property
+    def rate(self) -> float:
+        return self.done / self.elapsed if self.elapsed > 0 else 0.0
+
+    @property
+    def remaining(self) -> float | None:
+        """Seconds left at the current rate, or None before the rate is known."""
+        if self.done == 0 or self.elapsed <= 0:
+            return None
+        return (self.total - self.done) / self.rate
+
+
+ProgressLike = bool | None | Callable[[ProgressEvent], Any]
+
+
+class _Renderer(Protocol):
+    def show(self, event: ProgressEvent) -> None: ...
+    def close(self, event: ProgressEvent) -> None: ...
+
+
+def _in_notebook() -> bool:
+    try:
+        from IPython import get_ipython
+    except ImportError:
+        return False
+    shell = get_ipython()
+    return shell is not None and type(shell).__name__ == "ZMQInteractiveShell"
+
+
+def _interactive_terminal() -> bool:
+    if os.environ.get("CI"):
+        return False
+    return sys.stderr.isatty()
+
+
+class _TqdmRenderer:
+    """A tqdm bar: ipywidgets in Jupyter (tqdm.auto), text on stderr elsewhere."""
+
+    def __init__(self, desc: str, total: int, *, notebook: bool) -> None:
+        if notebook:
+            from tqdm.auto import tqdm
+        else:
+            from tqdm import tqdm
+        self._bar = tqdm(total=total, desc=desc, unit="row", file=sys.stderr, leave=True)
+        self._shown = 0
+
+    def show(self, event: ProgressEvent) -> None:
+        self._bar.update(event.done - self._shown)
+        self._shown = event.done
+        self._bar.set_postfix(failed=event.failed, refresh=False)
+
+    def close(self, event: ProgressEvent) -> None:
+        self.show(event)
+        self._bar.close()
+
+
+class _CallbackRenderer:
+    def __init__(self, callback: Callable[[ProgressEvent], Any]) -> None:
+        self._callback = callback
+
+    def show(self, event: ProgressEvent) -> None:
+        self._callback(event)
+
+    def close(self, event: ProgressEvent) -> None:
+        self._callback(event)
+
+
+class Reporter:
+    """What a sending loop talks to. Cheap to call per batch: rendering is throttled."""
+
+    _MIN_INTERVAL = 0.1
+
+    def __init__(self, renderer: _Renderer | None, *, desc: str, total: int) -> None:
+        self._renderer = renderer
+        self.desc = desc
+        self.total = total
+        self.done = 0
+        self.failed = 0
+        self._start = time.monotonic()
+        self._last_render = 0.0
+        self._closed = False
+
+    def _event(self, *, finished: bool = False) -> ProgressEvent:
+        return ProgressEvent(
+            desc=self.desc,
+            total=self.total,
+            done=self.done,
+            failed=self.failed,
+            elapsed=time.monotonic() - self._start,
+            finished=finished,
+        )
+
+    def advance(self, done: int = 0, failed: int = 0) -> None:
+        """Count `done` more rows finished, `failed` of them unsuccessfully."""
+        self.done += done
+        self.failed += failed
+        if self._renderer is None:
+            return
+        now = time.monotonic()
+        if now - self._last_render >= self._MIN_INTERVAL:
+            self._last_render = now
+            self._renderer.show(self._event())
+
+    def close(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        if self._renderer is not None:
+            self._renderer.close(self._event(finished=True))
+
+    def __enter__(self) -> Reporter:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def make_reporter(progress: ProgressLike, *, desc: str, total: int) -> Reporter:
+    """Build the reporter `progress=` asks for (see the module docstring)."""
+    renderer: _Renderer | None
+    if callable(progress) and not isinstance(progress, bool):
+        renderer = _CallbackRenderer(progress)
+    elif progress is True:
+        renderer = _TqdmRenderer(desc, total, notebook=_in_notebook())
+    elif progress is None:
+        notebook = _in_notebook()
+        if notebook or _interactive_terminal():
+            renderer = _TqdmRenderer(desc, total, notebook=notebook)
+        else:
+            renderer = None
+    elif progress is False:
+        renderer = None
+    else:
+        raise TypeError(
+            f"progress must be None (auto), True, False or a callable, not {progress!r}"
+        )
+    return Reporter(renderer, desc=desc, total=total)
