@@ -38,3 +38,9 @@ class SpotzeeAccessor:
         from ._trigger import trigger_journey
 
         return trigger_journey(self._frame, journey_id, **kwargs)
+
+    def summary(self, **kwargs: Any) -> Any:
+        """A readable summary of a result frame (HTML in Jupyter, text elsewhere)."""
+        from ._summary import summary
+
+        return summary(self._frame, **kwargs)
