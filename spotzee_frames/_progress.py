@@ -7,6 +7,7 @@ bar, `False` shows none, and a callable receives every `ProgressEvent`.
 
 from __future__ import annotations
 
+import logging
 import os
 import sys
 import time
@@ -15,6 +16,8 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 __all__ = ["ProgressEvent", "ProgressLike", "Reporter", "make_reporter"]
+
+logger = logging.getLogger("spotzee_frames")
 
 
 @dataclass(frozen=True)
@@ -64,24 +67,62 @@ def _interactive_terminal() -> bool:
 
 
 class _TqdmRenderer:
-    """A tqdm bar: ipywidgets in Jupyter (tqdm.auto), text on stderr elsewhere."""
+    """A tqdm bar: an ipywidgets bar in Jupyter, text on stderr elsewhere.
+
+    It shows rows done of the total, the rows failed so far, the rate and the time left.
+    The reporter already throttles, so tqdm is told to draw every update it gets.
+    """
+
+    _FORMAT = (
+        "{desc}: {percentage:3.0f}%|{bar}| {n_fmt}/{total_fmt} rows "
+        "[{elapsed}<{remaining}, {rate_fmt}{postfix}]"
+    )
 
     def __init__(self, desc: str, total: int, *, notebook: bool) -> None:
+        options: dict[str, Any] = {
+            "total": total,
+            "desc": desc,
+            "unit": "row",
+            "leave": True,
+            "mininterval": 0,
+            "bar_format": self._FORMAT,
+        }
+        self._notebook = False
+        bar: Any = None
         if notebook:
-            from tqdm.auto import tqdm
-        else:
-            from tqdm import tqdm
-        self._bar = tqdm(total=total, desc=desc, unit="row", file=sys.stderr, leave=True)
+            try:
+                from tqdm.notebook import tqdm as notebook_tqdm
+
+                bar = notebook_tqdm(**options)
+                self._notebook = True
+            except ImportError:  # ipywidgets missing: fall back to text
+                bar = None
+        if bar is None:
+            from tqdm import tqdm as text_tqdm
+
+            bar = text_tqdm(file=sys.stderr, dynamic_ncols=True, **options)
+        self._bar = bar
         self._shown = 0
+        self._failed = 0
 
     def show(self, event: ProgressEvent) -> None:
-        self._bar.update(event.done - self._shown)
+        if event.failed != self._failed:
+            self._failed = event.failed
+            self._bar.set_postfix_str(f"{event.failed:,} failed", refresh=False)
+        step = event.done - self._shown
         self._shown = event.done
-        self._bar.set_postfix(failed=event.failed, refresh=False)
+        if step:
+            self._bar.update(step)
+        else:
+            self._bar.refresh()
 
     def close(self, event: ProgressEvent) -> None:
         self.show(event)
         self._bar.close()
+        if self._notebook and event.failed and event.done >= event.total:
+            # Finished, but not cleanly: amber rather than tqdm's green. (An unfinished
+            # bar stays red, which tqdm does itself.)
+            self._bar.disp(bar_style="warning", check_delay=False)
 
 
 class _CallbackRenderer:
@@ -129,14 +170,27 @@ class Reporter:
         now = time.monotonic()
         if now - self._last_render >= self._MIN_INTERVAL:
             self._last_render = now
-            self._renderer.show(self._event())
+            self._render(self._renderer.show)
 
     def close(self) -> None:
         if self._closed:
             return
         self._closed = True
         if self._renderer is not None:
-            self._renderer.close(self._event(finished=True))
+            self._render(self._renderer.close, finished=True)
+
+    def _render(self, method: Callable[[ProgressEvent], None], *, finished: bool = False) -> None:
+        # A display that breaks (a closed widget comm, a detached terminal) must not stop
+        # the run it is only showing: drop the renderer and go on. A callback's own
+        # errors are the caller's and propagate.
+        if isinstance(self._renderer, _CallbackRenderer):
+            method(self._event(finished=finished))
+            return
+        try:
+            method(self._event(finished=finished))
+        except Exception:  # progress is best effort
+            logger.debug("progress display failed; continuing without it", exc_info=True)
+            self._renderer = None
 
     def __enter__(self) -> Reporter:
         return self

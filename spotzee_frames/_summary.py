@@ -1,0 +1,288 @@
+"""A readable summary of a result frame (upsert or trigger): counts by status and the
+problems grouped by code and field, with a few example rows — HTML in Jupyter, text
+everywhere else.
+"""
+
+from __future__ import annotations
+
+import html
+from collections.abc import Hashable, Sequence
+from dataclasses import dataclass
+
+import pandas as pd
+
+from ._errors import ValidationError
+
+__all__ = ["SUCCESS_STATUSES", "Summary", "summary"]
+
+# A row with one of these statuses went (or, in a dry run, would go) through.
+SUCCESS_STATUSES = ("upserted", "queued", "triggered", "valid")
+# Display order; statuses not listed here come after, alphabetically.
+_ORDER = (*SUCCESS_STATUSES, "invalid", "rejected", "failed")
+_MESSAGE_WIDTH = 90
+
+
+def _label(value: Hashable) -> str:
+    if isinstance(value, tuple):
+        return "(" + ", ".join(_label(v) for v in value) + ")"
+    return str(value)
+
+
+def _shorten(text: str, width: int = _MESSAGE_WIDTH) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= width else text[: width - 1] + "…"
+
+
+@dataclass(frozen=True)
+class ErrorGroup:
+    """Rows that did not succeed for the same reason."""
+
+    status: str
+    code: str
+    field: str
+    rows: int
+    examples: tuple[Hashable, ...]
+    message: str
+
+
+class Summary:
+    """What happened to the rows of a result frame.
+
+    `counts` is a Series of rows per status (most useful first), `errors` a DataFrame
+    with one row per (status, error code, field) giving the number of rows, a few
+    example index labels and one example message. `ok` is true when every row
+    succeeded. Renders as HTML in Jupyter and as text with `print()`.
+    """
+
+    def __init__(self, result: pd.DataFrame, *, examples: int = 3) -> None:
+        if not isinstance(result, pd.DataFrame) or "status" not in result.columns:
+            raise ValidationError(
+                "summary() needs a result frame (the DataFrame returned by upsert or a "
+                "trigger, with a `status` column)"
+            )
+        if examples < 0:
+            raise ValidationError(f"examples must be 0 or more, not {examples}")
+        self._examples = examples
+        status = result["status"].astype("string").fillna("unknown")
+        self.total = len(result)
+        self.kind = _kind(result, status)
+        order = [s for s in _ORDER if s in set(status)]
+        order += sorted(set(status) - set(order))
+        self.counts: pd.Series = (
+            status.value_counts().reindex(order).astype("int64").rename("rows")
+        )
+        self.counts.index.name = "status"
+        self.ok = bool(status.isin(SUCCESS_STATUSES).all())
+        self.groups = _groups(result, status, examples)
+        self.retried = (
+            int((pd.to_numeric(result["attempts"], errors="coerce") > 1).sum())
+            if "attempts" in result.columns
+            else 0
+        )
+        self.replayed = (
+            int(result["replayed"].fillna(False).astype(bool).sum())
+            if "replayed" in result.columns
+            else 0
+        )
+        self.batches = (
+            int(result["batch"].dropna().nunique()) if "batch" in result.columns else None
+        )
+
+    @property
+    def errors(self) -> pd.DataFrame:
+        """One row per (status, code, field): rows affected, example labels, a message."""
+        return pd.DataFrame(
+            [
+                {
+                    "status": g.status,
+                    "error_code": g.code,
+                    "error_field": g.field,
+                    "rows": g.rows,
+                    "examples": list(g.examples),
+                    "message": g.message,
+                }
+                for g in self.groups
+            ],
+            columns=["status", "error_code", "error_field", "rows", "examples", "message"],
+        )
+
+    # -- rendering -----------------------------------------------------------------
+
+    def _headline(self) -> str:
+        parts = [f"{n:,} {status}" for status, n in self.counts.items()]
+        what = {"upsert": "Upsert", "trigger": "Trigger"}.get(self.kind, "Result")
+        noun = "row" if self.total == 1 else "rows"
+        dry = " (dry run: nothing was sent)" if self.dry_run else ""
+        return f"{what}: {self.total:,} {noun}{dry} — " + (", ".join(parts) or "nothing to do")
+
+    @property
+    def dry_run(self) -> bool:
+        """True for the result of a dry run (every row `valid` or `invalid`)."""
+        return self.total > 0 and set(self.counts.index) <= {"valid", "invalid"}
+
+    def _notes(self) -> list[str]:
+        notes = []
+        if self.batches:
+            notes.append(f"sent in {self.batches:,} batch{'es' if self.batches != 1 else ''}")
+        if self.retried:
+            notes.append(f"{self.retried:,} row{'s' if self.retried != 1 else ''} needed retries")
+        if self.replayed:
+            notes.append(
+                f"{self.replayed:,} replayed (already sent by an earlier run, not sent again)"
+            )
+        return notes
+
+    def __str__(self) -> str:
+        lines = [self._headline()]
+        notes = self._notes()
+        if notes:
+            lines.append("  " + "; ".join(notes))
+        if self.groups:
+            bad = sum(g.rows for g in self.groups)
+            lines.append(f"Rows that did not succeed ({bad:,}), by reason:")
+            table = [("rows", "status", "code", "field", "example rows", "example message")]
+            for g in self.groups:
+                table.append(
+                    (
+                        f"{g.rows:,}",
+                        g.status,
+                        g.code or "-",
+                        g.field or "-",
+                        _examples_text(g),
+                        _shorten(g.message),
+                    )
+                )
+            widths = [max(len(row[i]) for row in table) for i in range(5)]
+            for row in table:
+                cells = [row[0].rjust(widths[0])] + [
+                    row[i].ljust(widths[i]) for i in range(1, 5)
+                ]
+                lines.append("  " + "  ".join(cells) + "  " + row[5])
+        return "\n".join(line.rstrip() for line in lines)
+
+    def __repr__(self) -> str:
+        return str(self)
+
+    def _repr_html_(self) -> str:
+        esc = html.escape
+        counts = "".join(
+            f"<tr><td style='text-align:left'>{_badge(str(s))}</td>"
+            f"<td style='text-align:right'>{n:,}</td></tr>"
+            for s, n in self.counts.items()
+        )
+        parts = [
+            "<div class='spotzee-summary'>",
+            f"<p style='margin:0 0 .4em 0'><strong>{esc(self._headline())}</strong></p>",
+        ]
+        notes = self._notes()
+        if notes:
+            parts.append(f"<p style='margin:0 0 .4em 0'>{esc('; '.join(notes).capitalize())}</p>")
+        parts.append(
+            "<table><thead><tr><th style='text-align:left'>status</th>"
+            f"<th style='text-align:right'>rows</th></tr></thead><tbody>{counts}</tbody></table>"
+        )
+        if self.groups:
+            rows = "".join(
+                "<tr>"
+                f"<td style='text-align:right'>{g.rows:,}</td>"
+                f"<td style='text-align:left'>{_badge(g.status)}</td>"
+                f"<td style='text-align:left'><code>{esc(g.code or '-')}</code></td>"
+                f"<td style='text-align:left'>{esc(g.field or '-')}</td>"
+                f"<td style='text-align:left'>{esc(_examples_text(g))}</td>"
+                f"<td style='text-align:left'>{esc(_shorten(g.message, 140))}</td>"
+                "</tr>"
+                for g in self.groups
+            )
+            parts.append(
+                "<p style='margin:.8em 0 .4em 0'>Rows that did not succeed, by reason "
+                "(example rows are index labels: <code>result.loc[[…]]</code>):</p>"
+                "<table><thead><tr><th style='text-align:right'>rows</th>"
+                "<th style='text-align:left'>status</th><th style='text-align:left'>code</th>"
+                "<th style='text-align:left'>field</th>"
+                "<th style='text-align:left'>example rows</th>"
+                "<th style='text-align:left'>example message</th></tr></thead>"
+                f"<tbody>{rows}</tbody></table>"
+            )
+        parts.append("</div>")
+        return "".join(parts)
+
+
+_BADGE_COLOURS = {
+    "upserted": "#1a7f37",
+    "queued": "#1a7f37",
+    "triggered": "#1a7f37",
+    "valid": "#1a7f37",
+    "invalid": "#9a6700",
+    "rejected": "#bc4c00",
+    "failed": "#cf222e",
+}
+
+
+def _badge(status: str) -> str:
+    colour = _BADGE_COLOURS.get(status, "#57606a")
+    return f"<span style='color:{colour};font-weight:600'>{html.escape(status)}</span>"
+
+
+def _examples_text(group: ErrorGroup) -> str:
+    shown = ", ".join(_label(v) for v in group.examples)
+    more = group.rows - len(group.examples)
+    if more > 0 and shown:
+        shown += f" (+{more:,})"
+    return shown
+
+
+def _kind(result: pd.DataFrame, status: pd.Series) -> str:
+    values = set(status)
+    if "triggered" in values or "replayed" in result.columns:
+        return "trigger"
+    if values & {"upserted", "queued"} or "batch" in result.columns:
+        return "upsert"
+    return "result"
+
+
+def _groups(result: pd.DataFrame, status: pd.Series, examples: int) -> list[ErrorGroup]:
+    bad = ~status.isin(SUCCESS_STATUSES)
+    if not bad.any():
+        return []
+
+    def column(name: str) -> pd.Series:
+        if name in result.columns:
+            return result.loc[bad, name].astype("string").fillna("")
+        return pd.Series("", index=result.index[bad], dtype="string")
+
+    keys = pd.DataFrame(
+        {
+            "status": status[bad].to_numpy(),
+            "code": column("error_code").to_numpy(),
+            "field": column("error_field").to_numpy(),
+            "message": column("error_message").to_numpy(),
+        }
+    )
+    labels: Sequence[Hashable] = list(result.index[bad])
+    keys["position"] = range(len(keys))
+    groups = []
+    for (st, code, field), part in keys.groupby(
+        ["status", "code", "field"], sort=False, dropna=False
+    ):
+        positions = part["position"].tolist()
+        messages = [m for m in part["message"] if m]
+        groups.append(
+            ErrorGroup(
+                status=str(st),
+                code=str(code),
+                field=str(field),
+                rows=len(positions),
+                examples=tuple(labels[p] for p in positions[:examples]),
+                message=messages[0] if messages else "",
+            )
+        )
+    rank = {s: i for i, s in enumerate(_ORDER)}
+    groups.sort(key=lambda g: (-g.rows, rank.get(g.status, len(rank)), g.code, g.field))
+    return groups
+
+
+def summary(result: pd.DataFrame, *, examples: int = 3) -> Summary:
+    """Summarise a result frame from `upsert` or a trigger: rows per status, and the rows
+    that did not succeed grouped by status, error code and field, with up to `examples`
+    example index labels per group. Print it for text; Jupyter shows it as HTML."""
+    return Summary(result, examples=examples)
