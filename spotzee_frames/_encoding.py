@@ -1,0 +1,616 @@
+"""Turn pandas columns into JSON-ready Python values, one column at a time.
+
+Shared by upserts (`data` values) and the trigger calls (event and attribute values). The
+rules, for every dtype:
+
+- Missing values (None, NaN, NA, NaT) follow `nulls`: `"omit"` gives `MISSING` (the key is
+  left out of the payload), `"clear"` gives None (JSON `null`). The text "nan", "NaT",
+  "None" or "<NA>" is never produced. Inside lists and dicts a missing value is `null`.
+- Integers stay integers (numpy, nullable and Arrow ints alike); integers outside the
+  64-bit range become decimal strings so no digit is lost. Booleans stay booleans.
+- Floats are JSON numbers; ±inf is not JSON, so it makes the row invalid. float32 values
+  are sent with their shortest float32 spelling (0.1, not 0.10000000149011612).
+- Categoricals are encoded by their values.
+- Naive datetimes → ISO 8601 without an offset (`2024-05-01T10:00:00`); aware datetimes →
+  ISO 8601 in their own zone with its offset (`2024-05-01T10:00:00+10:00`). Sub-second
+  digits appear only when a column has them. Dates → `YYYY-MM-DD`; times → `HH:MM:SS`.
+- Timedeltas → ISO 8601 durations in days, hours, minutes and seconds
+  (`P1DT2H3M4.5S`, `PT0S`, negative ones as `-PT1H`).
+- Decimals → a JSON number when the number's text survives a round trip through a
+  double (`Decimal("19.99")` → `19.99`; integral ones → integers), otherwise the exact
+  decimal text as a string (`"0.1000000000000000000001"`), so precision is never lost
+  silently. Decimal NaN is missing; ±Infinity makes the row invalid.
+- Lists, tuples, numpy arrays → JSON arrays; sets → sorted arrays (so the body, and the
+  idempotency key derived from it, is the same on every run); dicts → JSON objects (keys
+  must be strings or integers). Everything inside is encoded by these same rules.
+- UUIDs and periods → their text; enums → their value.
+- bytes, complex numbers, intervals and any other object have no faithful JSON form: the
+  row is invalid, with a message naming the column. (Bytes are not base64-encoded on the
+  caller's behalf: decode them to `str` first if they are text.)
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import decimal
+import enum
+import math
+import uuid
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any, Final, Literal
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+
+__all__ = [
+    "MISSING",
+    "EncodedColumn",
+    "NullPolicy",
+    "UnencodableValue",
+    "encode_column",
+    "encode_value",
+    "iso_duration",
+]
+
+NullPolicy = Literal["omit", "clear"]
+NULL_POLICIES: tuple[str, ...] = ("omit", "clear")
+
+_INT64_MIN = -(2**63)
+_UINT64_MAX = 2**64 - 1
+
+
+class _Missing:
+    """The type of `MISSING`: a value whose key is left out of the JSON object."""
+
+    _instance: _Missing | None = None
+
+    def __new__(cls) -> _Missing:
+        if cls._instance is None:
+            cls._instance = super().__new__(cls)
+        return cls._instance
+
+    def __repr__(self) -> str:
+        return "MISSING"
+
+    def __bool__(self) -> bool:
+        return False
+
+    def __reduce__(self) -> str:
+        return "MISSING"
+
+
+MISSING: Final = _Missing()
+
+
+class UnencodableValue(ValueError):
+    """A value has no faithful JSON form; the message says why (without the column)."""
+
+
+@dataclass(frozen=True)
+class EncodedColumn:
+    """One column, encoded.
+
+    `values` has one JSON-ready value per row (MISSING where the key is left out).
+    `missing` marks the MISSING positions, `invalid` the rows that cannot be sent, and
+    `messages` holds `{row position: message naming the column}` for those rows.
+    """
+
+    values: list[Any]
+    missing: np.ndarray
+    invalid: np.ndarray
+    messages: dict[int, str]
+
+    @property
+    def any_invalid(self) -> bool:
+        return bool(self.messages)
+
+    @property
+    def any_missing(self) -> bool:
+        return bool(self.missing.any())
+
+
+def _null(nulls: str) -> Any:
+    return MISSING if nulls == "omit" else None
+
+
+def _short(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+# --- single values -------------------------------------------------------------------------
+
+
+def iso_duration(value: dt.timedelta | pd.Timedelta | np.timedelta64) -> str:
+    """An ISO 8601 duration in days/hours/minutes/seconds: `P1DT2H3M4.5S`, `PT0S`, `-PT1H`."""
+    ns = pd.Timedelta(value).value
+    return _duration_from_ns(int(ns))
+
+
+def _duration_from_ns(ns: int) -> str:
+    sign = "-" if ns < 0 else ""
+    ns = abs(ns)
+    days, ns = divmod(ns, 86_400 * 10**9)
+    hours, ns = divmod(ns, 3_600 * 10**9)
+    minutes, ns = divmod(ns, 60 * 10**9)
+    seconds, frac = divmod(ns, 10**9)
+    out = sign + "P"
+    if days:
+        out += f"{days}D"
+    time_part = ""
+    if hours:
+        time_part += f"{hours}H"
+    if minutes:
+        time_part += f"{minutes}M"
+    if seconds or frac:
+        time_part += f"{seconds}.{frac:09d}".rstrip("0").rstrip(".") + "S"
+    if time_part:
+        out += "T" + time_part
+    elif not days:
+        out += "T0S"
+    return out
+
+
+def _encode_decimal(value: decimal.Decimal) -> Any:
+    if value.is_nan():
+        return None
+    if value.is_infinite():
+        raise UnencodableValue(f"{value} is not a finite number (JSON has no infinity)")
+    if value == value.to_integral_value():
+        return _encode_int(int(value))
+    as_float = float(value)
+    if decimal.Decimal(repr(as_float)) == value:
+        return as_float
+    return str(value)
+
+
+def _encode_int(value: int) -> Any:
+    if _INT64_MIN <= value <= _UINT64_MAX:
+        return value
+    return str(value)
+
+
+def _encode_float(value: float) -> Any:
+    if math.isnan(value):
+        return None
+    if math.isinf(value):
+        raise UnencodableValue(f"{value} is not valid JSON (infinity)")
+    return value
+
+
+def _iso_timestamp(value: dt.datetime) -> str:
+    if isinstance(value, pd.Timestamp):
+        text = value.isoformat()
+    else:
+        text = value.isoformat()
+    return text
+
+
+def encode_value(value: Any, *, nulls: NullPolicy = "omit", _top: bool = True) -> Any:
+    """Encode one value by the module's rules; raise `UnencodableValue` if impossible.
+
+    A missing value gives MISSING (`nulls="omit"`) or None (`"clear"`) at the top level
+    and None inside containers.
+    """
+    if value is None or value is pd.NA or value is pd.NaT:
+        return _null(nulls) if _top else None
+    if isinstance(value, str):
+        return value
+    if isinstance(value, bool | np.bool_):
+        return bool(value)
+    if isinstance(value, int | np.integer):
+        return _encode_int(int(value))
+    if isinstance(value, np.float32 | np.float16):
+        if np.isnan(value):
+            return _null(nulls) if _top else None
+        return _encode_float(float(str(value)))
+    if isinstance(value, float | np.floating):
+        if math.isnan(value):
+            return _null(nulls) if _top else None
+        return _encode_float(float(value))
+    if isinstance(value, decimal.Decimal):
+        out = _encode_decimal(value)
+        if out is None and _top:
+            return _null(nulls)
+        return out
+    if isinstance(value, dt.datetime):
+        if pd.isna(value):
+            return _null(nulls) if _top else None
+        return _iso_timestamp(value)
+    if isinstance(value, dt.date):
+        return value.isoformat()
+    if isinstance(value, dt.time):
+        return value.isoformat()
+    if isinstance(value, dt.timedelta | np.timedelta64):
+        if pd.isna(value):
+            return _null(nulls) if _top else None
+        return iso_duration(value)
+    if isinstance(value, np.datetime64):
+        if np.isnat(value):
+            return _null(nulls) if _top else None
+        return _iso_timestamp(pd.Timestamp(value))
+    if isinstance(value, Mapping):
+        out_dict: dict[str, Any] = {}
+        for key, item in value.items():
+            if isinstance(key, str):
+                name = key
+            elif isinstance(key, int | np.integer) and not isinstance(key, bool | np.bool_):
+                name = str(int(key))
+            else:
+                raise UnencodableValue(f"a dict key {_short(key)} is not a string")
+            out_dict[name] = encode_value(item, nulls=nulls, _top=False)
+        return out_dict
+    if isinstance(value, list | tuple):
+        return [encode_value(item, nulls=nulls, _top=False) for item in value]
+    if isinstance(value, np.ndarray):
+        if value.dtype.kind in "biu":
+            return value.tolist() if value.ndim else encode_value(value.item(), _top=_top)
+        return [encode_value(item, nulls=nulls, _top=False) for item in value]
+    if isinstance(value, set | frozenset):
+        items = [encode_value(item, nulls=nulls, _top=False) for item in value]
+        return sorted(items, key=_sort_key)
+    if isinstance(value, pd.Series | pd.Index | pd.api.extensions.ExtensionArray):
+        return [encode_value(item, nulls=nulls, _top=False) for item in value]
+    if isinstance(value, uuid.UUID):
+        return str(value)
+    if isinstance(value, enum.Enum):
+        return encode_value(value.value, nulls=nulls, _top=_top)
+    if isinstance(value, pd.Period):
+        return str(value)
+    if isinstance(value, bytes | bytearray | memoryview):
+        raise UnencodableValue(
+            f"bytes value {_short(bytes(value))} cannot be sent as JSON; decode it to str first"
+        )
+    raise UnencodableValue(f"a {type(value).__name__} value ({_short(value)}) is not JSON-encodable")
+
+
+def _sort_key(item: Any) -> tuple[str, str]:
+    import orjson
+
+    return (type(item).__name__, orjson.dumps(item).decode())
+
+
+# --- whole columns ------------------------------------------------------------------------
+
+
+def _result(
+    values: list[Any],
+    missing: np.ndarray,
+    invalid: np.ndarray | None = None,
+    messages: dict[int, str] | None = None,
+) -> EncodedColumn:
+    if invalid is None:
+        invalid = np.zeros(len(values), dtype=bool)
+    return EncodedColumn(values=values, missing=missing, invalid=invalid, messages=messages or {})
+
+
+def _fill(obj: np.ndarray, mask: np.ndarray, fill: Any) -> np.ndarray:
+    if mask.any():
+        obj[mask] = fill
+    return obj
+
+
+def _inf_messages(positions: np.ndarray, raw: np.ndarray, column: str) -> dict[int, str]:
+    return {
+        int(p): f"column {column!r}: {float(raw[p])} is not valid JSON (infinity)"
+        for p in positions
+    }
+
+
+def _encode_float_array(
+    data: np.ndarray, na: np.ndarray | None, nulls: str, column: str
+) -> EncodedColumn:
+    n = len(data)
+    nan = np.isnan(data)
+    if na is not None:
+        nan |= na
+    inf = np.isinf(data)
+    if na is not None:
+        inf &= ~na
+    if data.dtype != np.float64:
+        # Shortest spelling of the float32/float16 value, read back as a double.
+        data = np.where(np.isfinite(data), data, 0).astype(str).astype(np.float64)
+    missing = nan if nulls == "omit" else np.zeros(n, dtype=bool)
+    if not nan.any() and not inf.any():
+        return _result(data.tolist(), missing)
+    obj = data.astype(object)
+    _fill(obj, nan, _null(nulls))
+    messages: dict[int, str] = {}
+    if inf.any():
+        positions = np.flatnonzero(inf)
+        messages = _inf_messages(positions, data, column)
+        obj[inf] = None
+    return _result(obj.tolist(), missing, inf, messages)
+
+
+def _encode_masked(values: pd.Series, nulls: str, column: str) -> EncodedColumn:
+    arr = values.array
+    na = np.asarray(arr.isna(), dtype=bool)
+    kind = arr.dtype.numpy_dtype.kind
+    if kind == "f":
+        data = arr.to_numpy(dtype=arr.dtype.numpy_dtype, na_value=np.nan)
+        return _encode_float_array(data, na, nulls, column)
+    fill = False if kind == "b" else 0
+    data = arr.to_numpy(dtype=arr.dtype.numpy_dtype, na_value=fill)
+    missing = na if nulls == "omit" else np.zeros(len(na), dtype=bool)
+    if not na.any():
+        return _result(data.tolist(), missing)
+    obj = data.astype(object)
+    obj[na] = _null(nulls)
+    return _result(obj.tolist(), missing)
+
+
+def _finest_unit(ints: np.ndarray, per_second: int) -> tuple[str, int]:
+    """The coarsest of s/ms/us/ns that shows every value exactly, given ticks per second."""
+    for unit, ticks in (("s", 1), ("ms", 1_000), ("us", 1_000_000), ("ns", 1_000_000_000)):
+        if ticks >= per_second:
+            return unit, ticks
+        step = per_second // ticks
+        if not (ints % step).any():
+            return unit, ticks
+    return "ns", 1_000_000_000  # pragma: no cover - per_second is at most 1e9
+
+
+_TICKS = {"s": 1, "ms": 1_000, "us": 1_000_000, "ns": 1_000_000_000}
+
+
+def _iso_naive(data: np.ndarray, nat: np.ndarray) -> np.ndarray:
+    """ISO 8601 text (no offset) for a datetime64 array; NaT positions are left as ''."""
+    unit = np.datetime_data(data.dtype)[0]
+    per_second = _TICKS.get(unit)
+    if per_second is None:  # days, months…: coarser than a second
+        data = data.astype("datetime64[s]")
+        unit, per_second = "s", 1
+    ints = data.view("i8")
+    valid_ints = ints[~nat] if nat.any() else ints
+    out_unit, _ = _finest_unit(valid_ints, per_second)
+    if out_unit != unit:
+        data = data.astype(f"datetime64[{out_unit}]")
+    filled = np.where(nat, np.datetime64(0, out_unit), data) if nat.any() else data
+    arrow = pa.array(filled, type=pa.timestamp(out_unit))
+    text = pc.replace_substring(pc.cast(arrow, pa.string()), " ", "T", max_replacements=1)
+    out: np.ndarray = text.to_numpy(zero_copy_only=False)
+    return out
+
+
+def _offset_text(seconds: int) -> str:
+    sign = "+" if seconds >= 0 else "-"
+    seconds = abs(seconds)
+    hours, rest = divmod(seconds, 3600)
+    minutes, secs = divmod(rest, 60)
+    text = f"{sign}{hours:02d}:{minutes:02d}"
+    return text + (f":{secs:02d}" if secs else "")
+
+
+def _encode_datetime(values: pd.Series, nulls: str) -> EncodedColumn:
+    dtype = values.dtype
+    nat = np.asarray(values.isna(), dtype=bool)
+    null = _null(nulls)
+    missing = nat if nulls == "omit" else np.zeros(len(nat), dtype=bool)
+    if isinstance(dtype, pd.DatetimeTZDtype):
+        wall = values.dt.tz_localize(None).to_numpy()
+        utc = values.dt.tz_convert("UTC").dt.tz_localize(None).to_numpy()
+        text = _iso_naive(wall, nat)
+        unit = np.datetime_data(wall.dtype)[0]
+        diff = (wall.view("i8") - utc.view("i8")) // _TICKS.get(unit, 1)
+        diff = np.where(nat, 0, diff)
+        codes, uniques = pd.factorize(diff)
+        offsets = np.array([_offset_text(int(u)) for u in uniques], dtype=object)
+        obj = np.array(text, dtype=object)
+        obj = obj + offsets[codes] if len(codes) else obj
+    else:
+        obj = np.array(_iso_naive(values.to_numpy(), nat), dtype=object)
+    _fill(obj, nat, null)
+    return _result(obj.tolist(), missing)
+
+
+def _encode_by_unique(
+    values: pd.Series, fn: Any, nulls: str, column: str
+) -> EncodedColumn:
+    """Encode through `fn` once per distinct value (for dtypes with few distinct values)."""
+    codes, uniques = pd.factorize(values, use_na_sentinel=True)
+    encoded: list[Any] = []
+    problems: dict[int, str] = {}
+    for i, u in enumerate(uniques):
+        try:
+            encoded.append(fn(u))
+        except UnencodableValue as exc:
+            encoded.append(None)
+            problems[i] = f"column {column!r}: {exc}"
+    null = _null(nulls)
+    lookup = np.array([*encoded, null], dtype=object)
+    obj = lookup[codes]
+    na = codes < 0
+    missing = na if nulls == "omit" else np.zeros(len(na), dtype=bool)
+    messages: dict[int, str] = {}
+    invalid = np.zeros(len(codes), dtype=bool)
+    if problems:
+        bad_codes = np.fromiter(problems, dtype=np.int64)
+        invalid = np.isin(codes, bad_codes)
+        messages = {int(p): problems[int(codes[p])] for p in np.flatnonzero(invalid)}
+    return _result(obj.tolist(), missing, invalid, messages)
+
+
+def _encode_objects(arr: np.ndarray, nulls: str, column: str) -> EncodedColumn:
+    """The general path: one value at a time, for object columns of mixed content."""
+    n = len(arr)
+    na = _isna_objects(arr)
+    null = _null(nulls)
+    out: list[Any] = [null] * n
+    messages: dict[int, str] = {}
+    for i in np.flatnonzero(~na).tolist():
+        try:
+            out[i] = encode_value(arr[i], nulls=nulls)
+        except UnencodableValue as exc:
+            out[i] = None
+            messages[i] = f"column {column!r}: {exc}"
+        except (TypeError, ValueError) as exc:  # an odd object whose own methods failed
+            out[i] = None
+            messages[i] = f"column {column!r}: {type(arr[i]).__name__} value not encodable ({exc})"
+    # encode_value may itself return MISSING (a NaN Decimal, for example).
+    if nulls == "omit":
+        missing = np.fromiter((v is MISSING for v in out), dtype=bool, count=n)
+    else:
+        missing = np.zeros(n, dtype=bool)
+    invalid = np.zeros(n, dtype=bool)
+    if messages:
+        invalid[np.fromiter(messages, dtype=np.int64)] = True
+    return _result(out, missing, invalid, messages)
+
+
+def _isna_objects(arr: np.ndarray) -> np.ndarray:
+    """pd.isna for 1-D object arrays, where list/array-valued cells count as present."""
+    try:
+        return np.asarray(pd.isna(arr), dtype=bool)
+    except (TypeError, ValueError):  # pragma: no cover - pd.isna copes with objects
+        return np.fromiter((v is None for v in arr), dtype=bool, count=len(arr))
+
+
+def _encode_object_column(values: pd.Series, nulls: str, column: str) -> EncodedColumn:
+    arr = values.to_numpy(dtype=object)
+    n = len(arr)
+    kind = pd.api.types.infer_dtype(arr, skipna=True)
+    if kind == "string" or kind == "empty":
+        na = _isna_objects(arr)
+        missing = na if nulls == "omit" else np.zeros(n, dtype=bool)
+        if not na.any():
+            return _result(arr.tolist(), missing)
+        obj = arr.copy()
+        obj[na] = _null(nulls)
+        return _result(obj.tolist(), missing)
+    if kind == "boolean":
+        na = _isna_objects(arr)
+        if not na.any():
+            return _result([bool(v) for v in arr], np.zeros(n, dtype=bool))
+    if kind == "integer":
+        na = _isna_objects(arr)
+        if not na.any():
+            try:
+                ints = arr.astype(np.int64)
+            except OverflowError:
+                return _encode_objects(arr, nulls, column)
+            return _result(ints.tolist(), np.zeros(n, dtype=bool))
+    if kind == "floating":
+        try:
+            data = arr.astype(np.float64)
+        except (TypeError, ValueError):  # pragma: no cover - infer_dtype said floats
+            return _encode_objects(arr, nulls, column)
+        if not any(isinstance(v, np.float32 | np.float16) for v in arr):
+            return _encode_float_array(data, _isna_objects(arr), nulls, column)
+    return _encode_objects(arr, nulls, column)
+
+
+def _encode_timedelta(values: pd.Series, nulls: str, column: str) -> EncodedColumn:
+    ns = values.to_numpy().astype("timedelta64[ns]")
+    return _encode_by_unique(
+        pd.Series(ns), lambda v: _duration_from_ns(int(pd.Timedelta(v).value)), nulls, column
+    )
+
+
+def _encode_arrow(values: pd.Series, nulls: str, column: str) -> EncodedColumn:
+    dtype = values.dtype
+    pa_type: pa.DataType = dtype.pyarrow_dtype
+    if pa.types.is_dictionary(pa_type):
+        return encode_column(values.astype(pd.ArrowDtype(pa_type.value_type)), nulls=nulls, column=column)
+    if pa.types.is_integer(pa_type):
+        return encode_column(values.astype(str(pa_type).replace("int", "Int").replace("uInt", "UInt")), nulls=nulls, column=column)
+    if pa.types.is_floating(pa_type):
+        target = "Float32" if pa.types.is_float32(pa_type) or pa.types.is_float16(pa_type) else "Float64"
+        return encode_column(values.astype(target), nulls=nulls, column=column)
+    if pa.types.is_boolean(pa_type):
+        return encode_column(values.astype("boolean"), nulls=nulls, column=column)
+    if pa.types.is_timestamp(pa_type):
+        unit = pa_type.unit
+        target = pd.DatetimeTZDtype(unit, pa_type.tz) if pa_type.tz else f"datetime64[{unit}]"
+        return encode_column(values.astype(target), nulls=nulls, column=column)
+    if pa.types.is_duration(pa_type):
+        return encode_column(values.astype(f"timedelta64[{pa_type.unit}]"), nulls=nulls, column=column)
+    if pa.types.is_date(pa_type) or pa.types.is_time(pa_type):
+        chunked = pa.chunked_array(values.array._pa_array) if hasattr(values.array, "_pa_array") else pa.array(values)
+        text = pc.cast(chunked, pa.string())
+        obj = np.asarray(text.to_numpy(zero_copy_only=False), dtype=object)
+        na = np.asarray(values.isna(), dtype=bool)
+        _fill(obj, na, _null(nulls))
+        missing = na if nulls == "omit" else np.zeros(len(na), dtype=bool)
+        return _result(obj.tolist(), missing)
+    if pa.types.is_string(pa_type) or pa.types.is_large_string(pa_type) or pa.types.is_string_view(pa_type):
+        return encode_column(values.astype(pd.StringDtype("python")), nulls=nulls, column=column)
+    if pa.types.is_null(pa_type):
+        n = len(values)
+        missing = np.full(n, nulls == "omit")
+        return _result([_null(nulls)] * n, missing)
+    # decimals, lists, structs, maps, binary…: through Python objects.
+    objects = np.empty(len(values), dtype=object)
+    objects[:] = pa.array(values).to_pylist() if len(values) else []
+    return _encode_objects(objects, nulls, column)
+
+
+def encode_column(values: pd.Series, *, nulls: NullPolicy = "omit", column: str) -> EncodedColumn:
+    """Encode a whole column (see the module docstring for the rules).
+
+    `column` names the column in messages of invalid rows. Positions in the result follow
+    the Series' positions, not its index labels.
+    """
+    if nulls not in NULL_POLICIES:
+        raise ValueError(f"nulls must be one of {NULL_POLICIES}, not {nulls!r}")
+    dtype = values.dtype
+    n = len(values)
+    if isinstance(dtype, pd.CategoricalDtype):
+        cats = encode_column(pd.Series(dtype.categories), nulls=nulls, column=column)
+        codes = np.asarray(values.cat.codes.to_numpy(), dtype=np.int64)
+        lookup = np.array([*cats.values, _null(nulls)], dtype=object)
+        obj = lookup[codes]
+        na = codes < 0
+        missing = na if nulls == "omit" else np.zeros(n, dtype=bool)
+        invalid = np.zeros(n, dtype=bool)
+        messages: dict[int, str] = {}
+        if cats.messages:
+            bad = np.fromiter(cats.messages, dtype=np.int64)
+            invalid = np.isin(codes, bad)
+            messages = {int(p): cats.messages[int(codes[p])] for p in np.flatnonzero(invalid)}
+        return _result(obj.tolist(), missing, invalid, messages)
+    if isinstance(dtype, pd.ArrowDtype):
+        return _encode_arrow(values, nulls, column)
+    if isinstance(dtype, pd.StringDtype):
+        na = np.asarray(values.isna(), dtype=bool)
+        obj = values.to_numpy(dtype=object)
+        if na.any():
+            obj = obj.copy()
+            obj[na] = _null(nulls)
+        missing = na if nulls == "omit" else np.zeros(n, dtype=bool)
+        return _result(obj.tolist(), missing)
+    if isinstance(dtype, pd.DatetimeTZDtype):
+        return _encode_datetime(values, nulls)
+    if isinstance(dtype, pd.SparseDtype):
+        return encode_column(values.sparse.to_dense(), nulls=nulls, column=column)
+    if isinstance(dtype, pd.PeriodDtype):
+        return _encode_by_unique(values, str, nulls, column)
+    if isinstance(dtype, pd.IntervalDtype):
+        return _encode_by_unique(values, _reject_interval, nulls, column)
+    if isinstance(dtype, pd.api.extensions.ExtensionDtype) and hasattr(values.array, "_mask"):
+        return _encode_masked(values, nulls, column)
+    if isinstance(dtype, np.dtype):
+        kind = dtype.kind
+        if kind == "b":
+            return _result(values.to_numpy().tolist(), np.zeros(n, dtype=bool))
+        if kind in "iu":
+            return _result(values.to_numpy().tolist(), np.zeros(n, dtype=bool))
+        if kind == "f":
+            return _encode_float_array(values.to_numpy(), None, nulls, column)
+        if kind == "M":
+            return _encode_datetime(values, nulls)
+        if kind == "m":
+            return _encode_timedelta(values, nulls, column)
+        if kind == "O":
+            return _encode_object_column(values, nulls, column)
+        if kind in "US":
+            return _encode_objects(values.to_numpy().astype(object), nulls, column)
+    # Anything else (another library's extension type): one value at a time.
+    return _encode_objects(values.to_numpy(dtype=object), nulls, column)
+
+
+def _reject_interval(value: Any) -> Any:
+    raise UnencodableValue(f"an interval ({value}) has no JSON form; split it into two columns")

@@ -1,0 +1,214 @@
+"""Resolve `mapping=`: which frame column feeds which Spotzee user field.
+
+Every problem with a mapping (unknown field, missing column, two columns for one field) is a
+`ValidationError` raised here, before a single row is read or a request is sent.
+
+Rules (shared by upserts and the trigger calls):
+
+- A target is a first-class field (`external_id`, `anonymous_id`, `email`, `phone`,
+  `timezone`, `locale`) or `data.<key>`. `first_name` and `last_name` are accepted as
+  shorthands for `data.first_name` / `data.last_name`, because the API keeps them in `data`.
+- A column named exactly like a first-class field maps itself (case-sensitive).
+- Every other column goes to `data.<column>` unless it is excluded, either with
+  `mapping={column: None}` or with `exclude=[column, ...]`.
+- A column mapped to a first-class field is never duplicated into `data`.
+"""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Hashable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+
+from ._errors import ValidationError
+
+__all__ = [
+    "DATA_ALIASES",
+    "FIRST_CLASS",
+    "ID_FIELDS",
+    "ResolvedMapping",
+    "resolve_mapping",
+]
+
+FIRST_CLASS: tuple[str, ...] = (
+    "external_id",
+    "anonymous_id",
+    "email",
+    "phone",
+    "timezone",
+    "locale",
+)
+ID_FIELDS: tuple[str, ...] = ("external_id", "anonymous_id")
+# Targets that read like first-class fields but live in `data` in the current API.
+DATA_ALIASES: dict[str, str] = {"first_name": "first_name", "last_name": "last_name"}
+
+_DATA_PREFIX = "data."
+
+
+@dataclass(frozen=True)
+class ResolvedMapping:
+    """The outcome of `resolve_mapping`: column labels per target, in a stable order.
+
+    `fields` maps a first-class field to its column, in the order of the allowed fields;
+    `data` maps a `data` key to its column, in frame column order (explicit `data.` targets
+    keep the position of their column). `excluded` lists columns that feed nothing.
+    """
+
+    fields: dict[str, Hashable]
+    data: dict[str, Hashable]
+    excluded: tuple[Hashable, ...] = field(default=())
+
+    def target_of(self, column: Hashable) -> str | None:
+        """The target (`"email"`, `"data.plan"`) a column feeds, or None if excluded."""
+        for name, col in self.fields.items():
+            if col == column:
+                return name
+        for key, col in self.data.items():
+            if col == column:
+                return _DATA_PREFIX + key
+        return None
+
+    @property
+    def targets(self) -> dict[Hashable, str]:
+        """`{column: target}` for every column that feeds something."""
+        out: dict[Hashable, str] = {col: name for name, col in self.fields.items()}
+        out.update({col: _DATA_PREFIX + key for key, col in self.data.items()})
+        return out
+
+    @property
+    def columns(self) -> list[Hashable]:
+        """Every column that feeds something: first-class fields first, then data."""
+        return [*self.fields.values(), *self.data.values()]
+
+
+def _describe_targets(fields: Sequence[str]) -> str:
+    names = [*fields, *DATA_ALIASES]
+    return ", ".join(repr(n) for n in names) + ", or 'data.<key>'"
+
+
+def _close(word: str, choices: Iterable[str]) -> str:
+    match = difflib.get_close_matches(word, list(choices), n=1)
+    return f" (did you mean {match[0]!r}?)" if match else ""
+
+
+def _data_key(column: Hashable) -> str:
+    return column if isinstance(column, str) else str(column)
+
+
+def resolve_mapping(
+    columns: Iterable[Hashable],
+    mapping: Mapping[Hashable, str | None] | None = None,
+    *,
+    exclude: Iterable[Hashable] = (),
+    fields: Sequence[str] = FIRST_CLASS,
+    rest_to_data: bool = True,
+) -> ResolvedMapping:
+    """Work out which column feeds which field; raise `ValidationError` on any ambiguity.
+
+    `columns` are the frame's column labels, `mapping` is `{column: target or None}`,
+    `exclude` lists columns to leave out. `fields` are the first-class targets the endpoint
+    accepts (triggers may pass a longer tuple, e.g. with `device_token`). With
+    `rest_to_data=False` unmapped columns are left out instead of going to `data`.
+    """
+    cols = list(columns)
+    seen: set[Hashable] = set()
+    dup_labels: list[Hashable] = []
+    for c in cols:
+        if c in seen and c not in dup_labels:
+            dup_labels.append(c)
+        seen.add(c)
+
+    if mapping is None:
+        mapping = {}
+    elif not isinstance(mapping, Mapping):
+        raise ValidationError(
+            f"mapping must be a dict of {{column: field}}, not {type(mapping).__name__}"
+        )
+
+    col_names = [str(c) for c in cols]
+    for key in mapping:
+        if key not in seen:
+            raise ValidationError(
+                f"mapping names column {key!r}, which is not in the frame"
+                f"{_close(str(key), col_names)}; columns are {cols!r}"
+            )
+
+    excluded_set: list[Hashable] = []
+    for c in exclude:
+        if c not in seen:
+            raise ValidationError(
+                f"exclude names column {c!r}, which is not in the frame"
+                f"{_close(str(c), col_names)}; columns are {cols!r}"
+            )
+        if mapping.get(c) is not None:
+            raise ValidationError(
+                f"column {c!r} is both mapped (to {mapping[c]!r}) and excluded; choose one"
+            )
+        excluded_set.append(c)
+
+    # Work out each column's target, explicit mapping first, then names, then data.
+    target_of: dict[Hashable, str | None] = {}
+    allowed = set(fields)
+    for col, target in mapping.items():
+        if target is None:
+            target_of[col] = None
+            continue
+        if not isinstance(target, str):
+            raise ValidationError(
+                f"mapping for column {col!r} must be a field name or None, not {target!r}; "
+                f"valid fields: {_describe_targets(fields)}"
+            )
+        if target in allowed:
+            target_of[col] = target
+        elif target in DATA_ALIASES:
+            target_of[col] = _DATA_PREFIX + DATA_ALIASES[target]
+        elif target.startswith(_DATA_PREFIX):
+            if not target[len(_DATA_PREFIX) :]:
+                raise ValidationError(
+                    f"mapping for column {col!r} is 'data.' with no key; write 'data.<key>'"
+                )
+            target_of[col] = target
+        else:
+            raise ValidationError(
+                f"unknown field {target!r} for column {col!r}"
+                f"{_close(target, [*fields, *DATA_ALIASES])}; "
+                f"valid fields: {_describe_targets(fields)}"
+            )
+    for col in excluded_set:
+        target_of[col] = None
+    for col in cols:
+        if col in target_of:
+            continue
+        if isinstance(col, str) and col in allowed:
+            target_of[col] = col
+        elif rest_to_data:
+            target_of[col] = _DATA_PREFIX + _data_key(col)
+        else:
+            target_of[col] = None
+
+    used_dups = [c for c in dup_labels if target_of.get(c) is not None]
+    if used_dups:
+        raise ValidationError(
+            f"the frame has several columns labelled {used_dups!r}; rename them or "
+            "exclude them (mapping={label: None})"
+        )
+
+    by_target: dict[str, list[Hashable]] = {}
+    for col in cols:
+        t = target_of[col]
+        if t is not None and col not in by_target.get(t, []):
+            by_target.setdefault(t, []).append(col)
+    clashes = {t: cs for t, cs in by_target.items() if len(cs) > 1}
+    if clashes:
+        t, cs = next(iter(clashes.items()))
+        raise ValidationError(
+            f"columns {cs!r} all map to {t!r}; a field takes one column: map the others to "
+            "another field, to 'data.<key>', or to None"
+        )
+
+    resolved_fields = {f: by_target[f][0] for f in fields if f in by_target}
+    resolved_data = {
+        t[len(_DATA_PREFIX) :]: cs[0] for t, cs in by_target.items() if t.startswith(_DATA_PREFIX)
+    }
+    excluded = tuple(c for c in cols if target_of[c] is None)
+    return ResolvedMapping(fields=resolved_fields, data=resolved_data, excluded=excluded)

@@ -1,0 +1,182 @@
+"""Build the per-row result frame that every sending call returns.
+
+Shared by upserts and triggers: one row per input row, indexed exactly like the input
+(duplicate labels and any index type included), with real dtypes: `status` is a
+categorical of the known statuses, texts are `string`, counters are nullable `Int64`.
+
+Statuses used by upserts (triggers may pass their own list):
+
+    upserted     the server stored the row (sync mode)
+    queued       the server accepted the row for asynchronous processing (async mode)
+    valid        dry run: the row would be sent as shown
+    invalid      the row was not sent: a value failed validation here
+    skipped      the row was not sent: another row with the same id was sent instead
+    rejected     the server refused this item; its code and message are given
+    failed       the row's batch never succeeded (after retries); resending is safe
+    interrupted  the run was stopped before this row's outcome was known; it may or may
+                 not have been applied, and resending it is safe
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+__all__ = ["RESULT_COLUMNS", "STATUSES", "ResultBuilder"]
+
+STATUSES: tuple[str, ...] = (
+    "upserted",
+    "queued",
+    "valid",
+    "invalid",
+    "skipped",
+    "rejected",
+    "failed",
+    "interrupted",
+)
+RESULT_COLUMNS: tuple[str, ...] = (
+    "status",
+    "error_code",
+    "error_field",
+    "error_message",
+    "external_id",
+    "batch",
+    "attempts",
+    "request_id",
+)
+_TEXT = ("error_code", "error_field", "error_message", "external_id", "request_id")
+_INTS = ("batch", "attempts")
+
+Positions = np.ndarray | Sequence[int] | slice
+
+
+class ResultBuilder:
+    """Collects per-row outcomes by position, then builds the frame in one go.
+
+    Every setter takes `positions` (an integer array, a list or a slice of row positions)
+    and either one value for all of them or an array of values, one per position.
+    """
+
+    def __init__(
+        self,
+        index: pd.Index,
+        *,
+        statuses: Sequence[str] = STATUSES,
+        initial: str = "interrupted",
+        extra: dict[str, str] | None = None,
+    ) -> None:
+        """`extra` declares more columns as `{name: dtype}` (e.g. `{"user_id": "Int64"}`)."""
+        self.index = index
+        self.statuses = tuple(statuses)
+        self._code = {s: i for i, s in enumerate(self.statuses)}
+        n = len(index)
+        self._status = np.full(n, self._code[initial], dtype=np.int8)
+        self._text = {name: np.full(n, None, dtype=object) for name in _TEXT}
+        self._ints = {name: np.zeros(n, dtype=np.int64) for name in _INTS}
+        self._has = {name: np.zeros(n, dtype=bool) for name in _INTS}
+        self._extra_dtypes = dict(extra or {})
+        self._extra = {name: np.full(n, None, dtype=object) for name in self._extra_dtypes}
+
+    def __len__(self) -> int:
+        return len(self.index)
+
+    def status_of(self, positions: Positions) -> np.ndarray:
+        """The current statuses (as strings) at `positions`."""
+        names = np.array(self.statuses, dtype=object)
+        return names[self._status[positions]]
+
+    def count(self, status: str) -> int:
+        return int((self._status == self._code[status]).sum())
+
+    def set_status(self, positions: Positions, status: str | Sequence[str] | np.ndarray) -> None:
+        if isinstance(status, str):
+            self._status[positions] = self._code[status]
+        else:
+            self._status[positions] = np.array([self._code[s] for s in status], dtype=np.int8)
+
+    def set_text(self, name: str, positions: Positions, values: Any) -> None:
+        """Set one of the text columns (`error_code`, `external_id`, `request_id`…)."""
+        target = self._text[name]
+        if isinstance(values, np.ndarray | list):
+            target[positions] = np.asarray(values, dtype=object)
+        else:
+            target[positions] = values
+
+    def set_int(self, name: str, positions: Positions, values: Any) -> None:
+        """Set `batch` or `attempts`; None clears them back to NA."""
+        if values is None:
+            self._has[name][positions] = False
+            return
+        self._ints[name][positions] = values
+        self._has[name][positions] = True
+
+    def set_error(
+        self,
+        positions: Positions,
+        status: str,
+        code: Any,
+        *,
+        field: Any = None,
+        message: Any = None,
+    ) -> None:
+        """Mark rows with a status and an error (code, field and message each one or many)."""
+        self.set_status(positions, status)
+        self.set_text("error_code", positions, code)
+        self.set_text("error_field", positions, field)
+        self.set_text("error_message", positions, message)
+
+    def clear_error(self, positions: Positions) -> None:
+        for name in ("error_code", "error_field", "error_message"):
+            self._text[name][positions] = None
+
+    def set_sent(
+        self,
+        positions: Positions,
+        *,
+        batch: int | None = None,
+        attempts: int | None = None,
+        request_id: str | None = None,
+    ) -> None:
+        """Record where rows went: batch number, attempts taken, the request's id."""
+        if batch is not None:
+            self.set_int("batch", positions, batch)
+        if attempts is not None:
+            self.set_int("attempts", positions, attempts)
+        if request_id is not None:
+            self.set_text("request_id", positions, request_id)
+
+    def set_extra(self, name: str, positions: Positions, values: Any) -> None:
+        target = self._extra[name]
+        if isinstance(values, list):
+            target[positions] = _objects(values)
+        elif isinstance(values, np.ndarray):
+            target[positions] = values
+        else:
+            target[positions] = values
+
+    def to_frame(self) -> pd.DataFrame:
+        """The result frame: `RESULT_COLUMNS` then the extra columns, indexed like the input."""
+        status = pd.Categorical.from_codes(
+            self._status.astype(np.int64), categories=list(self.statuses)
+        )
+        data: dict[str, Any] = {"status": status}
+        for name in RESULT_COLUMNS[1:]:
+            if name in self._text:
+                data[name] = pd.array(self._text[name], dtype="string")
+            else:
+                data[name] = pd.arrays.IntegerArray(self._ints[name], ~self._has[name])
+        for name, dtype in self._extra_dtypes.items():
+            values = self._extra[name]
+            data[name] = values if dtype == "object" else pd.array(values, dtype=dtype)
+        frame = pd.DataFrame(data, copy=False)
+        frame.index = self.index
+        return frame
+
+
+def _objects(values: list[Any]) -> np.ndarray:
+    out = np.empty(len(values), dtype=object)
+    out[:] = values
+    return out
