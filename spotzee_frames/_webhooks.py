@@ -23,7 +23,7 @@ from typing import Any
 import orjson
 import pandas as pd
 
-from spotzee_frames._errors import ValidationError, WebhookVerificationError
+from ._errors import ValidationError, WebhookVerificationError
 
 __all__ = ["verify_webhook", "webhooks_to_frame"]
 

@@ -1,0 +1,420 @@
+"""What exists in a project, as typed DataFrames: campaigns, journeys, users and events,
+plus single look-ups and the one state change the trigger flow needs (`schedule_campaign`).
+
+Every listing walks all pages (100 results a page) and returns a frame with a RangeIndex
+and the resource's `id` as a column. Columns have real dtypes (nullable `Int64` ids and
+counters, `category` for enums with the contract's full set of values, `string` text,
+`datetime64[ns, UTC]` timestamps, lists kept as lists), so an empty project gives a frame
+with the same columns and dtypes as a full one. Fields the contract does not list are
+kept, after the known ones.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, Literal
+
+import numpy as np
+import pandas as pd
+
+from ._client import Client, resolve_client
+from ._errors import ValidationError
+
+__all__ = [
+    "CAMPAIGN_STATES",
+    "CAMPAIGN_TYPES",
+    "CHANNELS",
+    "JOURNEY_STATUSES",
+    "campaign",
+    "campaigns",
+    "events",
+    "fetch_campaign",
+    "fetch_journey",
+    "journey",
+    "journeys",
+    "schedule_campaign",
+    "to_rfc3339",
+    "users",
+]
+
+CAMPAIGN_TYPES = ("blast", "trigger")
+CHANNELS = ("email", "text", "push", "webhook", "in_app")
+CAMPAIGN_STATES = ("draft", "scheduled", "loading", "running", "finished", "aborting", "aborted")
+JOURNEY_STATUSES = ("draft", "live", "off")
+
+Kind = Literal["int", "str", "category", "time", "bool", "list", "object"]
+
+
+@dataclass(frozen=True)
+class _Column:
+    name: str
+    kind: Kind
+    categories: tuple[str, ...] = ()
+
+
+def _columns(spec: str, **enums: tuple[str, ...]) -> tuple[_Column, ...]:
+    """Columns from a compact "name:kind name:kind" spec; enum values come from `enums`."""
+    out = []
+    for item in spec.split():
+        name, kind = item.split(":")
+        out.append(_Column(name, kind, enums.get(name, ())))  # type: ignore[arg-type]
+    return tuple(out)
+
+
+CAMPAIGN_COLUMNS = _columns(
+    "id:int project_id:int name:str type:category channel:category state:category "
+    "list_ids:list exclusion_list_ids:list subscription_id:int provider_id:int "
+    "delivery_sent:int delivery_total:int delivery_opens:int delivery_clicks:int "
+    "delivery_bounced:int tags:list send_in_user_timezone:bool send_at:time "
+    "description:str created_at:time updated_at:time",
+    type=CAMPAIGN_TYPES,
+    channel=CHANNELS,
+    state=CAMPAIGN_STATES,
+)
+# `stats` maps step type -> count; the step types every journey graph uses are always
+# columns, others (experiment, link, …) are added when a journey has them.
+JOURNEY_COLUMNS = _columns(
+    "id:int project_id:int name:str description:str status:category tags:list "
+    "stats_entrance:int stats_delay:int stats_action:int stats_gate:int stats_exit:int "
+    "stats_at:time created_at:time updated_at:time",
+    status=JOURNEY_STATUSES,
+)
+USER_COLUMNS = _columns(
+    "id:int project_id:int external_id:str anonymous_id:str email:str phone:str "
+    "timezone:str locale:str data:object has_push_device:bool devices:list "
+    "created_at:time updated_at:time"
+)
+EVENT_COLUMNS = _columns(
+    "id:str name:str created_at:time external_id:str anonymous_id:str campaign_id:int data:object"
+)
+_STATS_KIND: Kind = "int"
+
+
+# -- turning records into typed frames ---------------------------------------------------
+
+
+def _flatten(record: Mapping[str, Any], nested: Mapping[str, str]) -> dict[str, Any]:
+    """Lift the keys of the nested objects named in `nested` ({field: prefix}) to top level."""
+    flat: dict[str, Any] = {}
+    for key, value in record.items():
+        prefix = nested.get(key)
+        if prefix is None:
+            flat[key] = value
+        elif isinstance(value, Mapping):
+            for sub, subvalue in value.items():
+                flat[f"{prefix}{sub}"] = subvalue
+        elif value is not None:
+            flat[key] = value  # not the documented object: keep it rather than lose it
+    return flat
+
+
+def _to_int(values: pd.Series) -> pd.Series:
+    try:
+        return pd.to_numeric(values).astype("Int64")
+    except (ValueError, TypeError):
+        return values  # not integers after all: keep what the server sent
+
+
+def _to_time(values: pd.Series) -> pd.Series:
+    try:
+        parsed = pd.to_datetime(values, utc=True, format="ISO8601")
+    except (ValueError, TypeError):
+        parsed = pd.to_datetime(values, utc=True, format="mixed", errors="coerce")
+    return parsed.astype("datetime64[ns, UTC]")
+
+
+def _to_category(values: pd.Series, categories: tuple[str, ...]) -> pd.Series:
+    # A value the contract does not list yet is kept as an extra category, never dropped.
+    text = values.astype("string")
+    extra = sorted(set(text.dropna()) - set(categories))
+    return pd.Series(pd.Categorical(text, categories=[*categories, *extra]), index=values.index)
+
+
+def _convert(values: pd.Series, column: _Column) -> pd.Series:
+    kind = column.kind
+    if kind == "int":
+        return _to_int(values)
+    if kind == "str":
+        return values.astype("string")
+    if kind == "category":
+        return _to_category(values, column.categories)
+    if kind == "time":
+        return _to_time(values)
+    if kind == "bool":
+        try:
+            return values.astype("boolean")
+        except (ValueError, TypeError):
+            return values
+    if kind == "list":
+        return values.astype(object)
+    return values.astype(object)
+
+
+def typed_frame(
+    records: Sequence[Mapping[str, Any]],
+    columns: Sequence[_Column],
+    *,
+    dynamic_prefixes: Mapping[str, Kind] | None = None,
+) -> pd.DataFrame:
+    """A frame with `columns` first (always present, typed), then any `dynamic_prefixes`
+    columns seen (e.g. `stats_*`, typed by their kind), then unknown fields as given."""
+    frame = pd.DataFrame.from_records(list(records)) if records else pd.DataFrame()
+    frame.index = pd.RangeIndex(len(frame))
+    known = [c.name for c in columns]
+    dynamic_prefixes = dynamic_prefixes or {}
+    dynamic = sorted(
+        c
+        for c in frame.columns
+        if c not in known and any(c.startswith(p) for p in dynamic_prefixes)
+    )
+    rest = [c for c in frame.columns if c not in known and c not in dynamic]
+    out: dict[str, pd.Series] = {}
+    empty = pd.Series([None] * len(frame), index=frame.index, dtype=object)
+    for column in columns:
+        values = frame[column.name] if column.name in frame.columns else empty
+        out[column.name] = _convert(values.astype(object).where(values.notna(), None), column)
+    for name in dynamic:
+        kind = next(k for p, k in dynamic_prefixes.items() if name.startswith(p))
+        out[name] = _convert(frame[name], _Column(name, kind))
+    for name in rest:
+        out[name] = frame[name]
+    return pd.DataFrame(out, index=frame.index)
+
+
+# -- query parameters ------------------------------------------------------------------
+
+
+def to_rfc3339(value: str | dt.datetime | dt.date | pd.Timestamp, *, name: str) -> str:
+    """An RFC 3339 UTC timestamp (`…Z`) from a str, date, datetime or Timestamp;
+    naive values are taken as UTC."""
+    try:
+        stamp = pd.Timestamp(value)
+    except (ValueError, TypeError) as exc:
+        raise ValidationError(f"{name}={value!r} is not a date or timestamp") from exc
+    if pd.isna(stamp):
+        raise ValidationError(f"{name} must be a date or timestamp, not a missing value")
+    stamp = stamp.tz_localize("UTC") if stamp.tzinfo is None else stamp.tz_convert("UTC")
+    text = stamp.strftime("%Y-%m-%dT%H:%M:%S")
+    if stamp.microsecond or stamp.nanosecond:
+        text += f".{stamp.microsecond:06d}"
+    return text + "Z"
+
+
+def _param_value(value: Any) -> Any:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (dt.datetime, pd.Timestamp)):
+        return to_rfc3339(value, name="filter")
+    if isinstance(value, (list, tuple, set, np.ndarray, pd.Series)):
+        return [_param_value(v) for v in value]
+    if isinstance(value, np.generic):
+        return value.item()
+    return value
+
+
+_PAGING = frozenset({"cursor", "page", "limit"})
+
+
+def _filters(filters: Mapping[str, Any]) -> dict[str, Any]:
+    paging = sorted(_PAGING & set(filters))
+    if paging:
+        raise ValidationError(
+            f"{', '.join(paging)} cannot be passed: listings walk every page themselves "
+            "(100 results a page); filter the frame afterwards to keep fewer rows"
+        )
+    return {k: _param_value(v) for k, v in filters.items() if v is not None}
+
+
+def _list(
+    path: str,
+    params: Mapping[str, Any],
+    client: Client | None,
+) -> list[dict[str, Any]]:
+    return [
+        r for r in resolve_client(client).paginate(path, params, limit=100) if isinstance(r, dict)
+    ]
+
+
+# -- campaigns ---------------------------------------------------------------------------
+
+
+def _campaign_record(raw: Mapping[str, Any]) -> dict[str, Any]:
+    return _flatten(raw, {"delivery": "delivery_"})
+
+
+def _campaign_frame(records: Iterable[Mapping[str, Any]]) -> pd.DataFrame:
+    return typed_frame(
+        [_campaign_record(r) for r in records],
+        CAMPAIGN_COLUMNS,
+        dynamic_prefixes={"delivery_": "int"},
+    )
+
+
+def campaigns(client: Client | None = None, **filters: Any) -> pd.DataFrame:
+    """Every campaign of the project as a typed frame (one row per campaign).
+
+    `filters` are passed as query parameters (`q=`, `sort=`, `direction=`, …). The
+    `delivery` counters are flattened to `delivery_sent`, `delivery_total`,
+    `delivery_opens`, `delivery_clicks` and `delivery_bounced`.
+    """
+    return _campaign_frame(_list("/campaigns", _filters(filters), client))
+
+
+def _check_id(value: Any, what: str) -> int:
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer, str)):
+        raise ValidationError(f"{what} must be an integer id, not {value!r}")
+    try:
+        number = int(value)
+    except ValueError:
+        raise ValidationError(f"{what} must be an integer id, not {value!r}") from None
+    if number < 1:
+        raise ValidationError(f"{what} must be a positive integer id, not {value!r}")
+    return number
+
+
+def fetch_campaign(campaign_id: int, *, client: Client | None = None) -> dict[str, Any]:
+    """The raw campaign object (`GET /campaigns/{id}`); NotFoundError when unknown."""
+    number = _check_id(campaign_id, "campaign_id")
+    data = resolve_client(client).request("GET", f"/campaigns/{number}").data
+    return dict(data) if isinstance(data, Mapping) else {"id": number}
+
+
+def _as_series(frame: pd.DataFrame) -> pd.Series:
+    row = frame.iloc[0].copy()
+    row.name = row.get("id")
+    return row
+
+
+def campaign(campaign_id: int, *, client: Client | None = None) -> pd.Series:
+    """One campaign as a Series, with the same fields and flattening as `campaigns()`."""
+    return _as_series(_campaign_frame([fetch_campaign(campaign_id, client=client)]))
+
+
+def schedule_campaign(campaign_id: int, *, client: Client | None = None) -> pd.Series:
+    """Promote a draft campaign to `scheduled` (`PATCH /campaigns/{id}`), so it can be
+    triggered. A campaign that is not a draft is left as it is. Returns the campaign."""
+    client = resolve_client(client)
+    current = fetch_campaign(campaign_id, client=client)
+    if current.get("state") == "draft":
+        number = _check_id(campaign_id, "campaign_id")
+        data = client.request("PATCH", f"/campaigns/{number}", json={"state": "scheduled"}).data
+        current = (
+            dict(data)
+            if isinstance(data, Mapping) and "state" in data
+            else fetch_campaign(number, client=client)
+        )
+    return _as_series(_campaign_frame([current]))
+
+
+# -- journeys ----------------------------------------------------------------------------
+
+
+def _journey_frame(records: Iterable[Mapping[str, Any]]) -> pd.DataFrame:
+    return typed_frame(
+        [_flatten(r, {"stats": "stats_"}) for r in records],
+        JOURNEY_COLUMNS,
+        dynamic_prefixes={"stats_": _STATS_KIND},
+    )
+
+
+def journeys(client: Client | None = None, **filters: Any) -> pd.DataFrame:
+    """Every journey of the project as a typed frame; `stats` (step type → count) is
+    flattened to `stats_<step type>` Int64 columns: `stats_entrance`, `stats_delay`,
+    `stats_action`, `stats_gate` and `stats_exit` always, others when a journey has them."""
+    return _journey_frame(_list("/journeys", _filters(filters), client))
+
+
+def fetch_journey(journey_id: int, *, client: Client | None = None) -> dict[str, Any]:
+    """The raw journey object (`GET /journeys/{id}`); NotFoundError when unknown."""
+    number = _check_id(journey_id, "journey_id")
+    data = resolve_client(client).request("GET", f"/journeys/{number}").data
+    return dict(data) if isinstance(data, Mapping) else {"id": number}
+
+
+def journey(journey_id: int, *, client: Client | None = None) -> pd.Series:
+    """One journey as a Series, with the same fields and flattening as `journeys()`."""
+    return _as_series(_journey_frame([fetch_journey(journey_id, client=client)]))
+
+
+# -- users -------------------------------------------------------------------------------
+
+
+def _expand(frame: pd.DataFrame, column: str, prefix: str) -> pd.DataFrame:
+    """Add `<prefix><key>` columns (nullable dtypes) for the keys of a dict column."""
+    dicts = [v if isinstance(v, Mapping) else {} for v in frame[column]]
+    wide = pd.DataFrame.from_records(dicts, index=frame.index)
+    if wide.empty:
+        return frame
+    wide = wide.convert_dtypes().add_prefix(prefix)
+    return pd.concat([frame, wide.drop(columns=[c for c in wide if c in frame])], axis=1)
+
+
+def users(
+    client: Client | None = None, *, expand_data: bool = False, **filters: Any
+) -> pd.DataFrame:
+    """Every user (contact) of the project as a typed frame.
+
+    Custom attributes stay in the `data` column as dicts; `expand_data=True` also adds one
+    `data_<key>` column per attribute (nullable dtypes), handy for filtering.
+    """
+    frame = typed_frame(_list("/users", _filters(filters), client), USER_COLUMNS)
+    return _expand(frame, "data", "data_") if expand_data else frame
+
+
+# -- events ------------------------------------------------------------------------------
+
+
+def _event_record(raw: Mapping[str, Any]) -> dict[str, Any]:
+    record = dict(raw)
+    user = record.pop("user", None)
+    if isinstance(user, Mapping):
+        for key, value in user.items():
+            name = key if key in ("external_id", "anonymous_id") else f"user_{key}"
+            record.setdefault(name, value)
+    return record
+
+
+def events(
+    start: str | dt.datetime | dt.date | pd.Timestamp,
+    end: str | dt.datetime | dt.date | pd.Timestamp,
+    *,
+    external_id: str | int | None = None,
+    anonymous_id: str | None = None,
+    event_name: str | None = None,
+    campaign_id: int | Sequence[int] | None = None,
+    include_payload: bool = False,
+    direction: Literal["asc", "desc"] | None = None,
+    client: Client | None = None,
+) -> pd.DataFrame:
+    """Events from `start` (inclusive) to `end` (exclusive), one row per event.
+
+    `start`/`end` accept strings, dates, datetimes and Timestamps; naive values are UTC.
+    `campaign_id` may be one id or several. The event's user is flattened to
+    `external_id` / `anonymous_id`, so the frame joins to a frame of users; `data` (the
+    event payload, as a dict) is filled only with `include_payload=True`.
+    """
+    params: dict[str, Any] = {
+        "from": to_rfc3339(start, name="start"),
+        "to": to_rfc3339(end, name="end"),
+    }
+    if pd.Timestamp(params["from"]) >= pd.Timestamp(params["to"]):
+        raise ValidationError(f"start ({params['from']}) must be before end ({params['to']})")
+    if direction is not None and direction not in ("asc", "desc"):
+        raise ValidationError(f"direction must be 'asc' or 'desc', not {direction!r}")
+    if external_id is not None:
+        params["external_id"] = str(external_id)
+    if anonymous_id is not None:
+        params["anonymous_id"] = anonymous_id
+    if event_name is not None:
+        params["event_name"] = event_name
+    if campaign_id is not None:
+        ids = [campaign_id] if isinstance(campaign_id, (int, np.integer, str)) else campaign_id
+        params["campaign_id"] = [_check_id(c, "campaign_id") for c in ids]
+    if include_payload:
+        params["include_payload"] = "true"
+    if direction is not None:
+        params["direction"] = direction
+    records = [_event_record(r) for r in _list("/events", params, client)]
+    return typed_frame(records, EVENT_COLUMNS)
