@@ -1,0 +1,276 @@
+"""Listings as typed frames, single look-ups and schedule_campaign, against the sandbox."""
+
+from __future__ import annotations
+
+import datetime as dt
+from urllib.parse import parse_qs
+
+import pandas as pd
+import pytest
+
+from spotzee_frames import Client, NotFoundError, ValidationError
+from spotzee_frames._listing import (
+    CAMPAIGN_STATES,
+    _campaign_frame,
+    campaign,
+    campaigns,
+    events,
+    journey,
+    journeys,
+    schedule_campaign,
+    to_rfc3339,
+    users,
+)
+from spotzee_frames.sandbox import Sandbox
+
+from .conftest import FAST
+
+UTC_NS = "datetime64[ns, UTC]"
+
+CAMPAIGN_DTYPES = {
+    "id": "Int64",
+    "project_id": "Int64",
+    "name": "string",
+    "type": "category",
+    "channel": "category",
+    "state": "category",
+    "list_ids": "object",
+    "subscription_id": "Int64",
+    "delivery_sent": "Int64",
+    "delivery_total": "Int64",
+    "delivery_opens": "Int64",
+    "delivery_clicks": "Int64",
+    "tags": "object",
+    "send_in_user_timezone": "boolean",
+    "send_at": UTC_NS,
+    "created_at": UTC_NS,
+    "updated_at": UTC_NS,
+}
+
+
+def _gets(sb: Sandbox, path: str) -> list[dict[str, list[str]]]:
+    return [parse_qs(r.query) for r in sb.requests if r.method == "GET" and r.path == path]
+
+
+def test_users_walks_every_page_with_typed_columns(sandbox: Sandbox, client: Client) -> None:
+    sandbox.add_users(250)
+    frame = users(client=client)
+    assert len(frame) == 250
+    assert sorted(frame["external_id"]) == sorted(f"u{k}" for k in range(1, 251))
+    assert frame["id"].is_unique
+    assert isinstance(frame.index, pd.RangeIndex)
+    dtypes = frame.dtypes.astype(str).to_dict()
+    assert dtypes["id"] == "Int64"
+    assert dtypes["external_id"] == "string"
+    assert dtypes["email"] == "string"
+    assert dtypes["created_at"] == UTC_NS
+    assert dtypes["has_push_device"] == "boolean"
+    row = frame.set_index("external_id").loc["u7"]
+    assert row["email"] == "u7@example.com"
+    assert row["data"] == {"n": 7}
+    assert row["devices"] == []
+    pages = _gets(sandbox, "/users")
+    assert len(pages) == 3
+    assert all(q["limit"] == ["100"] for q in pages)
+
+
+def test_users_expand_data(sandbox: Sandbox, client: Client) -> None:
+    sandbox.add_users(3)
+    frame = users(client=client, expand_data=True)
+    assert str(frame["data_n"].dtype) == "Int64"
+    assert sorted(frame["data_n"].tolist()) == [1, 2, 3]
+
+
+def test_campaigns_dtypes_and_flattened_delivery(sandbox: Sandbox, client: Client) -> None:
+    frame = campaigns(client=client)
+    raw = sandbox.campaigns
+    assert sorted(frame["id"]) == sorted(raw)
+    for column, dtype in CAMPAIGN_DTYPES.items():
+        assert str(frame[column].dtype) == dtype, column
+    assert list(frame["state"].cat.categories) == list(CAMPAIGN_STATES)
+    assert list(frame["type"].cat.categories) == ["blast", "trigger"]
+    by_id = frame.set_index("id")
+    for cid, c in raw.items():
+        assert by_id.loc[cid, "delivery_sent"] == c["delivery"]["sent"]
+        assert by_id.loc[cid, "delivery_total"] == c["delivery"]["total"]
+        assert by_id.loc[cid, "state"] == c["state"]
+        assert by_id.loc[cid, "tags"] == c["tags"]
+        assert by_id.loc[cid, "created_at"] == pd.Timestamp(c["created_at"])
+    assert "delivery" not in frame.columns
+
+
+def test_campaign_filters_are_query_parameters(sandbox: Sandbox, client: Client) -> None:
+    frame = campaigns(client=client, type="trigger", state=["running", "scheduled"])
+    assert set(frame["type"]) == {"trigger"}
+    assert set(frame["state"]) <= {"running", "scheduled"}
+    assert len(frame) == sum(
+        1
+        for c in sandbox.campaigns.values()
+        if c["type"] == "trigger" and c["state"] in ("running", "scheduled")
+    )
+    with pytest.raises(ValidationError, match="every page"):
+        campaigns(client=client, limit=5)
+
+
+def test_journeys_dtypes_and_stats(sandbox: Sandbox, client: Client) -> None:
+    frame = journeys(client=client)
+    raw = sandbox.journeys
+    assert sorted(frame["id"]) == sorted(raw)
+    assert str(frame["status"].dtype) == "category"
+    assert list(frame["status"].cat.categories) == ["draft", "live", "off"]
+    assert str(frame["stats_at"].dtype) == UTC_NS
+    by_id = frame.set_index("id")
+    for jid, j in raw.items():
+        for step, count in j["stats"].items():
+            assert str(frame[f"stats_{step}"].dtype) == "Int64"
+            assert by_id.loc[jid, f"stats_{step}"] == count
+
+
+def test_empty_project_frames_have_the_same_columns_and_dtypes(client: Client) -> None:
+    empty = Client.sandbox(Sandbox(demo=False), **FAST)
+    try:
+        pairs = [
+            (campaigns(client=empty), campaigns(client=client)),
+            (journeys(client=empty), journeys(client=client)),
+            (users(client=empty), _with_users(client)),
+            (
+                events("2000-01-01", "2100-01-01", client=empty),
+                _with_events(client),
+            ),
+        ]
+    finally:
+        empty.close()
+    for blank, full in pairs:
+        assert len(blank) == 0
+        assert len(full) > 0
+        assert list(blank.columns) == list(full.columns)
+        assert blank.dtypes.astype(str).to_dict() == full.dtypes.astype(str).to_dict()
+        for column in blank.columns:
+            if isinstance(blank[column].dtype, pd.CategoricalDtype):
+                assert list(blank[column].cat.categories) == list(full[column].cat.categories)
+
+
+def _with_users(client: Client) -> pd.DataFrame:
+    client.sandbox_instance.add_users(2)
+    return users(client=client)
+
+
+def _with_events(client: Client) -> pd.DataFrame:
+    client.sandbox_instance.add_events(name="opened", external_id="x1", campaign_id=1)
+    return events("2000-01-01", "2100-01-01", client=client)
+
+
+def test_unknown_fields_and_missing_optional_fields() -> None:
+    frame = _campaign_frame(
+        [
+            {"id": 1, "type": "trigger", "state": "paused", "channel": "email", "new": {"a": 1}},
+            {"id": 2, "delivery": {"sent": 3, "total": 4, "unsubscribed": 1}},
+        ]
+    )
+    assert frame["id"].tolist() == [1, 2]
+    assert frame["name"].isna().all()
+    # a state the contract does not list yet is kept, not turned into NaN
+    assert frame["state"][0] == "paused"
+    assert frame["new"][0] == {"a": 1}
+    assert str(frame["delivery_unsubscribed"].dtype) == "Int64"
+    assert frame["delivery_sent"].tolist()[1] == 3
+
+
+def test_events_filters_range_and_pages(sandbox: Sandbox, client: Client) -> None:
+    base = dt.datetime(2026, 3, 1, 12, 0, tzinfo=dt.UTC)
+    sandbox.add_events(
+        [
+            {
+                "name": "opened" if k % 2 else "clicked",
+                "external_id": f"u{k % 7}",
+                "campaign_id": 1 if k < 200 else 2,
+                "created_at": base + dt.timedelta(minutes=k),
+                "data": {"k": k},
+            }
+            for k in range(250)
+        ]
+    )
+    frame = events(base, base + dt.timedelta(minutes=250), client=client)
+    assert len(frame) == 250
+    assert frame.dtypes.astype(str).to_dict() == {
+        "id": "string",
+        "name": "string",
+        "created_at": UTC_NS,
+        "external_id": "string",
+        "anonymous_id": "string",
+        "campaign_id": "Int64",
+        "data": "object",
+    }
+    assert frame["data"].isna().all()  # payloads only on request
+    # naive bounds are UTC; `end` is exclusive
+    window = events("2026-03-01 12:10", dt.datetime(2026, 3, 1, 12, 20), client=client)
+    assert len(window) == 10
+    assert window["created_at"].min() == pd.Timestamp("2026-03-01T12:10Z")
+    only = events(
+        base, base + dt.timedelta(days=1), campaign_id=2, include_payload=True, client=client
+    )
+    assert len(only) == 50
+    assert set(only["campaign_id"]) == {2}
+    assert only["data"].map(lambda d: d["k"]).min() == 200
+    several = events(base, base + dt.timedelta(days=1), campaign_id=[1, 2], client=client)
+    assert len(several) == 250
+    named = events(
+        base,
+        base + dt.timedelta(days=1),
+        external_id="u3",
+        event_name="opened",
+        client=client,
+    )
+    assert set(named["external_id"]) == {"u3"} and set(named["name"]) == {"opened"}
+    sent = [q["from"] + q["to"] for q in _gets(sandbox, "/events")]
+    assert ["2026-03-01T12:10:00Z", "2026-03-01T12:20:00Z"] in sent
+
+
+def test_events_rejects_bad_ranges(client: Client) -> None:
+    with pytest.raises(ValidationError, match="before"):
+        events("2026-03-02", "2026-03-01", client=client)
+    with pytest.raises(ValidationError):
+        events("not a date", "2026-03-01", client=client)
+
+
+def test_to_rfc3339() -> None:
+    assert to_rfc3339("2026-03-01", name="x") == "2026-03-01T00:00:00Z"
+    assert to_rfc3339(pd.Timestamp("2026-03-01T10:00+10:00"), name="x") == "2026-03-01T00:00:00Z"
+    assert to_rfc3339(dt.datetime(2026, 3, 1, 0, 0, 0, 5), name="x") == (
+        "2026-03-01T00:00:00.000005Z"
+    )
+
+
+def test_single_look_ups(sandbox: Sandbox, client: Client) -> None:
+    one = campaign(1, client=client)
+    assert isinstance(one, pd.Series)
+    assert one["id"] == 1 and one.name == 1
+    assert one["delivery_sent"] == sandbox.campaigns[1]["delivery"]["sent"]
+    j = journey(2, client=client)
+    assert j["status"] == sandbox.journeys[2]["status"]
+    assert j["stats_entrance"] == sandbox.journeys[2]["stats"]["entrance"]
+    with pytest.raises(NotFoundError):
+        campaign(9999, client=client)
+    with pytest.raises(NotFoundError):
+        journey(9999, client=client)
+    with pytest.raises(ValidationError):
+        campaign(True, client=client)  # type: ignore[arg-type]
+
+
+def _draft_trigger_campaign(sb: Sandbox) -> int:
+    return next(
+        cid for cid, c in sb.campaigns.items() if c["state"] == "draft" and c["type"] == "trigger"
+    )
+
+
+def test_schedule_campaign_promotes_a_draft(sandbox: Sandbox, client: Client) -> None:
+    cid = _draft_trigger_campaign(sandbox)
+    result = schedule_campaign(cid, client=client)
+    assert result["state"] == "scheduled"
+    assert sandbox.campaigns[cid]["state"] == "scheduled"
+    patches = [r for r in sandbox.requests if r.method == "PATCH"]
+    assert len(patches) == 1 and patches[0].path == f"/campaigns/{cid}"
+    # already scheduled: nothing to do, nothing sent
+    again = schedule_campaign(cid, client=client)
+    assert again["state"] == "scheduled"
+    assert len([r for r in sandbox.requests if r.method == "PATCH"]) == 1
