@@ -453,6 +453,8 @@ class Client:
             error = _error_from_response(response, attempt)
             if error.status_code == 429:
                 self.stats["rate_limited"] += 1
+                if self._gate.paused_for == 0:  # the first 429 of a burst slows the pace once
+                    self._pacer.slow_down()
             if error.retry_after is not None and (
                 error.status_code == 429 or error.status_code == 503
             ):
@@ -471,6 +473,7 @@ class Client:
                     request_id=request_id,
                     attempts=attempt,
                 ) from exc
+        self._pacer.recover()
         replayed = response.headers.get("idempotent-replayed", "").lower() == "true"
         if replayed:
             self.stats["replayed"] += 1

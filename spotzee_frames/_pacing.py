@@ -18,8 +18,23 @@ class Pacer:
     def __init__(self, rate: float | None) -> None:
         if rate is not None and rate <= 0:
             raise ValueError(f"rate_limit must be a positive number of requests/s or None, not {rate!r}")
-        self.interval = 0.0 if rate is None else 1.0 / rate
+        self.base_interval = 0.0 if rate is None else 1.0 / rate
+        self.interval = self.base_interval
         self._next = 0.0
+
+    # The edge may count more strictly than the documented budget (or share it with other
+    # clients on the host): after a 429 the pace halves, and successes win it back slowly.
+    _SLOWEST = 5.0
+    _RECOVERY = 0.98
+
+    def slow_down(self) -> None:
+        self.interval = min(self._SLOWEST, max(self.interval * 2, self.base_interval, 0.01))
+
+    def recover(self) -> None:
+        if self.interval > self.base_interval:
+            self.interval = max(self.base_interval, self.interval * self._RECOVERY)
+            if self.interval < 0.001:
+                self.interval = self.base_interval
 
     async def wait(self) -> None:
         if self.interval == 0.0:

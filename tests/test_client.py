@@ -285,10 +285,10 @@ def test_environment_supplies_key_and_base_url(monkeypatch: pytest.MonkeyPatch, 
 def test_key_never_leaks(sandbox: Sandbox, caplog: pytest.LogCaptureFixture) -> None:
     caplog.set_level(logging.DEBUG)
     client, _ = recorded_client(sandbox, max_attempts=2)
-    sandbox.inject("503", times=5, path="/campaigns")
     texts = [repr(client), str(client), repr(vars(client))]
     with client:
         client.get("/campaigns/1")
+        sandbox.inject("503", times=5, path="/campaigns")
         for path in ("/campaigns/424242", "/campaigns"):
             try:
                 client.get(path)
