@@ -25,7 +25,7 @@ class Pacer:
     # The edge may count more strictly than the documented budget (or share it with other
     # clients on the host): after a 429 the pace halves, and successes win it back slowly.
     _SLOWEST = 5.0
-    _RECOVERY = 0.98
+    _RECOVERY = 0.99
 
     def slow_down(self) -> None:
         self.interval = min(self._SLOWEST, max(self.interval * 2, self.base_interval, 0.01))
