@@ -25,7 +25,8 @@ class SpotzeeAccessor:
         """Upsert the rows as Spotzee users; see `spotzee_frames.upsert`."""
         from ._upsert import upsert
 
-        return upsert(self._frame, mapping, **kwargs)
+        result: pd.DataFrame = upsert(self._frame, mapping, **kwargs)
+        return result
 
     def trigger_campaign(self, campaign_id: int, **kwargs: Any) -> pd.DataFrame:
         """Trigger a campaign once per row; see `spotzee_frames.trigger_campaign`."""

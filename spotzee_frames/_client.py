@@ -9,6 +9,7 @@ whose kernel already runs a loop.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import email.utils
 import ipaddress
 import logging
@@ -363,7 +364,7 @@ class Client:
         if http is not None:
             try:
                 lt.submit(http.aclose()).result(timeout=5)
-            except Exception:  # noqa: BLE001 - closing is best effort
+            except Exception:
                 logger.debug("closing the HTTP client failed", exc_info=True)
         self._http = None
         if self._finalizer is not None:
@@ -403,8 +404,8 @@ class Client:
             # fan-out does not come back as one burst.
             doubling = 2 ** (n - 1) if getattr(exc, "status_code", None) == 429 else 1
             wait = min(self.backoff_max, max(retry_after * doubling, backoff))
-            return wait + random.uniform(0.0, 0.5)
-        return backoff
+            return float(wait + random.uniform(0.0, 0.5))
+        return float(backoff)
 
     async def _attempt(self, call: Call, key: str | None, attempt: int) -> Response:
         http = self._ensure_http()
@@ -447,7 +448,11 @@ class Client:
         request_id = response.headers.get("x-request-id")
         logger.debug(
             "%s %s -> %s (attempt %d, request %s)",
-            call.method, call.path, response.status_code, attempt, request_id,
+            call.method,
+            call.path,
+            response.status_code,
+            attempt,
+            request_id,
         )
         if response.status_code >= 400:
             error = _error_from_response(response, attempt)
@@ -505,7 +510,9 @@ class Client:
     async def _execute(self, call: Call) -> Response:
         method = call.method.upper()
         if method != call.method:
-            call = Call(method, call.path, call.params, call.json, call.content, call.idempotency_key)
+            call = Call(
+                method, call.path, call.params, call.json, call.content, call.idempotency_key
+            )
         self._check_scope(method, call.path)
         key = call.idempotency_key
         if key is None and method in _KEYED_METHODS:
@@ -619,7 +626,7 @@ class Client:
                 outcome = exc
             except asyncio.CancelledError:
                 raise
-            except Exception as exc:  # noqa: BLE001 - handed to the caller's thread
+            except Exception as exc:
                 outcome = exc
             results.put((position, outcome))
 
@@ -651,10 +658,8 @@ class Client:
         finally:
             if not finished:
                 future.cancel()
-                try:
+                with contextlib.suppress(BaseException):  # cancelling on purpose
                     future.result(timeout=10)
-                except BaseException:  # noqa: BLE001 - we are cancelling on purpose
-                    pass
 
 
 def _shutdown(loop_thread: _LoopThread) -> None:

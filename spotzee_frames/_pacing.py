@@ -17,7 +17,9 @@ class Pacer:
 
     def __init__(self, rate: float | None) -> None:
         if rate is not None and rate <= 0:
-            raise ValueError(f"rate_limit must be a positive number of requests/s or None, not {rate!r}")
+            raise ValueError(
+                f"rate_limit must be a positive number of requests/s or None, not {rate!r}"
+            )
         self.base_interval = 0.0 if rate is None else 1.0 / rate
         self.interval = self.base_interval
         self._next = 0.0

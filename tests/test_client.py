@@ -4,6 +4,7 @@ retries, idempotent replay, Retry-After across workers, pacing, pagination, secr
 from __future__ import annotations
 
 import asyncio
+import itertools
 import logging
 import time
 import traceback
@@ -97,9 +98,11 @@ def test_validation_error_carries_param_and_is_not_retried(sandbox: Sandbox) -> 
 @pytest.mark.parametrize("kind", ["html502", "plain404"])
 def test_non_json_error_bodies_still_become_clear_errors(sandbox: Sandbox, kind: str) -> None:
     sandbox.inject(kind, times=1, path="/campaigns")
-    with Client.sandbox(sandbox, **{**FAST, "max_attempts": 1}) as client:
-        with pytest.raises(sf.APIError) as info:
-            client.get("/campaigns")
+    with (
+        Client.sandbox(sandbox, **{**FAST, "max_attempts": 1}) as client,
+        pytest.raises(sf.APIError) as info,
+    ):
+        client.get("/campaigns")
     err = info.value
     assert err.status_code in (502, 404)
     assert "HTTP" in err.message and err.code in ("server_error", "resource_missing")
@@ -115,14 +118,18 @@ def test_5xx_is_retried_until_it_succeeds(client: Client, sandbox: Sandbox) -> N
 
 def test_gives_up_after_max_attempts(sandbox: Sandbox) -> None:
     sandbox.inject("503", times=10, path="/users/batch")
-    with Client.sandbox(sandbox, **{**FAST, "max_attempts": 3}) as client:
-        with pytest.raises(sf.ServerError) as info:
-            client.request("POST", "/users/batch", json=ITEM)
+    with (
+        Client.sandbox(sandbox, **{**FAST, "max_attempts": 3}) as client,
+        pytest.raises(sf.ServerError) as info,
+    ):
+        client.request("POST", "/users/batch", json=ITEM)
     assert info.value.attempts == 3
     assert sandbox.write_counts["c1"] == 0
 
 
-def test_lost_response_after_commit_is_replayed_not_reapplied(client: Client, sandbox: Sandbox) -> None:
+def test_lost_response_after_commit_is_replayed_not_reapplied(
+    client: Client, sandbox: Sandbox
+) -> None:
     sandbox.inject("drop", times=1, path="/users/batch")
     response = client.request("POST", "/users/batch", json=ITEM, idempotency_key="batch-1")
     assert response.replayed is True
@@ -150,9 +157,11 @@ def test_network_errors_are_not_retried_without_an_idempotency_key(served: Serve
 
 def test_timeouts_become_transport_errors(served: Served) -> None:
     served.sandbox.faults.latency = 0.5
-    with Client("sk_test_t", served.base_url, **{**FAST, "timeout": 0.1, "max_attempts": 2}) as c:
-        with pytest.raises(sf.TransportError) as info:
-            c.get("/campaigns")
+    with (
+        Client("sk_test_t", served.base_url, **{**FAST, "timeout": 0.1, "max_attempts": 2}) as c,
+        pytest.raises(sf.TransportError) as info,
+    ):
+        c.get("/campaigns")
     assert info.value.code == "timeout"
     assert info.value.attempts == 2
 
@@ -193,8 +202,10 @@ def test_pacer_spaces_request_starts(sandbox: Sandbox) -> None:
     with client:
         list(client.stream([Call("GET", "/campaigns") for _ in range(15)]))
     starts = sorted(s.started for s in rec.seen)
-    gaps = [b - a for a, b in zip(starts, starts[1:], strict=False)]
-    assert min(gaps) >= 0.02 * 0.9
+    gaps = [b - a for a, b in itertools.pairwise(starts)]
+    # Slots are 20 ms apart; wake-ups jitter by a few ms, the average does not.
+    assert starts[-1] - starts[0] >= 14 * 0.02 * 0.95
+    assert min(gaps) >= 0.02 * 0.5
 
 
 def test_a_paced_client_provokes_no_429(sandbox: Sandbox) -> None:
@@ -207,22 +218,34 @@ def test_a_paced_client_provokes_no_429(sandbox: Sandbox) -> None:
 
 
 def test_stream_raises_auth_errors_and_stops(sandbox: Sandbox) -> None:
-    with Client("sk_live_wrong", "http://localhost/api/client", transport=_Unauthorised()) as c:
-        with pytest.raises(sf.AuthenticationError):
-            list(c.stream([Call("GET", "/campaigns") for _ in range(5)]))
+    with (
+        Client("sk_live_wrong", "http://localhost/api/client", transport=_Unauthorised()) as c,
+        pytest.raises(sf.AuthenticationError),
+    ):
+        list(c.stream([Call("GET", "/campaigns") for _ in range(5)]))
 
 
 class _Unauthorised(httpx.AsyncBaseTransport):
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
         return httpx.Response(
             401,
-            json={"status": "error", "code": "authentication_required", "message": "bad key",
-                  "error": "bad key"},
+            json={
+                "status": "error",
+                "code": "authentication_required",
+                "message": "bad key",
+                "error": "bad key",
+            },
         )
 
 
-def test_stream_reports_per_call_failures_without_stopping(client: Client, sandbox: Sandbox) -> None:
-    calls = [Call("GET", "/campaigns/1"), Call("GET", "/campaigns/999999"), Call("GET", "/campaigns/2")]
+def test_stream_reports_per_call_failures_without_stopping(
+    client: Client, sandbox: Sandbox
+) -> None:
+    calls = [
+        Call("GET", "/campaigns/1"),
+        Call("GET", "/campaigns/999999"),
+        Call("GET", "/campaigns/2"),
+    ]
     outcomes = dict(client.stream(calls))
     assert isinstance(outcomes[1], sf.NotFoundError)
     assert outcomes[0].data["id"] == 1 and outcomes[2].data["id"] == 2  # type: ignore[union-attr]
@@ -242,7 +265,9 @@ def test_paginate_is_lenient_about_absent_cursors() -> None:
         assert request.url.params["limit"] == "100"
         return httpx.Response(200, json=pages[request.url.params.get("cursor")])
 
-    with Client(SECRET, "https://api.example.test/api/client", transport=httpx.MockTransport(handler)) as c:
+    with Client(
+        SECRET, "https://api.example.test/api/client", transport=httpx.MockTransport(handler)
+    ) as c:
         assert [r["id"] for r in c.paginate("/users")] == [1, 2]
 
 
@@ -274,7 +299,9 @@ def test_missing_key_is_a_clear_configuration_error() -> None:
         Client()
 
 
-def test_environment_supplies_key_and_base_url(monkeypatch: pytest.MonkeyPatch, served: Served) -> None:
+def test_environment_supplies_key_and_base_url(
+    monkeypatch: pytest.MonkeyPatch, served: Served
+) -> None:
     monkeypatch.setenv("SPOTZEE_API_KEY", SECRET)
     monkeypatch.setenv("SPOTZEE_BASE_URL", served.base_url)
     with Client(**FAST) as c:  # type: ignore[arg-type]
