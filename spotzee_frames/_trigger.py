@@ -1,0 +1,710 @@
+"""Trigger a campaign, or enter a journey, once for each row of a frame — exactly once.
+
+The API takes one user per trigger call, so this fans out: frame → mapping (first-class
+fields, the upsert rules) → normalised fields, encoded attributes and event (the upsert
+normalisers and encoder) → rows held back as invalid or duplicate → one POST per row with
+a deterministic idempotency key → a result frame indexed like the input.
+
+Idempotency keys are built from the target, the user and `send_id`:
+
+    cmp:<campaign_id>:<external_id>:<send_id>
+    jny:<journey_id>:<entrance_id>:<external_id>:<send_id>
+
+Without a `send_id`, `#<sha256 of the request body>` stands in for it. Re-running the
+same call (or a retry after a lost response) replays the stored answer instead of sending
+again; a new `send_id` deliberately sends again. In the key, `:`, `%`, spaces and
+non-ASCII characters of the external id and send id are percent-encoded, so two different
+users can never share a key, and a part that would make the key longer than 255
+characters is replaced by `#<its sha256>`. The server keeps keys for 24 hours.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable, Hashable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, Literal
+from urllib.parse import quote
+
+import numpy as np
+import orjson
+import pandas as pd
+
+from ._client import Call, Client, Response, resolve_client
+from ._encoding import MISSING, UnencodableValue, encode_column, encode_value
+from ._errors import (
+    APIError,
+    Interrupted,
+    SpotzeeError,
+    TargetStateError,
+    ValidationError,
+)
+from ._listing import fetch_campaign, fetch_journey
+from ._mapping import resolve_mapping
+from ._normalize import FieldResult, normalize_field, normalize_id
+from ._prepare import (
+    CODE_INVALID,
+    CODE_NO_ID,
+    CODE_NOT_ENCODABLE,
+    DUPLICATE_POLICIES,
+    DuplicatePolicy,
+    RowProblem,
+    _duplicates,
+    _first_problems,
+    check_choice,
+)
+from ._progress import ProgressLike, make_reporter
+from ._results import ResultBuilder
+
+__all__ = [
+    "STATUSES",
+    "TRIGGER_FIELDS",
+    "EventSpec",
+    "idempotency_key",
+    "trigger_campaign",
+    "trigger_journey",
+]
+
+#: First-class fields of a trigger's `user` (the contract adds `device_token` to upsert's).
+TRIGGER_FIELDS: tuple[str, ...] = (
+    "external_id",
+    "email",
+    "phone",
+    "timezone",
+    "locale",
+    "device_token",
+)
+#: Names an attribute may not take: they mean something else in the `user` object.
+_RESERVED = frozenset({*TRIGGER_FIELDS, "anonymous_id", "data"})
+
+STATUSES: tuple[str, ...] = (
+    "triggered",  # the server accepted the trigger (or replayed its earlier acceptance)
+    "valid",  # dry run: the row would be sent
+    "invalid",  # not sent: a value failed validation here, or a conflicting duplicate
+    "skipped",  # not sent: an identical row for the same user is sent instead
+    "rejected",  # the server refused this row (4xx); error_code says why
+    "failed",  # no answer after retries (5xx, 429, network): re-running is safe
+    "interrupted",  # the run was stopped first; re-running the same call is safe
+)
+CODE_EVENT_ERROR = "event_callable_failed"
+KEY_MAX = 255
+
+EventSpec = (
+    Mapping[str, Any] | Sequence[Hashable] | Callable[[pd.Series], Mapping[str, Any] | None] | None
+)
+
+# Printable ASCII that may stay as is in a key part; ":" separates parts, "%" escapes,
+# "#" marks a hash.
+_KEY_SAFE = "".join(chr(c) for c in range(0x21, 0x7F) if chr(c) not in ":%#")
+
+
+def _key_part(text: str) -> str:
+    return quote(text, safe=_KEY_SAFE)
+
+
+def _hashed(text: str) -> str:
+    return "#" + hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+def idempotency_key(prefix: str, external_id: str, send_id: str | None, body: bytes) -> str:
+    """The key of one trigger call (see the module docstring); at most 255 characters.
+
+    `prefix` is `cmp:<campaign_id>` or `jny:<journey_id>:<entrance_id>`.
+    """
+    user = _key_part(external_id)
+    tail = "#" + hashlib.sha256(body).hexdigest() if send_id is None else _key_part(send_id)
+    room = KEY_MAX - len(prefix) - 2
+    if len(user) + len(tail) > room:
+        # hash the longer part first; a hashed part is 65 characters
+        if len(user) >= len(tail):
+            user = _hashed(external_id)
+            if len(user) + len(tail) > room:
+                tail = _hashed(send_id or "")
+        else:
+            tail = _hashed(send_id or "")
+            if len(user) + len(tail) > room:
+                user = _hashed(external_id)
+    return f"{prefix}:{user}:{tail}"
+
+
+@dataclass(frozen=True)
+class _Target:
+    kind: Literal["campaign", "journey"]
+    id: int
+    entrance_id: int | None = None
+
+    @property
+    def path(self) -> str:
+        return f"/{self.kind}s/{self.id}/trigger"
+
+    @property
+    def key_prefix(self) -> str:
+        if self.kind == "campaign":
+            return f"cmp:{self.id}"
+        return f"jny:{self.id}:{self.entrance_id}"
+
+    @property
+    def label(self) -> str:
+        return f"{self.kind} {self.id}"
+
+
+# -- checking the arguments -----------------------------------------------------------------
+
+
+def _positive_int(value: Any, name: str) -> int:
+    if isinstance(value, bool | np.bool_) or not isinstance(value, int | np.integer):
+        raise ValidationError(f"{name} must be a positive integer, not {value!r}")
+    if value < 1:
+        raise ValidationError(f"{name} must be a positive integer, not {value!r}")
+    return int(value)
+
+
+def _check_options(
+    frame: Any, send_id: Any, dry_run: Any, max_recipients: Any, duplicates: Any
+) -> str | None:
+    if not isinstance(frame, pd.DataFrame):
+        raise ValidationError(f"expected a pandas DataFrame, got {type(frame).__name__}")
+    if not isinstance(dry_run, bool):
+        raise ValidationError(f"dry_run must be True or False, not {dry_run!r}")
+    check_choice("duplicates", duplicates, DUPLICATE_POLICIES)
+    if max_recipients is not None:
+        _positive_int(max_recipients, "max_recipients")
+    if send_id is None:
+        return None
+    if isinstance(send_id, bool) or not isinstance(send_id, str | int | np.integer):
+        raise ValidationError(f"send_id must be a string or an integer, not {send_id!r}")
+    text = str(send_id)
+    if not text.strip():
+        raise ValidationError("send_id must not be empty")
+    return text
+
+
+def _guard(frame: pd.DataFrame, target: _Target, max_recipients: int | None) -> None:
+    if max_recipients is not None and len(frame) > max_recipients:
+        raise ValidationError(
+            f"refusing to trigger {target.label} for {len(frame):,} rows: that is more than "
+            f"max_recipients={max_recipients:,}. If every row is meant to receive it, pass "
+            f"max_recipients={len(frame)} (or more); otherwise filter the frame first."
+        )
+
+
+def _attribute_names(
+    frame: pd.DataFrame, attributes: Sequence[Hashable] | Mapping[Hashable, str] | None
+) -> dict[Hashable, str]:
+    """`{column: attribute name}` from `attributes=` (a list of columns, or a dict)."""
+    if attributes is None:
+        return {}
+    if isinstance(attributes, str) or not isinstance(attributes, Sequence | Mapping):
+        raise ValidationError(
+            "attributes must be a list of column names (or a dict {column: attribute name}), "
+            f"not {attributes!r}"
+        )
+    pairs = dict(attributes) if isinstance(attributes, Mapping) else {c: str(c) for c in attributes}
+    columns = list(frame.columns)
+    seen: dict[str, Hashable] = {}
+    for column, name in pairs.items():
+        if column not in columns:
+            raise ValidationError(
+                f"attributes names column {column!r}, which is not in the frame; "
+                f"columns are {columns!r}"
+            )
+        if columns.count(column) > 1:
+            raise ValidationError(f"the frame has several columns labelled {column!r}")
+        if not isinstance(name, str) or not name:
+            raise ValidationError(
+                f"attribute name for column {column!r} must be a non-empty string"
+            )
+        if name in _RESERVED:
+            raise ValidationError(
+                f"attribute {name!r} (column {column!r}) clashes with the user field of that "
+                "name; first-class fields come from the frame's columns or mapping=, so give "
+                f"the attribute another name: attributes={{{column!r}: 'other_name'}}"
+            )
+        if name in seen:
+            raise ValidationError(
+                f"columns {seen[name]!r} and {column!r} both give attribute {name!r}"
+            )
+        seen[name] = column
+    return pairs
+
+
+def _user_fields(
+    frame: pd.DataFrame, mapping: Mapping[Hashable, str | None] | None
+) -> dict[str, Hashable]:
+    resolved = resolve_mapping(frame.columns, mapping, fields=TRIGGER_FIELDS, rest_to_data=False)
+    if resolved.data:
+        columns = sorted(map(str, resolved.data.values()))
+        raise ValidationError(
+            f"mapping sends column(s) {columns} to data: in a trigger, custom attributes come "
+            "only from attributes=[...] (e.g. attributes={'Plan': 'plan'}); mapping= is for "
+            f"the user fields {', '.join(TRIGGER_FIELDS)}"
+        )
+    if "external_id" not in resolved.fields:
+        raise ValidationError(
+            "no column gives external_id, which a trigger needs for every user; name a column "
+            "'external_id' or map one, e.g. mapping={'CustomerID': 'external_id'}; columns "
+            f"are {list(frame.columns)!r}"
+        )
+    return resolved.fields
+
+
+# -- building the request bodies -----------------------------------------------------------
+
+
+def _normalise(field: str, values: pd.Series, column: Hashable, region: str | None) -> FieldResult:
+    if field == "device_token":
+        # a token is opaque text: the id rules (strings kept, integers as text) fit it
+        return normalize_id(values, "device_token", column=column)
+    return normalize_field(field, values, default_region=region, column=column)
+
+
+@dataclass
+class _Events:
+    """The event of every row: one shared value, or per-row values (MISSING = no event)."""
+
+    shared: Any
+    per_row: list[Any] | None
+    problems: list[tuple[str, str, dict[int, str]]]
+
+    def at(self, position: int) -> Any:
+        return self.shared if self.per_row is None else self.per_row[position]
+
+
+def _events(frame: pd.DataFrame, event: EventSpec, *, default: Any) -> _Events:
+    n = len(frame)
+    if event is None:
+        return _Events(default, None, [])
+    if isinstance(event, Mapping):
+        try:
+            encoded = encode_value(dict(event), nulls="omit")
+        except UnencodableValue as exc:
+            raise ValidationError(f"event cannot be sent as JSON: {exc}") from None
+        return _Events(encoded, None, [])
+    if callable(event):
+        values: list[Any] = [MISSING] * n
+        messages: dict[int, str] = {}
+        for position in range(n):
+            try:
+                produced = event(frame.iloc[position])
+            except Exception as exc:  # a row's failure is data, not a crash
+                messages[position] = f"event(row) raised {type(exc).__name__}: {exc}"
+                continue
+            if produced is None:
+                values[position] = default
+                continue
+            if not isinstance(produced, Mapping):
+                messages[position] = (
+                    f"event(row) must return a dict (or None), not {type(produced).__name__}"
+                )
+                continue
+            try:
+                values[position] = encode_value(dict(produced), nulls="omit")
+            except UnencodableValue as exc:
+                messages[position] = f"event: {exc}"
+        return _Events(None, values, [("event", CODE_EVENT_ERROR, messages)])
+    if isinstance(event, str) or not isinstance(event, Sequence):
+        raise ValidationError(
+            "event must be a dict (the same for every row), a list of column names (per-row "
+            f"values) or a function row -> dict, not {event!r}"
+        )
+    columns = list(frame.columns)
+    problems: list[tuple[str, str, dict[int, str]]] = []
+    encoded_columns: list[tuple[str, list[Any]]] = []
+    for column in event:
+        if column not in columns:
+            raise ValidationError(
+                f"event names column {column!r}, which is not in the frame; columns are {columns!r}"
+            )
+        if columns.count(column) > 1:
+            raise ValidationError(f"the frame has several columns labelled {column!r}")
+        enc = encode_column(frame[column], nulls="omit", column=str(column))
+        if enc.messages:
+            problems.append((f"event.{column}", CODE_NOT_ENCODABLE, enc.messages))
+        encoded_columns.append((str(column), enc.values))
+    per_row = [
+        {name: vals[i] for name, vals in encoded_columns if vals[i] is not MISSING}
+        for i in range(n)
+    ]
+    return _Events(None, per_row, problems)
+
+
+@dataclass
+class _Prepared:
+    index: pd.Index
+    external_id: np.ndarray
+    sendable: np.ndarray
+    bodies: list[bytes]
+    keys: list[str]
+    problems: list[RowProblem]
+
+
+def _prepare(
+    frame: pd.DataFrame,
+    target: _Target,
+    *,
+    event: EventSpec,
+    attributes: Sequence[Hashable] | Mapping[Hashable, str] | None,
+    mapping: Mapping[Hashable, str | None] | None,
+    send_id: str | None,
+    default_region: str | None,
+    duplicates: DuplicatePolicy,
+) -> _Prepared:
+    n = len(frame)
+    fields = _user_fields(frame, mapping)
+    attribute_names = _attribute_names(frame, attributes)
+    sources: list[tuple[str, str, dict[int, str]]] = []
+
+    user_columns: list[tuple[str, np.ndarray, np.ndarray]] = []
+    external_id: np.ndarray = np.full(n, None, dtype=object)
+    has_id = np.zeros(n, dtype=bool)
+    for field, column in fields.items():
+        res = _normalise(field, frame[column], column, default_region)
+        sources.append((field, CODE_INVALID, res.messages))
+        if field == "external_id":
+            external_id = np.asarray(res.values, dtype=object)
+            has_id = ~res.missing & ~res.invalid
+        user_columns.append((field, res.values, res.missing | res.invalid))
+
+    attribute_columns: list[tuple[str, list[Any]]] = []
+    for column, name in attribute_names.items():
+        enc = encode_column(frame[column], nulls="omit", column=str(column))
+        if enc.messages:
+            sources.append((name, CODE_NOT_ENCODABLE, enc.messages))
+        attribute_columns.append((name, enc.values))
+
+    default_event: Any = {} if target.kind == "campaign" else None
+    events = _events(frame, event, default=default_event)
+    sources.extend(events.problems)
+
+    bad, problem = _first_problems(n, sources)
+    problems = [problem] if problem is not None else []
+    no_id = ~bad & ~has_id
+    if no_id.any():
+        pos = np.flatnonzero(no_id)
+        problems.append(
+            RowProblem(
+                positions=pos,
+                status="invalid",
+                codes=np.full(len(pos), CODE_NO_ID, dtype=object),
+                fields=np.full(len(pos), "external_id", dtype=object),
+                messages=np.full(
+                    len(pos), "the row has no external_id; a trigger needs one", dtype=object
+                ),
+            )
+        )
+    candidates = np.flatnonzero(~bad & has_id)
+
+    bodies: dict[int, bytes] = {}
+    for position in candidates.tolist():
+        user: dict[str, Any] = {}
+        for field, values, gap in user_columns:
+            if not gap[position]:
+                user[field] = values[position]
+        for name, encoded in attribute_columns:
+            value = encoded[position]
+            if value is not MISSING:
+                user[name] = value
+        body: dict[str, Any] = {"user": user, "event": events.at(position)}
+        if target.entrance_id is not None:
+            body["entrance_id"] = target.entrance_id
+        # sorted keys: the same row gives the same bytes on every run, so the same key
+        bodies[position] = orjson.dumps(body, option=orjson.OPT_SORT_KEYS)
+
+    dropped, duplicate_problems = _duplicates(
+        candidates,
+        external_id,
+        "external_id",
+        duplicates,
+        frame.index,
+        lambda position: orjson.Fragment(bodies[position]),
+    )
+    problems.extend(duplicate_problems)
+    sendable = np.array([p for p in candidates.tolist() if not dropped[p]], dtype=np.int64)
+    sent_bodies = [bodies[p] for p in sendable.tolist()]
+    keys = [
+        idempotency_key(target.key_prefix, external_id[p], send_id, body)
+        for p, body in zip(sendable.tolist(), sent_bodies, strict=True)
+    ]
+    return _Prepared(frame.index, external_id, sendable, sent_bodies, keys, problems)
+
+
+# -- the target ------------------------------------------------------------------------------
+
+
+def _check_campaign(campaign_id: int, client: Client) -> None:
+    campaign = fetch_campaign(campaign_id, client=client)
+    name = f" ({campaign['name']!r})" if campaign.get("name") else ""
+    kind, state = campaign.get("type"), campaign.get("state")
+    if kind is not None and kind != "trigger":
+        raise TargetStateError(
+            f"campaign {campaign_id}{name} is a {kind} campaign: only campaigns of type "
+            "'trigger' can be sent per user. Pick a trigger campaign "
+            "(spotzee_frames.campaigns(type='trigger') lists them). Nothing was sent.",
+            state=state,
+        )
+    if state == "draft":
+        raise TargetStateError(
+            f"campaign {campaign_id}{name} is in state 'draft', and a draft cannot be "
+            f"triggered. Promote it with spotzee_frames.schedule_campaign({campaign_id}) "
+            "(or in the Spotzee UI), then run this again. Nothing was sent.",
+            state=state,
+        )
+
+
+def _check_journey(journey_id: int, client: Client) -> None:
+    journey = fetch_journey(journey_id, client=client)
+    name = f" ({journey['name']!r})" if journey.get("name") else ""
+    status = journey.get("status")
+    if status != "live":
+        raise TargetStateError(
+            f"journey {journey_id}{name} is {status!r}: only live journeys accept entrances. "
+            "Set it live in the Spotzee UI (open the journey and publish it), then run this "
+            "again. Nothing was sent.",
+            state=status,
+        )
+
+
+# -- sending ---------------------------------------------------------------------------------
+
+_RETRYABLE_CODES = frozenset({"rate_limited", "idempotency_in_progress"})
+
+
+def _is_failure(error: SpotzeeError) -> bool:
+    """Failed (worth re-running) rather than rejected (the server said no)."""
+    if not isinstance(error, APIError):
+        return True  # network / timeout after retries
+    return error.status_code >= 500 or error.status_code == 429 or error.code in _RETRYABLE_CODES
+
+
+def _message(error: SpotzeeError, send_id: str | None) -> str:
+    code = getattr(error, "code", None)
+    if code == "idempotency_key_mismatch":
+        if send_id is not None:
+            return (
+                f"send_id {send_id!r} was already used for this user with different data "
+                "(event or attributes changed since): the server refused to send again. Use a "
+                "new send_id to send deliberately, or re-run with the original data."
+            )
+        return "the idempotency key was already used with a different body; nothing was sent"
+    return getattr(error, "message", None) or str(error)
+
+
+def _send(
+    prepared: _Prepared,
+    builder: ResultBuilder,
+    target: _Target,
+    *,
+    send_id: str | None,
+    client: Client,
+    progress: ProgressLike,
+) -> None:
+    sendable = prepared.sendable
+    calls = [
+        Call("POST", target.path, content=body, idempotency_key=key)
+        for body, key in zip(prepared.bodies, prepared.keys, strict=True)
+    ]
+    reporter = make_reporter(progress, desc=f"trigger {target.label}", total=len(calls))
+    outcomes = client.stream(calls)
+    try:
+        for position, outcome in outcomes:
+            row = [int(sendable[position])]
+            if isinstance(outcome, Response):
+                data = outcome.data
+                if isinstance(data, Mapping) and data.get("success") is False:
+                    builder.set_error(
+                        row,
+                        "rejected",
+                        str(data.get("code") or "unsuccessful"),
+                        message=str(data.get("message") or "the server answered success: false"),
+                    )
+                else:
+                    builder.set_status(row, "triggered")
+                builder.set_extra("replayed", row, outcome.replayed)
+                builder.set_sent(row, attempts=outcome.attempts, request_id=outcome.request_id)
+                reporter.advance(1, 0)
+                continue
+            status = "failed" if _is_failure(outcome) else "rejected"
+            builder.set_error(
+                row,
+                status,
+                getattr(outcome, "code", None) or type(outcome).__name__,
+                field=getattr(outcome, "param", None),
+                message=_message(outcome, send_id),
+            )
+            builder.set_sent(
+                row,
+                attempts=getattr(outcome, "attempts", None),
+                request_id=getattr(outcome, "request_id", None),
+            )
+            reporter.advance(1, 1)
+    finally:
+        close = getattr(outcomes, "close", None)
+        if close is not None:
+            close()  # cancels what is still pending when we leave early
+        reporter.close()
+
+
+def _finish(builder: ResultBuilder) -> pd.DataFrame:
+    # triggers have no batches: one call per row
+    return builder.to_frame().drop(columns="batch")
+
+
+def _trigger(
+    frame: pd.DataFrame,
+    target: _Target,
+    check_target: Callable[[Client], None],
+    *,
+    event: EventSpec,
+    attributes: Sequence[Hashable] | Mapping[Hashable, str] | None,
+    mapping: Mapping[Hashable, str | None] | None,
+    send_id: Any,
+    dry_run: bool,
+    max_recipients: int | None,
+    progress: ProgressLike,
+    client: Client | None,
+    default_region: str | None,
+    duplicates: DuplicatePolicy,
+) -> pd.DataFrame:
+    send_key = _check_options(frame, send_id, dry_run, max_recipients, duplicates)
+    _guard(frame, target, max_recipients)
+    prepared = _prepare(
+        frame,
+        target,
+        event=event,
+        attributes=attributes,
+        mapping=mapping,
+        send_id=send_key,
+        default_region=default_region,
+        duplicates=duplicates,
+    )
+    api = resolve_client(client)
+    check_target(api)  # before anything is sent; raises TargetStateError / NotFoundError
+
+    builder = ResultBuilder(
+        prepared.index, statuses=STATUSES, initial="interrupted", extra={"replayed": "boolean"}
+    )
+    builder.set_text("external_id", slice(None), prepared.external_id)
+    for problem in prepared.problems:
+        builder.set_error(
+            problem.positions,
+            problem.status,
+            problem.codes,
+            field=problem.fields,
+            message=problem.messages,
+        )
+    if dry_run:
+        builder.set_status(prepared.sendable, "valid")
+        return _finish(builder)
+    try:
+        _send(prepared, builder, target, send_id=send_key, client=api, progress=progress)
+    except KeyboardInterrupt as exc:
+        result = _finish(builder)
+        done = int(result["status"].isin(["triggered", "rejected", "failed"]).sum())
+        left = int((result["status"] == "interrupted").sum())
+        raise Interrupted(
+            f"interrupted after {done} of {len(prepared.sendable)} calls; {left} rows are "
+            "'interrupted' (some may have been applied). Running the same call again is safe: "
+            "the idempotency keys make applied rows replay instead of sending twice. The "
+            "partial result is in this exception's .result.",
+            result=result,
+        ) from exc
+    return _finish(builder)
+
+
+def trigger_campaign(
+    frame: pd.DataFrame,
+    campaign_id: int,
+    *,
+    event: EventSpec = None,
+    attributes: Sequence[Hashable] | Mapping[Hashable, str] | None = None,
+    mapping: Mapping[Hashable, str | None] | None = None,
+    send_id: str | int | None = None,
+    dry_run: bool = False,
+    max_recipients: int | None = 10_000,
+    progress: ProgressLike = None,
+    client: Client | None = None,
+    default_region: str | None = None,
+    duplicates: DuplicatePolicy = "reject",
+) -> pd.DataFrame:
+    """Trigger campaign `campaign_id` once for each row of `frame`; one call per row.
+
+    The user of each row is its `external_id` (required) and first-class fields (`email`,
+    `phone`, `timezone`, `locale`, `device_token`: columns of those names, or `mapping=`,
+    normalised as `upsert` does), plus custom attributes from the columns named in
+    `attributes=` only (a list of columns, or `{column: attribute name}`). `event` is a
+    dict (the same for every row), a list of column names, or a function `row -> dict`;
+    it is sent as `{}` when not given.
+
+    The campaign is looked up first: a draft or a non-`trigger` campaign raises
+    `TargetStateError` and nothing is sent. More rows than `max_recipients` (None: no
+    limit) raises `ValidationError`. Rows sharing an external_id follow `duplicates=`
+    (as in `upsert`: identical rows are sent once and the copies `skipped`; conflicting
+    ones are all `invalid` unless `"first"`/`"last"` says which to send).
+
+    Every call carries a deterministic idempotency key (see the module docstring), so
+    re-running the call never sends twice; pass a new `send_id` to send again on purpose.
+    Returns one row per input row, indexed like `frame`: `status` (`triggered`, `valid`
+    on a dry run, `invalid`, `skipped`, `rejected`, `failed`, `interrupted`),
+    `error_code`, `error_field`, `error_message`, `external_id`, `attempts`,
+    `request_id`, `replayed`.
+    """
+    target = _Target("campaign", _positive_int(campaign_id, "campaign_id"))
+    return _trigger(
+        frame,
+        target,
+        lambda api: _check_campaign(target.id, api),
+        event=event,
+        attributes=attributes,
+        mapping=mapping,
+        send_id=send_id,
+        dry_run=dry_run,
+        max_recipients=max_recipients,
+        progress=progress,
+        client=client,
+        default_region=default_region,
+        duplicates=duplicates,
+    )
+
+
+def trigger_journey(
+    frame: pd.DataFrame,
+    journey_id: int,
+    *,
+    entrance_id: int,
+    event: EventSpec = None,
+    attributes: Sequence[Hashable] | Mapping[Hashable, str] | None = None,
+    mapping: Mapping[Hashable, str | None] | None = None,
+    send_id: str | int | None = None,
+    dry_run: bool = False,
+    max_recipients: int | None = 10_000,
+    progress: ProgressLike = None,
+    client: Client | None = None,
+    default_region: str | None = None,
+    duplicates: DuplicatePolicy = "reject",
+) -> pd.DataFrame:
+    """Enter each row of `frame` into journey `journey_id` at step `entrance_id`.
+
+    Same options and result as `trigger_campaign`; the journey must be `live`
+    (otherwise `TargetStateError`, nothing sent), and `event` is sent as null when not
+    given.
+    """
+    target = _Target(
+        "journey",
+        _positive_int(journey_id, "journey_id"),
+        _positive_int(entrance_id, "entrance_id"),
+    )
+    return _trigger(
+        frame,
+        target,
+        lambda api: _check_journey(target.id, api),
+        event=event,
+        attributes=attributes,
+        mapping=mapping,
+        send_id=send_id,
+        dry_run=dry_run,
+        max_recipients=max_recipients,
+        progress=progress,
+        client=client,
+        default_region=default_region,
+        duplicates=duplicates,
+    )
