@@ -13,12 +13,14 @@ import pandas as pd
 
 from ._errors import ValidationError
 
-__all__ = ["SUCCESS_STATUSES", "Summary", "summary"]
+__all__ = ["OK_STATUSES", "SENT_STATUSES", "Summary", "summary"]
 
 # A row with one of these statuses went (or, in a dry run, would go) through.
-SUCCESS_STATUSES = ("upserted", "queued", "triggered", "valid")
+SENT_STATUSES = ("upserted", "queued", "triggered", "valid")
+# Nothing went wrong with these rows: `skipped` ones duplicate a row that was sent.
+OK_STATUSES = (*SENT_STATUSES, "skipped")
 # Display order; statuses not listed here come after, alphabetically.
-_ORDER = (*SUCCESS_STATUSES, "invalid", "rejected", "failed")
+_ORDER = (*SENT_STATUSES, "skipped", "invalid", "rejected", "failed", "interrupted")
 _MESSAGE_WIDTH = 90
 
 
@@ -35,7 +37,7 @@ def _shorten(text: str, width: int = _MESSAGE_WIDTH) -> str:
 
 @dataclass(frozen=True)
 class ErrorGroup:
-    """Rows that did not succeed for the same reason."""
+    """Rows that were not sent (or not applied) for the same reason."""
 
     status: str
     code: str
@@ -49,9 +51,10 @@ class Summary:
     """What happened to the rows of a result frame.
 
     `counts` is a Series of rows per status (most useful first), `errors` a DataFrame
-    with one row per (status, error code, field) giving the number of rows, a few
-    example index labels and one example message. `ok` is true when every row
-    succeeded. Renders as HTML in Jupyter and as text with `print()`.
+    with one row per (status, error code, field) of the rows that were not sent, giving
+    the number of rows, a few example index labels and one example message. `ok` is true
+    when nothing went wrong: every row was sent, or skipped as a duplicate of a row that
+    was. Renders as HTML in Jupyter and as text with `print()`.
     """
 
     def __init__(self, result: pd.DataFrame, *, examples: int = 3) -> None:
@@ -68,11 +71,9 @@ class Summary:
         self.kind = _kind(result, status)
         order = [s for s in _ORDER if s in set(status)]
         order += sorted(set(status) - set(order))
-        self.counts: pd.Series = (
-            status.value_counts().reindex(order).astype("int64").rename("rows")
-        )
+        self.counts: pd.Series = status.value_counts().reindex(order).astype("int64").rename("rows")
         self.counts.index.name = "status"
-        self.ok = bool(status.isin(SUCCESS_STATUSES).all())
+        self.ok = bool(status.isin(OK_STATUSES).all())
         self.groups = _groups(result, status, examples)
         self.retried = (
             int((pd.to_numeric(result["attempts"], errors="coerce") > 1).sum())
@@ -132,6 +133,15 @@ class Summary:
             )
         return notes
 
+    def _not_sent_phrase(self) -> str:
+        if self.dry_run:
+            return "Rows that would not be sent"
+        if "queued" in self.counts.index:
+            return "Rows not queued"
+        return {"upsert": "Rows not upserted", "trigger": "Rows not triggered"}.get(
+            self.kind, "Rows not sent"
+        )
+
     def __str__(self) -> str:
         lines = [self._headline()]
         notes = self._notes()
@@ -139,7 +149,7 @@ class Summary:
             lines.append("  " + "; ".join(notes))
         if self.groups:
             bad = sum(g.rows for g in self.groups)
-            lines.append(f"Rows that did not succeed ({bad:,}), by reason:")
+            lines.append(f"{self._not_sent_phrase()} ({bad:,}), by reason:")
             table = [("rows", "status", "code", "field", "example rows", "example message")]
             for g in self.groups:
                 table.append(
@@ -154,9 +164,7 @@ class Summary:
                 )
             widths = [max(len(row[i]) for row in table) for i in range(5)]
             for row in table:
-                cells = [row[0].rjust(widths[0])] + [
-                    row[i].ljust(widths[i]) for i in range(1, 5)
-                ]
+                cells = [row[0].rjust(widths[0])] + [row[i].ljust(widths[i]) for i in range(1, 5)]
                 lines.append("  " + "  ".join(cells) + "  " + row[5])
         return "\n".join(line.rstrip() for line in lines)
 
@@ -194,7 +202,7 @@ class Summary:
                 for g in self.groups
             )
             parts.append(
-                "<p style='margin:.8em 0 .4em 0'>Rows that did not succeed, by reason "
+                f"<p style='margin:.8em 0 .4em 0'>{esc(self._not_sent_phrase())}, by reason "
                 "(example rows are index labels: <code>result.loc[[…]]</code>):</p>"
                 "<table><thead><tr><th style='text-align:right'>rows</th>"
                 "<th style='text-align:left'>status</th><th style='text-align:left'>code</th>"
@@ -215,6 +223,8 @@ _BADGE_COLOURS = {
     "invalid": "#9a6700",
     "rejected": "#bc4c00",
     "failed": "#cf222e",
+    "skipped": "#57606a",
+    "interrupted": "#cf222e",
 }
 
 
@@ -241,7 +251,7 @@ def _kind(result: pd.DataFrame, status: pd.Series) -> str:
 
 
 def _groups(result: pd.DataFrame, status: pd.Series, examples: int) -> list[ErrorGroup]:
-    bad = ~status.isin(SUCCESS_STATUSES)
+    bad = ~status.isin(SENT_STATUSES)
     if not bad.any():
         return []
 
@@ -283,6 +293,6 @@ def _groups(result: pd.DataFrame, status: pd.Series, examples: int) -> list[Erro
 
 def summary(result: pd.DataFrame, *, examples: int = 3) -> Summary:
     """Summarise a result frame from `upsert` or a trigger: rows per status, and the rows
-    that did not succeed grouped by status, error code and field, with up to `examples`
+    that were not sent grouped by status, error code and field, with up to `examples`
     example index labels per group. Print it for text; Jupyter shows it as HTML."""
     return Summary(result, examples=examples)

@@ -4,6 +4,7 @@ events, and that reporting costs the hot path nothing measurable."""
 from __future__ import annotations
 
 import io
+import itertools
 import time
 
 import pytest
@@ -117,7 +118,7 @@ def test_callable_gets_monotonic_events_and_a_final_one() -> None:
     run(reporter, rows=50, failed_every=10)
     assert events[-1].finished and events[-1].done == 50 and events[-1].failed == 5
     assert all(not e.finished for e in events[:-1])
-    for before, after in zip(events, events[1:], strict=False):
+    for before, after in itertools.pairwise(events):
         assert after.done >= before.done
         assert after.failed >= before.failed
         assert after.elapsed >= before.elapsed

@@ -12,7 +12,15 @@ from spotzee_frames._summary import Summary, summary
 def upsert_result() -> pd.DataFrame:
     return pd.DataFrame(
         {
-            "status": ["upserted", "invalid", "invalid", "failed", "upserted", "invalid", "rejected"],
+            "status": [
+                "upserted",
+                "invalid",
+                "invalid",
+                "failed",
+                "upserted",
+                "invalid",
+                "rejected",
+            ],
             "error_code": [
                 None,
                 "parameter_invalid_format",
@@ -70,11 +78,19 @@ def test_errors_are_grouped_by_status_code_and_field_with_examples() -> None:
     s = summary(upsert_result(), examples=1)
     errors = s.errors
     assert list(errors.columns) == [
-        "status", "error_code", "error_field", "rows", "examples", "message"
+        "status",
+        "error_code",
+        "error_field",
+        "rows",
+        "examples",
+        "message",
     ]
     first = errors.iloc[0]
     assert (first.status, first.error_code, first.error_field, first.rows) == (
-        "invalid", "parameter_invalid_format", "email", 2
+        "invalid",
+        "parameter_invalid_format",
+        "email",
+        2,
     )
     assert first.examples == ["b"]  # index labels, capped at `examples`
     assert "bob@@example.com" in first.message
