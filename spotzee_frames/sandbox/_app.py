@@ -71,6 +71,11 @@ _HTML_502: Final = (
 _log = logging.getLogger("spotzee_frames.sandbox")
 
 
+def _whole_seconds(seconds: float) -> int:
+    """Retry-After is an integer number of seconds in HTTP."""
+    return max(0, math.ceil(seconds))
+
+
 @dataclass(slots=True)
 class Pending:
     """A request past the faults, waiting out its latency before `finish`."""
@@ -165,7 +170,7 @@ class App:
             faults = self.faults
             wait = self.limiter.admit(request.client, now, faults.rate_limit)
             if wait is not None:
-                retry_after = faults.retry_after
+                retry_after = _whole_seconds(faults.retry_after)
                 if faults.rate_limit is None:
                     retry_after = max(retry_after, math.ceil(wait))
                 limit = (
@@ -413,8 +418,8 @@ class App:
                 request_id,
                 version,
                 "rate_limited",
-                f"too many requests (injected); retry after {faults.retry_after} s",
-                retry_after=faults.retry_after,
+                f"too many requests (injected); retry after {_whole_seconds(faults.retry_after)} s",
+                retry_after=_whole_seconds(faults.retry_after),
             ), request_id
         code = "service_unavailable" if fault == "503" else "internal_error"
         message = (
