@@ -309,7 +309,7 @@ def _events(frame: pd.DataFrame, event: EventSpec, *, default: Any) -> _Events:
         )
     columns = list(frame.columns)
     problems: list[tuple[str, str, dict[int, str]]] = []
-    encoded_columns: list[tuple[str, list[Any]]] = []
+    encoded_columns: list[tuple[str, Sequence[Any] | np.ndarray]] = []
     for column in event:
         if column not in columns:
             raise ValidationError(
@@ -365,7 +365,7 @@ def _prepare(
             has_id = ~res.missing & ~res.invalid
         user_columns.append((field, res.values, res.missing | res.invalid))
 
-    attribute_columns: list[tuple[str, list[Any]]] = []
+    attribute_columns: list[tuple[str, Sequence[Any] | np.ndarray]] = []
     for column, name in attribute_names.items():
         enc = encode_column(frame[column], nulls="omit", column=str(column))
         if enc.messages:
@@ -408,7 +408,9 @@ def _prepare(
         if target.entrance_id is not None:
             body["entrance_id"] = target.entrance_id
         # sorted keys: the same row gives the same bytes on every run, so the same key
-        bodies[position] = orjson.dumps(body, option=orjson.OPT_SORT_KEYS)
+        bodies[position] = orjson.dumps(
+            body, option=orjson.OPT_SORT_KEYS | orjson.OPT_SERIALIZE_NUMPY
+        )
 
     dropped, duplicate_problems = _duplicates(
         candidates,
