@@ -214,6 +214,31 @@ def _via_objects(
     return _finish(n, field, column, out, missing, errors)
 
 
+def _via_dictionary(
+    values: pd.Series, field: str, column: Any, fn: _PerValue
+) -> FieldResult:
+    """Like `_via_objects`, for text columns: Arrow finds the distinct values, fast."""
+    if not _is_stringish(values):
+        return _via_objects(values, field, column, fn)
+    n = len(values)
+    encoded = _arrow_text(values).dictionary_encode()
+    dictionary = encoded.dictionary.to_pylist()
+    out_dict = np.empty(len(dictionary) + 1, dtype=object)
+    err_dict = np.empty(len(dictionary) + 1, dtype=object)
+    for i, u in enumerate(dictionary):
+        out_dict[i], err_dict[i] = fn(u)
+    out_dict[-1], err_dict[-1] = None, None  # null entries point here
+    codes = np.asarray(
+        pc.fill_null(encoded.indices, -1).to_numpy(zero_copy_only=False), dtype=np.int64
+    )
+    out = out_dict[codes]
+    errs = err_dict[codes]
+    has_err = np.asarray(pd.notna(errs), dtype=bool)
+    missing = np.asarray(pd.isna(out), dtype=bool) & ~has_err
+    errors = {int(p): str(errs[p]) for p in np.flatnonzero(has_err)}
+    return _finish(n, field, column, out, missing, errors)
+
+
 def _categorical(
     values: pd.Series, normalise: Callable[[pd.Series], FieldResult]
 ) -> FieldResult:
@@ -299,17 +324,19 @@ def normalize_id(values: pd.Series, field: str = "external_id", *, column: Any =
 # --- email ----------------------------------------------------------------------------------
 
 _ATEXT = r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]"
-_LABEL = r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
-# Plain dot-atom addresses with an ASCII domain whose top-level label is letters: a strict
-# subset of what email_validator accepts (tests hold it to that), decided in bulk.
-_EMAIL_FAST = rf"^{_ATEXT}+(?:\.{_ATEXT}+)*@(?:{_LABEL}\.)+[A-Za-z]{{2,63}}$"
-# Domains email_validator treats specially: special-use names and R-LDH labels (`ab--`,
-# including Punycode `xn--`). These take the slow path so its verdict stays the rule.
-_EMAIL_SLOW_DOMAINS = (
-    r"(?i)(?:[@.](?:"
-    + "|".join(re.escape(d) for d in email_validator.SPECIAL_USE_DOMAIN_NAMES)
-    + r")$)|(?:[@.][A-Za-z0-9]{2}--)"
+# Plain dot-atom addresses with an ASCII domain of letter-digit-hyphen labels (no `--`, so
+# no R-LDH or Punycode label) and a top-level label of letters. Together with the length
+# checks and the special-use test below, a strict subset of what email_validator accepts
+# (the tests hold it to that), decided in bulk; everything else asks email_validator.
+_EMAIL_FAST = (
+    rf"^{_ATEXT}+(?:\.{_ATEXT}+)*@(?:[A-Za-z0-9]+(?:-[A-Za-z0-9]+)*\.)+[A-Za-z][A-Za-z]+$"
 )
+_EMAIL_SPECIAL_TAIL = (
+    r"(?i)[@.](?:"
+    + "|".join(re.escape(d) for d in email_validator.SPECIAL_USE_DOMAIN_NAMES)
+    + r")$"
+)
+_EMAIL_DOMAIN_FAST_MAX = 63  # a domain this short cannot have a label over 63 characters
 _EMAIL_LOCAL_MAX = 64
 _EMAIL_MAX = 254
 
@@ -341,42 +368,65 @@ def normalize_email(values: pd.Series, *, column: Any = None) -> FieldResult:
         return _categorical(values, lambda s: normalize_email(s, column=column))
     if not _is_stringish(values):
         return _via_objects(values, field, column, _email_value)
-    text = pc.utf8_trim_whitespace(_arrow_text(values))
+    # ASCII trimming is much faster; values with other white space fail the pattern and
+    # are trimmed by `str.strip` on the slow path.
+    text = pc.ascii_trim_whitespace(_arrow_text(values))
     na = np.asarray(text.is_null().to_numpy(zero_copy_only=False), dtype=bool)
     blank = _np_bool(pc.equal(text, ""))
-    at = pc.find_substring(text, "@")
-    fast_pa = pc.and_(
-        pc.and_(
-            pc.match_substring_regex(text, _EMAIL_FAST),
-            pc.invert(pc.match_substring_regex(text, _EMAIL_SLOW_DOMAINS)),
-        ),
-        pc.and_(
-            pc.less_equal(pc.utf8_length(text), _EMAIL_MAX),
-            pc.less_equal(at, _EMAIL_LOCAL_MAX),
-        ),
+    at = np.asarray(
+        pc.fill_null(pc.find_substring(text, "@"), -1).to_numpy(zero_copy_only=False),
+        dtype=np.int64,
     )
-    fast = _np_bool(fast_pa)
+    length = np.asarray(
+        pc.fill_null(pc.binary_length(text), 0).to_numpy(zero_copy_only=False), dtype=np.int64
+    )
+    fast = (
+        _np_bool(pc.match_substring_regex(text, _EMAIL_FAST))
+        & (at <= _EMAIL_LOCAL_MAX)
+        & (length - at - 1 <= _EMAIL_DOMAIN_FAST_MAX)
+    )
+    if fast.any():
+        fast &= ~_np_bool(pc.match_substring_regex(text, _EMAIL_SPECIAL_TAIL))
     out = np.full(n, None, dtype=object)
     if fast.any():
-        sub = pc.filter(text, pa.array(fast))
-        parts = pc.split_pattern(sub, "@", max_splits=1)
-        local = pc.list_element(parts, 0)
-        domain = pc.ascii_lower(pc.list_element(parts, 1))
-        out[fast] = _np_objects(pc.binary_join_element_wise(local, domain, pa.scalar("@", pa.large_string())))
+        # Lower-case the domain only where it has capitals; where the local part has
+        # none either, lower-casing the whole address is the same thing and cheaper.
+        upper_domain = fast & _np_bool(pc.match_substring_regex(text, "@[^A-Z]*[A-Z]"))
+        as_is = fast & ~upper_domain
+        if as_is.any():
+            out[as_is] = _np_objects(pc.filter(text, pa.array(as_is)))
+        if upper_domain.any():
+            sub = pc.filter(text, pa.array(upper_domain))
+            upper_local = _np_bool(pc.match_substring_regex(sub, "^[^@A-Z]*[A-Z]"))
+            lowered = _np_objects(pc.ascii_lower(sub))
+            if upper_local.any():
+                mixed = pc.filter(sub, pa.array(upper_local))
+                parts = pc.split_pattern(mixed, "@", max_splits=1)
+                joined = pc.binary_join_element_wise(
+                    pc.list_element(parts, 0),
+                    pc.ascii_lower(pc.list_element(parts, 1)),
+                    pa.scalar("@", pa.large_string()),
+                )
+                lowered[upper_local] = _np_objects(joined)
+            out[upper_domain] = lowered
     missing = na | blank
     slow = ~fast & ~missing
     errors: dict[int, str] = {}
     if slow.any():
         rows = np.flatnonzero(slow)
-        vals, errs, _ = _by_unique(_np_objects(text), rows, _email_value)
+        subset = _np_objects(pc.filter(text, pa.array(slow)))
+        vals, errs, blank_slow = _by_unique(subset, np.arange(len(rows)), _email_value)
         out[rows] = vals
+        missing[rows[blank_slow]] = True
         errors = _errors_at(rows, errs)
     return _finish(n, field, column, out, missing, errors)
 
 
 # --- phone ----------------------------------------------------------------------------------
 
-_E164_LOOSE = r"^\s*\+[\s().\-/]*[1-9](?:[\s().\-/]*[0-9]){2,14}\s*$"
+_E164_STRICT = r"^\+[1-9][0-9]{2,14}$"
+_E164_LOOSE = r"^\+[\s().\-/]*[1-9](?:[\s().\-/]*[0-9]){2,14}$"
+
 _PHONE_PUNCT = r"[\s().\-/]"
 _PNF = phonenumbers.PhoneNumberFormat.E164
 _VR = phonenumbers.ValidationResult
@@ -451,54 +501,72 @@ def _phone_value(region: str | None) -> _PerValue:
     return parse
 
 
-_CC_SET = frozenset(phonenumbers.COUNTRY_CODE_TO_REGION_CODE)
+_CC_TABLE = np.zeros(1000, dtype=bool)
+_CC_TABLE[list(phonenumbers.COUNTRY_CODE_TO_REGION_CODE)] = True
 
 
-def _prefix_match(nsn: pa.Array, prefix: str) -> np.ndarray:
-    """Which national numbers start with the national prefix pattern (as `re.match`)."""
+def _prefix_match(e164: pa.Array, code: int, prefix: str) -> np.ndarray:
+    """Which `+<code><national number>` strings have a national number that starts with
+    the national prefix pattern (as phonenumbers applies it, with `re.match`)."""
     try:
-        return _np_bool(pc.match_substring_regex(nsn, f"^(?:{prefix})"))
+        return _np_bool(pc.match_substring_regex(e164, rf"^\+{code}(?:{prefix})"))
     except pa.ArrowInvalid:  # a pattern RE2 cannot run: use Python's re
         pattern = re.compile(prefix)
+        start = 1 + len(str(code))
         return np.fromiter(
-            (pattern.match(s) is not None for s in nsn.to_pylist()), dtype=bool, count=len(nsn)
+            (pattern.match(s, start) is not None for s in e164.to_pylist()),
+            dtype=bool,
+            count=len(e164),
         )
 
 
-def _fast_e164(digits: pa.Array) -> tuple[np.ndarray, np.ndarray, dict[int, str]]:
-    """Check `+<digits>` numbers in bulk. `digits` holds the digits after '+'.
+_POW10 = 10 ** np.arange(19, dtype=np.int64)
 
-    Returns (accepted mask, slow mask, errors by position in `digits`). A number goes to
-    the slow path when phonenumbers might rewrite it (a national prefix after the country
-    code, e.g. +61 0400…), so the bulk verdict always equals phonenumbers' own.
+
+def _fast_e164(e164: pa.Array) -> tuple[np.ndarray, np.ndarray, dict[int, str]]:
+    """Check `+<3 to 15 digits>` strings in bulk against phonenumbers' metadata.
+
+    Returns (accepted mask, slow mask, errors by position). A number goes to the slow path
+    when phonenumbers might rewrite it (a national prefix after the country code, as in
+    +61 0400…), so the bulk verdict always equals phonenumbers' own.
     """
-    m = len(digits)
+    m = len(e164)
     accepted = np.zeros(m, dtype=bool)
     slow = np.zeros(m, dtype=bool)
     errors: dict[int, str] = {}
-    lengths = np.asarray(pc.utf8_length(digits).to_numpy(zero_copy_only=False), dtype=np.int64)
+    lengths = np.asarray(pc.binary_length(e164).to_numpy(zero_copy_only=False), dtype=np.int64) - 1
+    number = pc.cast(pc.ascii_ltrim(e164, "+"), pa.int64())
+    head3 = np.asarray(number.to_numpy(zero_copy_only=False), dtype=np.int64) // _POW10[lengths - 3]
+    # Country codes are prefix-free: at most one of the 1-, 2- and 3-digit heads is one.
     cc = np.zeros(m, dtype=np.int64)
     cc_len = np.zeros(m, dtype=np.int64)
-    known = np.fromiter(_CC_SET, dtype=np.int64)
     for width in (1, 2, 3):
-        head = pc.cast(pc.utf8_slice_codeunits(digits, 0, width), pa.int64())
-        head_np = np.asarray(head.to_numpy(zero_copy_only=False), dtype=np.int64)
-        hit = (cc_len == 0) & (lengths >= width) & np.isin(head_np, known)
-        cc[hit] = head_np[hit]
+        part = head3 // 10 ** (3 - width)
+        hit = (cc_len == 0) & _CC_TABLE[part]
+        cc[hit] = part[hit]
         cc_len[hit] = width
     no_cc = cc_len == 0
     for p in np.flatnonzero(no_cc):
         errors[int(p)] = "has no valid country code"
-    nsn_len = lengths - cc_len
-    key = cc * 100 + nsn_len
-    key[no_cc] = -1
-    codes, uniques = pd.factorize(key)
-    order = np.argsort(codes, kind="stable")
-    bounds = np.searchsorted(codes[order], np.arange(len(uniques) + 1))
-    for g, k in enumerate(uniques):
+    key = np.where(no_cc, -1, cc * 100 + (lengths - cc_len))
+    # Usually a handful of (country, length) pairs: find them on a sample and pick
+    # their rows with one comparison each; sort whatever the sample missed.
+    present = np.unique(key[:: max(1, m // 10_000)])
+    seen = np.zeros(m, dtype=bool)
+    groups: list[tuple[int, np.ndarray]] = []
+    if len(present) <= 32:
+        for k in present.tolist():
+            rows = np.flatnonzero(key == k)
+            seen[rows] = True
+            groups.append((k, rows))
+    if not seen.all():
+        rest = np.flatnonzero(~seen)
+        order = rest[np.argsort(key[rest], kind="stable")]
+        cut = np.flatnonzero(np.diff(key[order])) + 1
+        groups.extend((int(key[g[0]]), g) for g in np.split(order, cut))
+    for k, rows in groups:
         if k < 0:
             continue
-        rows = order[bounds[g] : bounds[g + 1]]
         code, length = divmod(int(k), 100)
         why = _group_reason(code, length) if length >= 2 else "is too short"
         if why is not None:
@@ -509,8 +577,7 @@ def _fast_e164(digits: pa.Array) -> tuple[np.ndarray, np.ndarray, dict[int, str]
         if prefix is None:
             accepted[rows] = True
             continue
-        nsn = pc.utf8_slice_codeunits(digits.take(pa.array(rows)), len(str(code)))
-        might_strip = _prefix_match(nsn, prefix)
+        might_strip = _prefix_match(e164.take(pa.array(rows)), code, prefix)
         slow[rows[might_strip]] = True
         accepted[rows[~might_strip]] = True
     return accepted, slow, errors
@@ -529,30 +596,47 @@ def normalize_phone(
         )
     if not _is_stringish(values):
         return _via_objects(values, field, column, _phone_value(region))
-    text = pc.utf8_trim_whitespace(_arrow_text(values))
+    text = pc.ascii_trim_whitespace(_arrow_text(values))
     na = np.asarray(text.is_null().to_numpy(zero_copy_only=False), dtype=bool)
     blank = _np_bool(pc.equal(text, ""))
     missing = na | blank
-    looks_e164 = _np_bool(pc.match_substring_regex(text, _E164_LOOSE))
+    strict = _np_bool(pc.match_substring_regex(text, _E164_STRICT))
+    # Written like E.164 but with spaces, dots, dashes or parentheses: strip them first.
+    loose = ~strict & ~missing
+    if loose.any():
+        loose[loose] = _np_bool(
+            pc.match_substring_regex(pc.filter(text, pa.array(loose)), _E164_LOOSE)
+        )
+    rows = np.flatnonzero(strict)
+    candidates = pc.filter(text, pa.array(strict))
+    if loose.any():
+        cleaned = pc.replace_substring_regex(
+            pc.filter(text, pa.array(loose)), r"[^0-9+]", ""
+        )
+        rows = np.concatenate([rows, np.flatnonzero(loose)])
+        candidates = pa.concat_arrays([candidates, cleaned])
     out = np.full(n, None, dtype=object)
     errors: dict[int, str] = {}
-    slow = ~missing & ~looks_e164
-    if looks_e164.any():
-        rows = np.flatnonzero(looks_e164)
-        sub = pc.filter(text, pa.array(looks_e164))
-        digits_pa = pc.replace_substring_regex(sub, r"[^0-9]", "")
-        ok, to_slow, errs = _fast_e164(digits_pa)
+    slow = ~missing & ~strict & ~loose
+    if len(rows):
+        ok, to_slow, errs = _fast_e164(candidates)
         if ok.any():
-            out[rows[ok]] = _np_objects(pc.binary_join_element_wise(pa.scalar("+", pa.large_string()), pc.filter(digits_pa, pa.array(ok)), pa.scalar("", pa.large_string())))
+            out[rows[ok]] = _np_objects(pc.filter(candidates, pa.array(ok)))
         slow[rows[to_slow]] = True
-        raw = _np_objects(sub)
-        for p, why in errs.items():
-            errors[int(rows[p])] = f"{_short(raw[p])} {why}"
+        if errs:
+            at = np.fromiter(errs, dtype=np.int64, count=len(errs))
+            shown = _np_objects(text.take(pa.array(rows[at])))
+            for (p, why), raw in zip(errs.items(), shown, strict=True):
+                errors[int(rows[p])] = f"{_short(raw)} {why}"
     if slow.any():
-        rows = np.flatnonzero(slow)
-        vals, errs_arr, _ = _by_unique(_np_objects(text), rows, _phone_value(region))
-        out[rows] = vals
-        errors.update(_errors_at(rows, errs_arr))
+        slow_rows = np.flatnonzero(slow)
+        subset = _np_objects(pc.filter(text, pa.array(slow)))
+        vals, errs_arr, blank_slow = _by_unique(
+            subset, np.arange(len(slow_rows)), _phone_value(region)
+        )
+        out[slow_rows] = vals
+        missing[slow_rows[blank_slow]] = True
+        errors.update(_errors_at(slow_rows, errs_arr))
     return _finish(n, field, column, out, missing, errors)
 
 
@@ -587,7 +671,7 @@ def normalize_timezone(values: pd.Series, *, column: Any = None) -> FieldResult:
     """An IANA zone name, letter case fixed; anything else is invalid."""
     if isinstance(values.dtype, pd.CategoricalDtype):
         return _categorical(values, lambda s: normalize_timezone(s, column=column))
-    return _via_objects(values, "timezone", column, _timezone_value)
+    return _via_dictionary(values, "timezone", column, _timezone_value)
 
 
 # --- locale ---------------------------------------------------------------------------------
@@ -662,7 +746,7 @@ def normalize_locale(values: pd.Series, *, column: Any = None) -> FieldResult:
     """A BCP-47 tag in conventional case (`en_AU` → `en-AU`); anything else is invalid."""
     if isinstance(values.dtype, pd.CategoricalDtype):
         return _categorical(values, lambda s: normalize_locale(s, column=column))
-    return _via_objects(values, "locale", column, _locale_value)
+    return _via_dictionary(values, "locale", column, _locale_value)
 
 
 # --- dispatch -------------------------------------------------------------------------------

@@ -1,0 +1,491 @@
+"""Frame → per-row upsert payloads, plus the reason each row that cannot be sent is held back.
+
+Runs column by column: each first-class column through its normaliser, each data column
+through the encoder, then one pass decides which rows are sendable (every value usable,
+an identifier present, the duplicate policy satisfied). Payload dicts are built lazily, a
+slice at a time, from the sendable rows only, so batches are always full.
+
+Duplicate policy (`duplicates=`), applied to rows that are otherwise valid and share an
+identity (their `external_id`, or their `anonymous_id` when they have no `external_id`):
+
+- `"reject"` (default): rows whose payloads differ are all held back as `invalid` with
+  code `duplicate_external_id` and a message naming the other rows, so nothing is sent in
+  an arbitrary order and nothing is lost silently; rows that are exact copies of each
+  other are not a conflict: the first is sent and the copies are `skipped`.
+- `"first"` / `"last"`: the first / last of the rows is sent; the others are `skipped`
+  with code `duplicate_external_id` and a message naming the row that was sent.
+"""
+
+from __future__ import annotations
+
+import gc
+import itertools
+from collections.abc import Hashable, Iterable, Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+import numpy as np
+import orjson
+import pandas as pd
+import pyarrow as pa
+
+from ._encoding import MISSING, NULL_POLICIES, NullPolicy, encode_column
+from ._errors import ValidationError
+from ._mapping import FIRST_CLASS, ID_FIELDS, ResolvedMapping, resolve_mapping
+from ._normalize import _arrow_text, _is_stringish, normalize_field
+from ._results import ResultBuilder
+
+__all__ = [
+    "DUPLICATE_POLICIES",
+    "DuplicatePolicy",
+    "Prepared",
+    "RowProblem",
+    "prepare",
+]
+
+DuplicatePolicy = Literal["reject", "first", "last"]
+DUPLICATE_POLICIES: tuple[str, ...] = ("reject", "first", "last")
+
+# Error codes for rows held back before sending (the server's own codes where one fits).
+CODE_INVALID = "parameter_invalid_format"
+CODE_NO_ID = "parameter_missing"
+CODE_NOT_ENCODABLE = "value_not_encodable"
+CODE_DUPLICATE = "duplicate_external_id"
+
+
+@dataclass(frozen=True)
+class RowProblem:
+    """Why rows are held back: parallel arrays over the affected row positions."""
+
+    positions: np.ndarray
+    status: str
+    codes: np.ndarray
+    fields: np.ndarray
+    messages: np.ndarray
+
+
+@contextmanager
+def _no_gc() -> Iterator[None]:
+    """Pause the cyclic collector while building many small dicts.
+
+    Millions of fresh containers trigger full collections over and over, which makes the
+    build several times slower; none of them can form a cycle, so nothing is missed.
+    """
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
+
+
+def _compile_builder(top_keys: list[str], data_keys: list[str]) -> Any:
+    """A function turning row tuples into payload dicts, written out as a dict display.
+
+    A comprehension over `{k0: v0, k1: v1, "data": {...}}` builds dicts several times faster
+    than `dict(zip(keys, row))`. Only generated names (`k0`, `v0`) appear in the source;
+    the keys themselves are bound as default arguments, so no column name is ever
+    compiled as code (the same technique as `collections.namedtuple`).
+    """
+    top_names = [f"k{i}" for i in range(len(top_keys))]
+    data_names = [f"d{i}" for i in range(len(data_keys))]
+    top_vars = [f"v{i}" for i in range(len(top_keys))]
+    data_vars = [f"w{i}" for i in range(len(data_keys))]
+    items = [f"{k}: {v}" for k, v in zip(top_names, top_vars, strict=True)]
+    if data_keys:
+        inner = ", ".join(f"{k}: {v}" for k, v in zip(data_names, data_vars, strict=True))
+        items.append(f"'data': {{{inner}}}")
+    targets = ", ".join([*top_vars, *data_vars]) + ","
+    params = "".join(f", {k}={k}" for k in [*top_names, *data_names])
+    source = (
+        f"def build(rows{params}):\n"
+        f"    return [{{{', '.join(items)}}} for {targets} in rows]\n"
+    )
+    namespace: dict[str, Any] = dict(
+        zip([*top_names, *data_names], [*top_keys, *data_keys], strict=True)
+    )
+    exec(source, namespace)  # noqa: S102 - generated from generated names only, see above
+    return namespace["build"]
+
+
+def _gap_codes(masks: list[np.ndarray], n: int) -> tuple[np.ndarray, np.ndarray]:
+    """Number the distinct patterns of missing keys: (code per row, -1 for none; first row
+    of each pattern)."""
+    code = np.zeros(n, dtype=np.int64)
+    any_gap = np.zeros(n, dtype=bool)
+    for mask in masks:
+        if mask.any():
+            code = pd.factorize(code * 2 + mask)[0].astype(np.int64)
+            any_gap |= mask
+    if not any_gap.any():
+        return np.full(n, -1, dtype=np.int64), np.zeros(0, dtype=np.int64)
+    code = np.where(any_gap, code, -1)
+    codes, _ = pd.factorize(code)  # -1 (no gap) is a pattern of its own here
+    codes = np.where(any_gap, codes, -1)
+    renum, _ = pd.factorize(codes[any_gap])
+    out = np.full(n, -1, dtype=np.int64)
+    out[any_gap] = renum
+    firsts = np.flatnonzero(any_gap)[np.unique(renum, return_index=True)[1]]
+    return out, firsts
+
+
+@dataclass
+class Prepared:
+    """Everything known about a frame before sending.
+
+    `sendable` holds the positions (in the input frame) of the rows that will be sent, in
+    frame order; `payloads(start, stop)` builds the payload dicts of `sendable[start:stop]`.
+    `problems` explains every row that is held back.
+    """
+
+    index: pd.Index
+    mapping: ResolvedMapping
+    nulls: str
+    sendable: np.ndarray
+    external_id: np.ndarray
+    problems: list[RowProblem]
+    _columns: list[np.ndarray] = field(repr=False)
+    _build: Any = field(repr=False)
+    _gaps: np.ndarray = field(repr=False)
+    _gap_keys: list[tuple[list[str], list[str]]] = field(repr=False)
+
+    @property
+    def n_rows(self) -> int:
+        return len(self.index)
+
+    @property
+    def n_sendable(self) -> int:
+        return len(self.sendable)
+
+    def payloads(self, start: int = 0, stop: int | None = None) -> list[dict[str, Any]]:
+        """Payload dicts for the sendable rows `start:stop` (all of them by default)."""
+        if stop is None:
+            stop = self.n_sendable
+        with _no_gc():
+            out: list[dict[str, Any]] = self._build(
+                zip(*[col[start:stop].tolist() for col in self._columns], strict=True)
+            )
+            gaps = self._gaps[start:stop]
+            where = np.flatnonzero(gaps >= 0)
+            if len(where):
+                gap_keys = self._gap_keys
+                for i, g in zip(where.tolist(), gaps[where].tolist(), strict=True):
+                    payload = out[i]
+                    top_missing, data_missing = gap_keys[g]
+                    for key in top_missing:
+                        del payload[key]
+                    if data_missing:
+                        data = payload["data"]
+                        for key in data_missing:
+                            del data[key]
+                        if not data:
+                            del payload["data"]
+        return out
+
+    def payload_series(self) -> pd.Series:
+        """The payload of every row (None for rows held back), indexed like the frame."""
+        values = np.full(self.n_rows, None, dtype=object)
+        payloads = self.payloads()
+        holder = np.empty(len(payloads), dtype=object)
+        holder[:] = payloads
+        values[self.sendable] = holder
+        return pd.Series(values, index=self.index, dtype=object, name="payload")
+
+    def result_builder(
+        self, *, sendable_status: str = "interrupted", extra: dict[str, str] | None = None
+    ) -> ResultBuilder:
+        """A result builder with the held-back rows filled in, sendable rows at a status."""
+        builder = ResultBuilder(self.index, initial=sendable_status, extra=extra)
+        builder.set_text("external_id", slice(None), self.external_id)
+        for problem in self.problems:
+            builder.set_error(
+                problem.positions,
+                problem.status,
+                problem.codes,
+                field=problem.fields,
+                message=problem.messages,
+            )
+        return builder
+
+
+def _label(index: pd.Index, position: int) -> str:
+    return repr(index[position])
+
+
+def _first_problems(
+    n: int, sources: list[tuple[str, str, dict[int, str]]]
+) -> tuple[np.ndarray, RowProblem | None]:
+    """Combine per-column problems: per row the first field's code, all the messages."""
+    bad = np.zeros(n, dtype=bool)
+    first: dict[int, tuple[str, str]] = {}
+    texts: dict[int, list[str]] = {}
+    for target, code, messages in sources:
+        for pos, msg in messages.items():
+            if pos not in first:
+                first[pos] = (target, code)
+                texts[pos] = [msg]
+            else:
+                texts[pos].append(msg)
+    if not first:
+        return bad, None
+    positions = np.fromiter(first, dtype=np.int64, count=len(first))
+    order = np.argsort(positions)
+    positions = positions[order]
+    bad[positions] = True
+    fields = np.array([first[int(p)][0] for p in positions], dtype=object)
+    codes = np.array([first[int(p)][1] for p in positions], dtype=object)
+    msgs = np.array(["; ".join(texts[int(p)]) for p in positions], dtype=object)
+    return bad, RowProblem(positions, "invalid", codes, fields, msgs)
+
+
+def _duplicates(
+    rows_in: np.ndarray,
+    keys: np.ndarray,
+    what: str,
+    policy: str,
+    index: pd.Index,
+    payload_of: Any,
+) -> tuple[np.ndarray, list[RowProblem]]:
+    """Apply the duplicate policy to rows `rows_in` keyed by `keys[rows_in]` (ids of kind
+    `what`); return the rows to hold back and why."""
+    drop = np.zeros(len(index), dtype=bool)
+    if not len(rows_in):
+        return drop, []
+    cand_keys = pd.Series(keys[rows_in], dtype=object)
+    dup = cand_keys.duplicated(keep=False).to_numpy()
+    if not dup.any():
+        return drop, []
+    problems: dict[int, tuple[str, str]] = {}
+    codes, _ = pd.factorize(cand_keys[dup].to_numpy())
+    dup_rows = rows_in[dup]
+    order = np.argsort(codes, kind="stable")
+    bounds = np.flatnonzero(np.diff(codes[order])) + 1
+    for group in np.split(order, bounds):
+        rows = dup_rows[group]
+        label = keys[rows[0]]
+        if policy == "reject":
+            bodies = {orjson.dumps(payload_of(int(r))) for r in rows}
+            if len(bodies) == 1:
+                kept = int(rows[0])
+                for r in rows[1:]:
+                    problems[int(r)] = (
+                        "skipped",
+                        f"same {what} {label!r} and same values as row {_label(index, kept)}, "
+                        "which is sent",
+                    )
+            else:
+                others = ", ".join(_label(index, int(r)) for r in rows)
+                for r in rows:
+                    problems[int(r)] = (
+                        "invalid",
+                        f"{what} {label!r} is on rows {others} with different values; keep "
+                        "one (duplicates='first' or 'last') or fix the data",
+                    )
+        else:
+            kept = int(rows[0] if policy == "first" else rows[-1])
+            for r in rows:
+                if int(r) != kept:
+                    problems[int(r)] = (
+                        "skipped",
+                        f"{what} {label!r} also on row {_label(index, kept)}, which is sent "
+                        f"instead (duplicates={policy!r})",
+                    )
+    out: list[RowProblem] = []
+    for status in ("invalid", "skipped"):
+        pos = np.array(sorted(p for p, (s, _) in problems.items() if s == status), dtype=np.int64)
+        if not len(pos):
+            continue
+        drop[pos] = True
+        field_name = np.full(len(pos), what, dtype=object)
+        out.append(
+            RowProblem(
+                positions=pos,
+                status=status,
+                codes=np.full(len(pos), CODE_DUPLICATE, dtype=object),
+                fields=field_name,
+                messages=np.array([problems[int(p)][1] for p in pos], dtype=object),
+            )
+        )
+    return drop, out
+
+
+def _surely_distinct(column: pd.Series, rows: np.ndarray) -> bool:
+    """A cheap proof that a text id column has no repeats among `rows` (Arrow hashing,
+    no Python objects). False means "maybe": the exact check then runs."""
+    if not _is_stringish(column):
+        return False
+    text = _arrow_text(column).filter(pa.array(rows))
+    return bool(len(text.dictionary_encode().dictionary) == len(text) - text.null_count)
+
+
+def check_choice(name: str, value: Any, choices: Iterable[str]) -> None:
+    """Raise ValidationError unless `value` is one of `choices`, listing them."""
+    options = tuple(choices)
+    if not isinstance(value, str) or value not in options:
+        listed = ", ".join(repr(c) for c in options)
+        raise ValidationError(f"{name} must be one of {listed}; got {value!r}")
+
+
+def prepare(
+    frame: pd.DataFrame,
+    mapping: Mapping[Hashable, str | None] | None = None,
+    *,
+    nulls: NullPolicy = "omit",
+    default_region: str | None = None,
+    exclude: Iterable[Hashable] = (),
+    duplicates: DuplicatePolicy = "reject",
+) -> Prepared:
+    """Validate, normalise and encode a frame of contacts; see the module docstring."""
+    with _no_gc():
+        return _prepare(
+            frame,
+            mapping,
+            nulls=nulls,
+            default_region=default_region,
+            exclude=exclude,
+            duplicates=duplicates,
+        )
+
+
+def _prepare(
+    frame: pd.DataFrame,
+    mapping: Mapping[Hashable, str | None] | None = None,
+    *,
+    nulls: NullPolicy = "omit",
+    default_region: str | None = None,
+    exclude: Iterable[Hashable] = (),
+    duplicates: DuplicatePolicy = "reject",
+) -> Prepared:
+    """Validate, normalise and encode a frame of contacts; see the module docstring."""
+    if not isinstance(frame, pd.DataFrame):
+        raise ValidationError(f"expected a pandas DataFrame, got {type(frame).__name__}")
+    check_choice("nulls", nulls, NULL_POLICIES)
+    check_choice("duplicates", duplicates, DUPLICATE_POLICIES)
+    resolved = resolve_mapping(frame.columns, mapping, exclude=exclude)
+    if not any(f in resolved.fields for f in ID_FIELDS):
+        raise ValidationError(
+            "no column gives external_id or anonymous_id, so no row can be sent; name a "
+            "column 'external_id' or map one, e.g. mapping={'CustomerID': 'external_id'}; "
+            f"columns are {list(frame.columns)!r}"
+        )
+    n = len(frame)
+    index = frame.index
+    null = MISSING if nulls == "omit" else None
+    sources: list[tuple[str, str, dict[int, str]]] = []
+
+    top_keys: list[str] = []
+    top_cols: list[np.ndarray] = []
+    gap_masks: list[np.ndarray] = []  # per key (top then data): where it is left out
+    ids: dict[str, np.ndarray] = {}
+    id_ok: dict[str, np.ndarray] = {}
+    for name in FIRST_CLASS:
+        if name not in resolved.fields:
+            continue
+        column = resolved.fields[name]
+        res = normalize_field(
+            name, frame[column], default_region=default_region, column=column
+        )
+        sources.append((name, CODE_INVALID, res.messages))
+        values = res.values
+        if name in ID_FIELDS:
+            ids[name] = values
+            id_ok[name] = ~res.missing & ~res.invalid
+            fill: Any = MISSING  # an id is never sent as null
+        else:
+            fill = null
+        gap = res.missing | res.invalid
+        if gap.any():
+            values = values.copy()
+            values[gap] = fill
+        top_keys.append(name)
+        top_cols.append(values)
+        gap_masks.append(gap if fill is MISSING else np.zeros(n, dtype=bool))
+
+    data_keys: list[str] = []
+    data_cols: list[np.ndarray] = []
+    for key, column in resolved.data.items():
+        enc = encode_column(frame[column], nulls=nulls, column=str(column))
+        if enc.messages:
+            sources.append(("data." + key, CODE_NOT_ENCODABLE, enc.messages))
+        data_keys.append(key)
+        data_cols.append(enc.values)
+        gap_masks.append(enc.missing)
+
+    bad, problem = _first_problems(n, sources)
+    problems = [problem] if problem is not None else []
+
+    ext_ok = id_ok.get("external_id", np.zeros(n, dtype=bool))
+    anon_ok = id_ok.get("anonymous_id", np.zeros(n, dtype=bool))
+    no_id = ~bad & ~ext_ok & ~anon_ok
+    if no_id.any():
+        pos = np.flatnonzero(no_id)
+        problems.append(
+            RowProblem(
+                positions=pos,
+                status="invalid",
+                codes=np.full(len(pos), CODE_NO_ID, dtype=object),
+                fields=np.full(
+                    len(pos),
+                    "external_id" if "external_id" in resolved.fields else "anonymous_id",
+                    dtype=object,
+                ),
+                messages=np.full(
+                    len(pos), "the row has neither an external_id nor an anonymous_id", dtype=object
+                ),
+            )
+        )
+    candidate = ~bad & ~no_id
+    external_id = ids.get("external_id", np.full(n, None, dtype=object))
+
+    def row_payload(pos: int) -> dict[str, Any]:
+        top = {k: col[pos] for k, col in zip(top_keys, top_cols, strict=True)}
+        data = {k: col[pos] for k, col in zip(data_keys, data_cols, strict=True)}
+        top["data"] = {k: v for k, v in data.items() if v is not MISSING}
+        return {k: v for k, v in top.items() if v is not MISSING}
+
+    drop = np.zeros(n, dtype=bool)
+    for what, ok, id_values in (
+        ("external_id", candidate & ext_ok, external_id),
+        ("anonymous_id", candidate & ~ext_ok, ids.get("anonymous_id")),
+    ):
+        if id_values is None or not ok.any():
+            continue
+        if _surely_distinct(frame[resolved.fields[what]], ok):
+            continue
+        dropped, dup_problems = _duplicates(
+            np.flatnonzero(ok), id_values, what, duplicates, index, row_payload
+        )
+        drop |= dropped
+        problems.extend(dup_problems)
+    sendable_mask = candidate & ~drop
+    sendable = np.flatnonzero(sendable_mask)
+
+    everything = len(sendable) == n
+
+    def compact(values: np.ndarray) -> np.ndarray:
+        return values if everything else values[sendable]
+
+    masks = gap_masks if everything else [m[sendable] for m in gap_masks]
+    gaps, firsts = _gap_codes(masks, len(sendable))
+    n_top = len(top_keys)
+    gap_keys = [
+        (
+            [k for k, m in zip(top_keys, masks[:n_top], strict=True) if m[r]],
+            [k for k, m in zip(data_keys, masks[n_top:], strict=True) if m[r]],
+        )
+        for r in firsts.tolist()
+    ]
+    return Prepared(
+        index=index,
+        mapping=resolved,
+        nulls=nulls,
+        sendable=sendable,
+        external_id=external_id,
+        problems=problems,
+        _columns=[compact(c) for c in [*top_cols, *data_cols]],
+        _build=_compile_builder(top_keys, data_keys),
+        _gaps=gaps,
+        _gap_keys=gap_keys,
+    )

@@ -1,0 +1,387 @@
+"""`upsert`: a frame of contacts → Spotzee users, with one result row per input row.
+
+The flow is frame → `prepare` (validate, normalise, encode) → `iter_batches` (full batches
+of sendable rows, exact bodies, content-derived idempotency keys) → `Client.stream`
+(concurrent, paced, retried) → `ResultBuilder` (per-row outcome).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import re
+from collections.abc import Hashable, Iterable, Iterator, Mapping
+from typing import TYPE_CHECKING, Any, Literal
+
+import numpy as np
+import pandas as pd
+import phonenumbers
+
+from ._batching import Batch, check_batch_size, iter_batches
+from ._encoding import NULL_POLICIES, NullPolicy
+from ._errors import APIError, Interrupted, SpotzeeError, ValidationError
+from ._prepare import DUPLICATE_POLICIES, DuplicatePolicy, Prepared, check_choice, prepare
+from ._progress import ProgressLike, make_reporter
+from ._results import ResultBuilder
+
+if TYPE_CHECKING:
+    from ._client import Client, Response
+
+__all__ = ["MODES", "Mode", "preview_payloads", "upsert"]
+
+Mode = Literal["sync", "async"]
+MODES: tuple[str, ...] = ("sync", "async")
+
+_ENDPOINT = {"sync": ("POST", "/users/batch"), "async": ("PATCH", "/users")}
+_EXTRA = {"user_id": "Int64", "replayed": "boolean"}
+
+# Codes for outcomes the toolkit itself decides (the server's codes are passed through).
+CODE_MISSING_RESULT = "missing_result"
+CODE_UNEXPECTED = "unexpected_response"
+CODE_NO_OUTCOME = "no_outcome"
+_ITEM_PARAM = re.compile(r"^(?:items\.|\[)?(\d+)\]?(?:\.(.+))?$")
+
+
+def _check_region(default_region: Any) -> str | None:
+    if default_region is None:
+        return None
+    if not isinstance(default_region, str) or (
+        default_region.upper() not in phonenumbers.SUPPORTED_REGIONS
+    ):
+        raise ValidationError(
+            "default_region must be a two-letter region code phonenumbers knows, such as "
+            f"'AU', 'GB' or 'US'; got {default_region!r}"
+        )
+    return default_region.upper()
+
+
+def _check_options(
+    mode: Any, nulls: Any, duplicates: Any, batch_size: Any, default_region: Any
+) -> str | None:
+    check_choice("mode", mode, MODES)
+    check_choice("nulls", nulls, NULL_POLICIES)
+    check_choice("duplicates", duplicates, DUPLICATE_POLICIES)
+    check_batch_size(batch_size)
+    return _check_region(default_region)
+
+
+def _prepare_frame(
+    frame: pd.DataFrame,
+    mapping: Mapping[Hashable, str | None] | None,
+    *,
+    nulls: str,
+    default_region: str | None,
+    exclude: Iterable[Hashable],
+    duplicates: str,
+) -> Prepared:
+    return prepare(
+        frame,
+        mapping,
+        nulls=nulls,  # type: ignore[arg-type]
+        default_region=default_region,
+        exclude=exclude,
+        duplicates=duplicates,  # type: ignore[arg-type]
+    )
+
+
+def upsert(
+    frame: pd.DataFrame,
+    mapping: Mapping[Hashable, str | None] | None = None,
+    *,
+    mode: Mode = "sync",
+    nulls: NullPolicy = "omit",
+    default_region: str | None = None,
+    dry_run: bool = False,
+    batch_size: int = 100,
+    progress: ProgressLike = None,
+    client: Client | None = None,
+    exclude: Iterable[Hashable] = (),
+    duplicates: DuplicatePolicy = "reject",
+    include_payload: bool = False,
+) -> pd.DataFrame:
+    """Create or update one Spotzee user per row; return one result row per input row.
+
+    Parameters
+    ----------
+    frame
+        The contacts. Any index (duplicate labels included) and any column dtypes.
+    mapping
+        `{column: field}`, where a field is `external_id`, `anonymous_id`, `email`,
+        `phone`, `timezone`, `locale` or `data.<key>` (`first_name`/`last_name` mean
+        `data.first_name`/`data.last_name`), or None to leave the column out. Columns
+        named like a first-class field map themselves; every other column goes to
+        `data.<column>` unless excluded. Unknown fields, unknown columns and two columns
+        for one field raise `ValidationError` before anything is sent.
+    mode
+        `"sync"`: `POST /users/batch`, a per-row outcome (`upserted` or `rejected`).
+        `"async"`: `PATCH /users`, queued by Spotzee (`queued`; no per-row outcome).
+    nulls
+        `"omit"` (default): a missing value (None, NaN, NA, NaT) leaves the field out, so
+        a partial frame never wipes data in Spotzee. `"clear"`: send `null`, which clears
+        the field (identifiers are never sent as null).
+    default_region
+        Region for phone numbers written in national format, e.g. `"AU"`.
+    dry_run
+        Validate and build every payload, send nothing; rows are `valid` or `invalid`.
+    batch_size
+        Items per request, 1 to 100. Batches are cut from the sendable rows only, so
+        every batch but the last is full.
+    progress
+        None (a bar in Jupyter or a terminal, nothing otherwise), True, False, or a
+        callable receiving `ProgressEvent`s.
+    client
+        A `spotzee_frames.Client`; by default one built from `SPOTZEE_API_KEY`.
+    exclude
+        Columns to leave out (same as mapping them to None).
+    duplicates
+        Rows sharing an `external_id` (or, without one, an `anonymous_id`):
+        `"reject"` (default) holds back every such row whose values differ, as `invalid`
+        with code `duplicate_external_id`, and sends one of a set of identical rows
+        (the copies are `skipped`); `"first"` / `"last"` send the first / last of them
+        and mark the others `skipped`. Never are two rows for one user sent in one call.
+    include_payload
+        Add a `payload` column with the dict sent (or that would be sent) for each row.
+
+    Returns
+    -------
+    DataFrame
+        Indexed exactly like `frame`. `status` is one of `upserted`, `queued`, `valid`
+        (dry run), `invalid` (held back: a value failed validation), `skipped` (held back:
+        another row with the same id was sent), `rejected` (the server refused the item),
+        `failed` (the batch never succeeded after retries; safe to resend) or
+        `interrupted` (the run stopped before the row's outcome was known). Then
+        `error_code`, `error_field`, `error_message`, `external_id`, `batch`, `attempts`,
+        `request_id`, `user_id` (Spotzee's numeric id, sync mode) and `replayed` (the
+        answer was a replay of an earlier identical request). `frame.loc[result.status
+        .eq("failed")]` selects the rows to send again.
+
+    Raises
+    ------
+    ValidationError
+        A bad mapping or option; nothing was sent.
+    AuthenticationError, PermissionDeniedError
+        The key was refused; the run stopped.
+    Interrupted
+        KeyboardInterrupt during the run; `.result` holds the partial result frame.
+    """
+    region = _check_options(mode, nulls, duplicates, batch_size, default_region)
+    if not isinstance(dry_run, bool):
+        raise ValidationError(f"dry_run must be True or False, not {dry_run!r}")
+    prepared = _prepare_frame(
+        frame, mapping, nulls=nulls, default_region=region, exclude=exclude, duplicates=duplicates
+    )
+    extra = dict(_EXTRA)
+    if include_payload:
+        extra["payload"] = "object"
+    builder = prepared.result_builder(
+        sendable_status="valid" if dry_run else "interrupted", extra=extra
+    )
+    n_batches = -(-prepared.n_sendable // batch_size)
+    batch_of_row = np.repeat(np.arange(n_batches), batch_size)[: prepared.n_sendable]
+    builder.set_int("batch", prepared.sendable, batch_of_row)
+    if include_payload:
+        builder.set_extra("payload", prepared.sendable, prepared.payloads())
+    if dry_run or prepared.n_sendable == 0:
+        return builder.to_frame()
+
+    from ._client import resolve_client
+
+    api = resolve_client(client)
+    method, path = _ENDPOINT[mode]
+    _send(api, prepared, builder, method=method, path=path, mode=mode,
+          batch_size=batch_size, progress=progress)
+    return builder.to_frame()
+
+
+def _send(
+    api: Client,
+    prepared: Prepared,
+    builder: ResultBuilder,
+    *,
+    method: str,
+    path: str,
+    mode: str,
+    batch_size: int,
+    progress: ProgressLike,
+) -> None:
+    sendable = prepared.sendable
+    batches: dict[int, Batch] = {}
+
+    def calls() -> Iterator[Any]:
+        for batch in iter_batches(
+            prepared.n_sendable, prepared.payloads, method=method, path=path,
+            batch_size=batch_size,
+        ):
+            batches[batch.number] = batch
+            yield batch.call()
+
+    reporter = make_reporter(progress, desc=f"upsert ({mode})", total=prepared.n_sendable)
+    stream = api.stream(calls())
+    try:
+        for number, outcome in stream:
+            batch = batches.pop(number)
+            rows = sendable[batch.start : batch.stop]
+            bad = _record(builder, rows, outcome, mode=mode)
+            reporter.advance(done=len(rows), failed=bad)
+    except KeyboardInterrupt as exc:
+        _close(stream)
+        with contextlib.suppress(Exception, KeyboardInterrupt):  # already stopping
+            reporter.close()
+        left = builder.count("interrupted")
+        raise Interrupted(
+            f"upsert interrupted: {prepared.n_sendable - left} of {prepared.n_sendable} rows "
+            f"have an outcome, {left} are 'interrupted' (they may or may not have been "
+            "applied; sending them again is safe). The partial result is in .result",
+            result=builder.to_frame(),
+        ) from exc
+    except BaseException:
+        _close(stream)
+        reporter.close()
+        raise
+    reporter.close()
+    for batch in batches.values():  # the client gave no outcome at all: say so
+        rows = sendable[batch.start : batch.stop]
+        builder.set_error(
+            rows, "failed", CODE_NO_OUTCOME,
+            message="the request ended without an outcome; sending again is safe",
+        )
+
+
+def _close(stream: Iterator[Any]) -> None:
+    close = getattr(stream, "close", None)
+    if close is not None:
+        close()
+
+
+def _record(builder: ResultBuilder, rows: np.ndarray, outcome: Any, *, mode: str) -> int:
+    """Write one batch's outcome into the builder; return how many rows did not succeed."""
+    if isinstance(outcome, SpotzeeError):
+        return _record_error(builder, rows, outcome)
+    response: Response = outcome
+    builder.set_sent(rows, attempts=response.attempts, request_id=response.request_id)
+    builder.set_extra("replayed", rows, bool(response.replayed))
+    if mode == "async":
+        builder.set_status(rows, "queued")
+        builder.clear_error(rows)
+        return 0
+    return _record_items(builder, rows, response.data)
+
+
+def _record_error(builder: ResultBuilder, rows: np.ndarray, exc: SpotzeeError) -> int:
+    code = getattr(exc, "code", None) or type(exc).__name__
+    message = getattr(exc, "message", None) or str(exc)
+    builder.set_sent(
+        rows,
+        attempts=getattr(exc, "attempts", None),
+        request_id=getattr(exc, "request_id", None),
+    )
+    status_code = getattr(exc, "status_code", None)
+    builder.set_error(rows, "failed", code, field=getattr(exc, "param", None),
+                      message=f"{status_code} {message}" if status_code else message)
+    # A whole-request refusal that names the items at fault: those are `rejected`, the
+    # others stay `failed` (not applied, fine to resend once the bad rows are fixed).
+    if isinstance(exc, APIError) and exc.errors:
+        for item in exc.errors:
+            param = str(item.get("param") or "")
+            match = _ITEM_PARAM.match(param)
+            if not match or int(match.group(1)) >= len(rows):
+                continue
+            row = rows[int(match.group(1))]
+            builder.set_error(
+                [row], "rejected", item.get("code") or exc.code,
+                field=match.group(2), message=item.get("message") or message,
+            )
+    return len(rows)
+
+
+def _record_items(builder: ResultBuilder, rows: np.ndarray, data: Any) -> int:
+    results = data.get("results") if isinstance(data, dict) else None
+    if not isinstance(results, list):
+        builder.set_error(
+            rows, "failed", CODE_UNEXPECTED,
+            message="the answer to POST /users/batch had no 'results' list",
+        )
+        return len(rows)
+    n = len(rows)
+    seen = np.zeros(n, dtype=bool)
+    ok_at: list[int] = []
+    user_ids: list[Any] = []
+    bad = 0
+    for item in results:
+        if not isinstance(item, dict):
+            continue
+        index = item.get("index")
+        if not isinstance(index, int) or isinstance(index, bool) or not 0 <= index < n:
+            continue
+        if seen[index]:
+            continue
+        seen[index] = True
+        error = item.get("error")
+        user = item.get("user", item.get("contact"))
+        if error:
+            err = error if isinstance(error, dict) else {"message": str(error)}
+            builder.set_error(
+                [rows[index]], "rejected", err.get("code") or "rejected",
+                field=err.get("param"), message=err.get("message") or str(err),
+            )
+            bad += 1
+        elif isinstance(user, dict):
+            ok_at.append(index)
+            uid = user.get("id")
+            user_ids.append(uid if isinstance(uid, int) and not isinstance(uid, bool) else None)
+        else:
+            builder.set_error(
+                [rows[index]], "failed", CODE_UNEXPECTED,
+                message="the result for this item had neither 'user' nor 'error'",
+            )
+            bad += 1
+    if ok_at:
+        at = rows[np.asarray(ok_at, dtype=np.int64)]
+        builder.set_status(at, "upserted")
+        builder.clear_error(at)
+        builder.set_extra("user_id", at, user_ids)
+    if not seen.all():
+        missing = rows[~seen]
+        builder.set_error(
+            missing, "failed", CODE_MISSING_RESULT,
+            message="the answer had no result for this item; it may not have been applied, "
+            "sending it again is safe",
+        )
+        bad += len(missing)
+    return bad
+
+
+def preview_payloads(
+    frame: pd.DataFrame,
+    mapping: Mapping[Hashable, str | None] | None = None,
+    *,
+    n: int | None = 5,
+    nulls: NullPolicy = "omit",
+    default_region: str | None = None,
+    exclude: Iterable[Hashable] = (),
+    duplicates: DuplicatePolicy = "reject",
+) -> pd.DataFrame:
+    """The first `n` rows (all with None) beside what `upsert` would send for each.
+
+    Columns: the frame's own, then `status`, `error_message` and `payload` (the JSON
+    text of the item, or NA for rows that would not be sent). Nothing is sent.
+    """
+    import orjson
+
+    sample = frame if n is None else frame.iloc[:n]
+    result = upsert(
+        sample, mapping, nulls=nulls, default_region=default_region, exclude=exclude,
+        duplicates=duplicates, dry_run=True, include_payload=True,
+    )
+    text = [
+        None if p is None else orjson.dumps(p, option=orjson.OPT_INDENT_2).decode()
+        for p in result["payload"]
+    ]
+    out = sample.copy()
+    for name, values in (
+        ("status", result["status"].array),
+        ("error_message", result["error_message"].array),
+        ("payload", pd.array(text, dtype="string")),
+    ):
+        label = name if name not in sample.columns else f"upsert_{name}"
+        out[label] = values  # positional: the index may repeat labels
+    return out
