@@ -147,12 +147,10 @@ def _convert(values: pd.Series, column: _Column) -> pd.Series:
             return values.astype("boolean")
         except (ValueError, TypeError):
             return values
-    if kind == "list":
-        return values.astype(object)
-    return values.astype(object)
+    return values.astype(object)  # lists and dicts stay Python objects
 
 
-def typed_frame(
+def _typed_frame(
     records: Sequence[Mapping[str, Any]],
     columns: Sequence[_Column],
     *,
@@ -245,7 +243,7 @@ def _campaign_record(raw: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def _campaign_frame(records: Iterable[Mapping[str, Any]]) -> pd.DataFrame:
-    return typed_frame(
+    return _typed_frame(
         [_campaign_record(r) for r in records],
         CAMPAIGN_COLUMNS,
         dynamic_prefixes={"delivery_": "int"},
@@ -312,7 +310,7 @@ def schedule_campaign(campaign_id: int, *, client: Client | None = None) -> pd.S
 
 
 def _journey_frame(records: Iterable[Mapping[str, Any]]) -> pd.DataFrame:
-    return typed_frame(
+    return _typed_frame(
         [_flatten(r, {"stats": "stats_"}) for r in records],
         JOURNEY_COLUMNS,
         dynamic_prefixes={"stats_": _STATS_KIND},
@@ -359,7 +357,7 @@ def users(
     Custom attributes stay in the `data` column as dicts; `expand_data=True` also adds one
     `data_<key>` column per attribute (nullable dtypes), handy for filtering.
     """
-    frame = typed_frame(_list("/users", _filters(filters), client), USER_COLUMNS)
+    frame = _typed_frame(_list("/users", _filters(filters), client), USER_COLUMNS)
     return _expand(frame, "data", "data_") if expand_data else frame
 
 
@@ -417,4 +415,4 @@ def events(
     if direction is not None:
         params["direction"] = direction
     records = [_event_record(r) for r in _list("/events", params, client)]
-    return typed_frame(records, EVENT_COLUMNS)
+    return _typed_frame(records, EVENT_COLUMNS)

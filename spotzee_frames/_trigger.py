@@ -30,7 +30,7 @@ import numpy as np
 import orjson
 import pandas as pd
 
-from ._client import Call, Client, Response, resolve_client
+from ._client import _RETRYABLE_CODES, Call, Client, Response, resolve_client
 from ._encoding import MISSING, UnencodableValue, encode_column, encode_value
 from ._errors import (
     APIError,
@@ -467,8 +467,6 @@ def _check_journey(journey_id: int, client: Client) -> None:
 
 
 # -- sending ---------------------------------------------------------------------------------
-
-_RETRYABLE_CODES = frozenset({"rate_limited", "idempotency_in_progress"})
 
 
 def _is_failure(error: SpotzeeError) -> bool:
