@@ -283,6 +283,7 @@ def _events(frame: pd.DataFrame, event: EventSpec, *, default: Any) -> _Events:
     if callable(event):
         values: list[Any] = [MISSING] * n
         messages: dict[int, str] = {}
+        unencodable: dict[int, str] = {}
         for position in range(n):
             try:
                 produced = event(frame.iloc[position])
@@ -300,8 +301,12 @@ def _events(frame: pd.DataFrame, event: EventSpec, *, default: Any) -> _Events:
             try:
                 values[position] = encode_value(dict(produced), nulls="omit")
             except UnencodableValue as exc:
-                messages[position] = f"event: {exc}"
-        return _Events(None, values, [("event", CODE_EVENT_ERROR, messages)])
+                unencodable[position] = f"event: {exc}"
+        return _Events(
+            None,
+            values,
+            [("event", CODE_EVENT_ERROR, messages), ("event", CODE_NOT_ENCODABLE, unencodable)],
+        )
     if isinstance(event, str) or not isinstance(event, Sequence):
         raise ValidationError(
             "event must be a dict (the same for every row), a list of column names (per-row "

@@ -234,13 +234,17 @@ def test_event_forms(
 
 def test_event_callable_failure_is_a_row_failure(sandbox: Sandbox, client: Client) -> None:
     cid = _campaign(sandbox, state="running")
-    df = pd.DataFrame({"external_id": ["k1", "k2"], "qty": [2, 0]})
-    result = trigger_campaign(
-        df, cid, event=lambda row: {"per": 10 // int(row["qty"])}, client=client, progress=False
-    )
-    assert result["status"].tolist() == ["triggered", "invalid"]
-    assert result["error_code"].iloc[1] == "event_callable_failed"
+    df = pd.DataFrame({"external_id": ["k1", "k2", "k3"], "qty": [2, 0, 1]})
+
+    def event(row: pd.Series) -> dict[str, Any]:
+        per = 10 // int(row["qty"])
+        return {"per": per, "raw": b"x"} if per == 10 else {"per": per}
+
+    result = trigger_campaign(df, cid, event=event, client=client, progress=False)
+    assert result["status"].tolist() == ["triggered", "invalid", "invalid"]
+    assert result["error_code"].tolist()[1:] == ["event_callable_failed", "value_not_encodable"]
     assert "ZeroDivisionError" in result["error_message"].iloc[1]
+    assert "bytes" in result["error_message"].iloc[2]
     assert [s["event"] for s in sandbox.campaign_sends] == [{"per": 5}]
 
 
