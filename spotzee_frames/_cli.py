@@ -15,14 +15,14 @@ import sys
 from collections.abc import Callable, Hashable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, NoReturn, TypeVar
+from typing import Any, NoReturn, TypeVar, cast
 
 import click
 import pandas as pd
 
 from ._client import Client
 from ._errors import Interrupted, SpotzeeError, ValidationError
-from ._summary import SENT_STATUSES, summary
+from ._summary import SENT_STATUSES, format_table, summary
 from ._version import __version__
 
 __all__ = ["cli", "main"]
@@ -189,13 +189,13 @@ def read_frame(
             return pd.read_csv(path, sep=sep, dtype=as_text, keep_default_na=False, na_values=[""])
         if kind == "parquet":
             return pd.read_parquet(path)
-        return pd.read_json(path, lines=True, dtype=False, convert_dates=False)
+        return pd.read_json(path, lines=True, dtype=False)  # keep JSON types, parse no dates
     except (OSError, ValueError, ImportError) as exc:
         raise UsageFailure(f"cannot read {path}: {_one_line(exc)}") from None
 
 
-def _parse_map(values: Sequence[str], mapping_file: Path | None) -> dict[str, str | None]:
-    mapping: dict[str, str | None] = {}
+def _parse_map(values: Sequence[str], mapping_file: Path | None) -> dict[Hashable, str | None]:
+    mapping: dict[Hashable, str | None] = {}
     if mapping_file is not None:
         try:
             loaded = json.loads(mapping_file.read_text(encoding="utf-8"))
@@ -233,21 +233,20 @@ def _check_report_path(report: Path | None) -> None:
     if report is not None and report.suffix.lower() not in _REPORT_FORMATS:
         raise UsageFailure(
             f"--report {report.name!r}: the report is written as CSV or Parquet; "
-            "name it …csv or …parquet"
+            "give it a .csv or .parquet extension"
         )
 
 
 def _text_columns_for(
-    mapping: dict[str, str | None], extra: Sequence[str] = ()
+    mapping: dict[Hashable, str | None], extra: Sequence[str] = ()
 ) -> Callable[[Sequence[Hashable]], list[Hashable]]:
     """The columns that feed first-class user fields: read them as text."""
-    by_column: dict[Hashable, str | None] = dict(mapping)
 
     def pick(header: Sequence[Hashable]) -> list[Hashable]:
         from ._mapping import resolve_mapping
 
         try:
-            resolved = resolve_mapping(header, by_column)
+            resolved = resolve_mapping(header, mapping)
         except ValidationError:
             return []  # the real call reports the problem with its full message
         return [*resolved.fields.values(), *(c for c in extra if c in header)]
@@ -493,10 +492,10 @@ def upsert(
         result = upsert_frame(
             source,
             mapping or None,
-            mode=mode,
-            nulls=nulls,
+            mode=cast(Any, mode),  # click.Choice checked it
+            nulls=cast(Any, nulls),
             default_region=default_region,
-            duplicates=duplicates,
+            duplicates=cast(Any, duplicates),
             dry_run=dry_run,
             batch_size=batch_size,
             progress=_progress(progress),
@@ -509,16 +508,6 @@ _TABLE_COLUMNS = {
     "campaigns": ["id", "name", "type", "channel", "state", "delivery_sent", "delivery_total"],
     "journeys": ["id", "name", "status", "tags", "stats_entrance", "updated_at"],
 }
-
-
-def _cell(value: Any) -> str:
-    if isinstance(value, list):
-        return ", ".join(str(v) for v in value)
-    if isinstance(value, pd.Timestamp):
-        return value.strftime("%Y-%m-%d %H:%M")
-    if value is None or value is pd.NA or (isinstance(value, float) and value != value):
-        return ""
-    return str(value)
 
 
 def print_frame(frame: pd.DataFrame, fmt: str, table_columns: list[str]) -> None:
@@ -542,20 +531,6 @@ def print_frame(frame: pd.DataFrame, fmt: str, table_columns: list[str]) -> None
     if "id" in shown.columns:
         shown = shown.sort_values("id")
     click.echo(format_table(shown))
-
-
-def format_table(frame: pd.DataFrame) -> str:
-    """A plain-text table: numbers right-aligned, text left-aligned, two spaces apart."""
-    columns = []
-    for name in frame.columns:
-        cells = [_cell(v) for v in frame[name]]
-        width = max([len(str(name)), *(len(c) for c in cells)])
-        numeric = pd.api.types.is_numeric_dtype(
-            frame[name].dtype
-        ) and not pd.api.types.is_bool_dtype(frame[name].dtype)
-        align = str.rjust if numeric else str.ljust
-        columns.append([align(str(name), width), *(align(c, width) for c in cells)])
-    return "\n".join("  ".join(row).rstrip() for row in zip(*columns, strict=True))
 
 
 def _listing_command(name: str, what: str) -> Callable[..., None]:

@@ -13,7 +13,7 @@ from typing import Any, TextIO
 import pandas as pd
 
 from ._progress import ProgressLike
-from ._summary import SENT_STATUSES, summary
+from ._summary import SENT_STATUSES, format_table, summary
 
 __all__ = ["run_demo", "sample_contacts"]
 
@@ -75,30 +75,27 @@ def _shorten(text: Any, width: int) -> str:
 
 
 def _failed_rows_table(contacts: pd.DataFrame, result: pd.DataFrame) -> pd.DataFrame:
-    """One line per row that was not sent: which row, the offending value and why."""
+    """One line per row that was not sent: which row, which field, and why (the message
+    quotes the offending value)."""
     bad = result[~result["status"].isin(SENT_STATUSES)]
-    rows = []
-    for label, item in bad.iterrows():
-        field = item.get("error_field")
-        field = "" if field is None or field is pd.NA else str(field)
-        column = field.removeprefix("data.")
-        value = contacts.at[label, column] if column in contacts.columns else None
-        rows.append(
-            {
-                "row": label,
-                "external_id": _shorten(contacts.at[label, "external_id"], 12),
-                "status": item["status"],
-                "field": field or "-",
-                "value": _shorten(value, 28),
-                "why": _shorten(item.get("error_message"), 72),
-            }
-        )
-    return pd.DataFrame(rows, columns=["row", "external_id", "status", "field", "value", "why"])
+    table = pd.DataFrame(
+        {
+            "row": bad.index,
+            "external_id": contacts.loc[bad.index, "external_id"].astype("string").to_numpy(),
+            "status": bad["status"].astype("string").to_numpy(),
+            "field": bad["error_field"].fillna("-").to_numpy(),
+            "why": [_shorten(m, 96) for m in bad["error_message"]],
+        }
+    )
+    if table["status"].nunique() <= 1:
+        table = table.drop(columns="status")  # all alike: the heading says which
+    return table
 
 
 def run_demo(*, progress: ProgressLike = None, out: TextIO | None = None) -> int:
     """Run the demo against a fresh in-process sandbox; return the exit code (0)."""
     from ._client import Client
+    from ._delivery import campaign_events
     from ._listing import campaigns
     from ._trigger import trigger_campaign
     from ._upsert import upsert
@@ -119,7 +116,7 @@ def run_demo(*, progress: ProgressLike = None, out: TextIO | None = None) -> int
         if len(failed):
             say()
             say(f"The {len(failed)} rows that were not upserted, and why:")
-            say(failed.to_string(index=False))
+            say(format_table(failed))
         stored = int(result["status"].eq("upserted").sum())
         say()
         say(
@@ -131,8 +128,8 @@ def run_demo(*, progress: ProgressLike = None, out: TextIO | None = None) -> int
 
         say.heading("2. Campaigns in the project")
         listing = campaigns(client=client)
-        shown = listing[["id", "name", "type", "channel", "state"]]
-        say(shown.to_string(index=False))
+        shown = listing[["id", "name", "type", "channel", "state"]].sort_values("id")
+        say(format_table(shown))
 
         runnable = listing[listing["type"].eq("trigger") & listing["state"].eq("running")]
         target = runnable.sort_values("id").iloc[0]
@@ -156,14 +153,29 @@ def run_demo(*, progress: ProgressLike = None, out: TextIO | None = None) -> int
         say.heading("4. Run the same trigger again (a re-run cell, a retried script)")
         again = send(audience, progress)
         say(str(summary(again)))
-        replayed = (
-            int(again["replayed"].fillna(False).astype(bool).sum()) if "replayed" in again else 0
-        )
+        replayed = int(again["replayed"].fillna(False).astype(bool).sum())
+        calls = int(again["status"].eq("triggered").sum())
         say()
         say(
-            f"{replayed} of {len(again)} calls were replayed by the server from their "
+            f"{replayed} of {calls} calls were replayed by the server from their "
             "idempotency keys: nobody got the campaign twice. Pass send_id='…' to send "
             "again on purpose."
+        )
+
+        say.heading(f"5. What happened downstream: campaign {target['id']}'s events per recipient")
+        now = pd.Timestamp.now(tz="UTC")
+        tracked = campaign_events(
+            int(target["id"]),
+            now - pd.Timedelta(hours=1),
+            now + pd.Timedelta(minutes=1),
+            audience=audience[["external_id", "first_name", "email"]],
+            client=client,
+        )
+        say(format_table(tracked.drop(columns=["first_event_at", "last_event_at"])))
+        say()
+        say(
+            "(The sandbox records a send and a delivery for every trigger at once; in "
+            "Spotzee these counts fill in as messages go out.)"
         )
 
     say()
@@ -183,6 +195,7 @@ def _sender(
             campaign_id,
             event={"source": "spotzee-frames demo"},
             attributes=["first_name"],
+            default_region="AU",
             progress=progress,
             client=client,
         )

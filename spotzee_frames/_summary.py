@@ -6,14 +6,23 @@ everywhere else.
 from __future__ import annotations
 
 import html
-from collections.abc import Hashable, Sequence
+from collections.abc import Hashable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import pandas as pd
 
 from ._errors import ValidationError
 
-__all__ = ["OK_STATUSES", "SENT_STATUSES", "Summary", "summary"]
+__all__ = [
+    "OK_STATUSES",
+    "SENT_STATUSES",
+    "Preview",
+    "Summary",
+    "format_table",
+    "preview",
+    "summary",
+]
 
 # A row with one of these statuses went (or, in a dry run, would go) through.
 SENT_STATUSES = ("upserted", "queued", "triggered", "valid")
@@ -242,11 +251,12 @@ def _examples_text(group: ErrorGroup) -> str:
 
 
 def _kind(result: pd.DataFrame, status: pd.Series) -> str:
+    # Upsert results have batches; trigger results (one call per row) do not.
     values = set(status)
-    if "triggered" in values or "replayed" in result.columns:
-        return "trigger"
     if values & {"upserted", "queued"} or "batch" in result.columns:
         return "upsert"
+    if "triggered" in values or "replayed" in result.columns:
+        return "trigger"
     return "result"
 
 
@@ -296,3 +306,141 @@ def summary(result: pd.DataFrame, *, examples: int = 3) -> Summary:
     that were not sent grouped by status, error code and field, with up to `examples`
     example index labels per group. Print it for text; Jupyter shows it as HTML."""
     return Summary(result, examples=examples)
+
+
+# -- plain-text tables -------------------------------------------------------------------
+
+
+def _cell(value: Any) -> str:
+    if isinstance(value, (list, tuple)):
+        return ", ".join(str(v) for v in value)
+    if isinstance(value, pd.Timestamp):
+        return value.strftime("%Y-%m-%d %H:%M")
+    if value is None or value is pd.NA or value is pd.NaT:
+        return ""
+    if isinstance(value, float) and value != value:
+        return ""
+    return str(value)
+
+
+def format_table(frame: pd.DataFrame, *, index: bool = False) -> str:
+    """A plain-text table: numbers right-aligned, text left-aligned, two spaces apart.
+
+    Unlike `DataFrame.to_string`, text is left-aligned (it reads like a report) and lists
+    are shown as `a, b` rather than as Python reprs.
+    """
+    if index:
+        frame = frame.reset_index()
+    columns = []
+    for name in frame.columns:
+        cells = [_cell(v) for v in frame[name]]
+        width = max([len(str(name)), *(len(c) for c in cells)])
+        dtype = frame[name].dtype
+        numeric = pd.api.types.is_numeric_dtype(dtype) and not pd.api.types.is_bool_dtype(dtype)
+        align = str.rjust if numeric else str.ljust
+        columns.append([align(str(name), width), *(align(c, width) for c in cells)])
+    if not columns:
+        return ""
+    return "\n".join("  ".join(row).rstrip() for row in zip(*columns, strict=True))
+
+
+# -- dry-run payload preview ---------------------------------------------------------------
+
+
+class Preview:
+    """The first rows of a frame next to the payload `upsert` would send for each.
+
+    `frame` holds the source rows plus `status`, `error_message` and `payload` (JSON
+    text, NA for a row that would not be sent). Renders as a two-column HTML table in
+    Jupyter (source values | payload) and as text elsewhere.
+    """
+
+    def __init__(self, frame: pd.DataFrame, source_columns: Sequence[Hashable]) -> None:
+        self.frame = frame
+        self._source_columns = list(source_columns)
+
+    def _rows(self) -> list[tuple[Hashable, list[tuple[str, str]], str, str]]:
+        out = []
+        for position, label in enumerate(self.frame.index):
+            row: Any = self.frame.iloc[position]
+            source = [(str(c), _cell(row[c])) for c in self._source_columns]
+            payload = row["payload"]
+            status = _cell(row["status"])
+            if payload is None or payload is pd.NA:
+                sent = f"not sent ({status}): {_cell(row['error_message'])}"
+            else:
+                sent = str(payload)
+            out.append((label, source, status, sent))
+        return out
+
+    def __str__(self) -> str:
+        blocks = []
+        for label, source, _status, sent in self._rows():
+            width = max((len(k) for k, _ in source), default=0)
+            lines = [f"row {_label(label)}:"]
+            lines += [f"  {k.ljust(width)}  {v}" for k, v in source]
+            lines.append("  would send:" if sent.startswith("{") else "  " + sent)
+            if sent.startswith("{"):
+                lines += ["    " + line for line in sent.splitlines()]
+            blocks.append("\n".join(lines))
+        return "\n\n".join(blocks) if blocks else "(no rows)"
+
+    def __repr__(self) -> str:
+        return str(self)
+
+    def _repr_html_(self) -> str:
+        esc = html.escape
+        body = []
+        for label, source, status, sent in self._rows():
+            fields = "".join(
+                f"<tr><td style='text-align:left;color:#57606a'>{esc(k)}</td>"
+                f"<td style='text-align:left'>{esc(v)}</td></tr>"
+                for k, v in source
+            )
+            if sent.startswith("{"):
+                right = f"<pre style='margin:0;text-align:left'>{esc(sent)}</pre>"
+            else:
+                right = f"{_badge(status)} {esc(sent.split(': ', 1)[-1])}"
+            body.append(
+                "<tr style='vertical-align:top'>"
+                f"<td style='text-align:left'><strong>{esc(_label(label))}</strong></td>"
+                f"<td style='text-align:left'><table>{fields}</table></td>"
+                f"<td style='text-align:left'>{right}</td></tr>"
+            )
+        return (
+            "<table class='spotzee-preview'><thead><tr><th style='text-align:left'>row</th>"
+            "<th style='text-align:left'>source row</th>"
+            "<th style='text-align:left'>what would be sent</th></tr></thead>"
+            f"<tbody>{''.join(body)}</tbody></table>"
+        )
+
+
+def preview(
+    frame: pd.DataFrame,
+    mapping: Mapping[Hashable, str | None] | None = None,
+    *,
+    n: int = 5,
+    default_region: str | None = None,
+    nulls: str = "omit",
+    exclude: Iterable[Hashable] = (),
+    duplicates: str = "reject",
+) -> Preview:
+    """What `upsert` would send for the first `n` rows, next to the rows themselves.
+
+    Nothing is sent. Takes the same mapping and options as `upsert`; shown as a table
+    in Jupyter and as text with `print()`.
+    """
+    from ._upsert import preview_payloads
+
+    if n < 1:
+        raise ValidationError(f"n must be 1 or more, not {n}")
+    shown = preview_payloads(
+        frame,
+        mapping,
+        n=n,
+        nulls=nulls,  # type: ignore[arg-type]
+        default_region=default_region,
+        exclude=exclude,
+        duplicates=duplicates,  # type: ignore[arg-type]
+    )
+    return Preview(shown, list(frame.columns))
