@@ -23,6 +23,7 @@ import pandas as pd
 from ._client import Client
 from ._errors import Interrupted, SpotzeeError, ValidationError
 from ._summary import SENT_STATUSES, format_table, summary
+from ._summary import preview as payload_preview
 from ._version import __version__
 
 __all__ = ["cli", "main"]
@@ -452,6 +453,13 @@ _report_option = click.option(
 @_region_option
 @_duplicates_option
 @click.option("--dry-run", is_flag=True, help="Validate and build every payload; send nothing.")
+@click.option(
+    "--preview",
+    type=click.IntRange(min=0),
+    default=0,
+    metavar="N",
+    help="Also print what would be sent for the first N rows, beside their source values.",
+)
 @_report_option
 @click.option(
     "--batch-size",
@@ -472,6 +480,7 @@ def upsert(
     default_region: str | None,
     duplicates: str,
     dry_run: bool,
+    preview: int,
     report: Path | None,
     batch_size: int,
     progress: bool | None,
@@ -487,6 +496,17 @@ def upsert(
     _check_report_path(report)
     mapping = _parse_map(maps, mapping_file)
     source = read_frame(file, _text_columns_for(mapping))
+    if preview:
+        shown = payload_preview(
+            source,
+            mapping or None,
+            n=preview,
+            default_region=default_region,
+            nulls=nulls,
+            duplicates=duplicates,
+        )
+        click.echo(str(shown))
+        click.echo()
     client = _state().client()
     with _interruptible(source, report):
         result = upsert_frame(

@@ -133,7 +133,8 @@ class Summary:
     def _notes(self) -> list[str]:
         notes = []
         if self.batches:
-            notes.append(f"sent in {self.batches:,} batch{'es' if self.batches != 1 else ''}")
+            verb = "would go" if self.dry_run else "sent"
+            notes.append(f"{verb} in {self.batches:,} batch{'es' if self.batches != 1 else ''}")
         if self.retried:
             notes.append(f"{self.retried:,} row{'s' if self.retried != 1 else ''} needed retries")
         if self.replayed:

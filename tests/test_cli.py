@@ -302,6 +302,15 @@ def test_dry_run_sends_nothing(
     assert users_in(served) == {}
 
 
+def test_preview_prints_payloads_beside_source_rows(runner: CliRunner, mixed_csv: Path) -> None:
+    result = invoke(runner, "--sandbox", "upsert", str(mixed_csv), "--dry-run", "--preview", "3")
+    assert result.exit_code == 1
+    text = result.stdout
+    assert text.index("row 0:") < text.index("row 2:") < text.index("Upsert: 5 rows")
+    assert '"email": "Grace.Hopper@example.com"' in text  # normalised, as it would be sent
+    assert "not sent (invalid)" in text and "row 3:" not in text
+
+
 def test_async_mode_and_nulls(runner: CliRunner, good_csv: Path) -> None:
     result = invoke(
         runner, "--sandbox", "upsert", str(good_csv), "--mode", "async", "--nulls", "clear"

@@ -101,6 +101,7 @@ def test_errors_are_grouped_by_status_code_and_field_with_examples() -> None:
 def test_text_rendering_lists_counts_reasons_and_example_labels() -> None:
     text = str(summary(upsert_result()))
     assert text.splitlines()[0] == "Upsert: 7 rows — 2 upserted, 3 invalid, 1 rejected, 1 failed"
+    assert "Rows not upserted (5), by reason:" in text
     assert "2 batches" in text and "1 row needed retries" in text
     assert "parameter_invalid_format" in text and "email" in text
     assert "b, c" in text
@@ -129,10 +130,14 @@ def test_trigger_results_show_replays_and_no_batches() -> None:
 def test_all_good_and_dry_run_and_empty() -> None:
     good = pd.DataFrame({"status": ["upserted"] * 3, "batch": [0, 0, 0]})
     assert summary(good).ok and summary(good).errors.empty
-    assert "did not succeed" not in str(summary(good))
-    dry = pd.DataFrame({"status": ["valid", "invalid"], "error_code": [None, "x"]})
+    assert "Rows not" not in str(summary(good))
+    dry = pd.DataFrame(
+        {"status": ["valid", "invalid"], "error_code": [None, "x"], "batch": [0, None]}
+    )
     assert summary(dry).dry_run
     assert "dry run: nothing was sent" in str(summary(dry))
+    assert "would go in 1 batch" in str(summary(dry)) and "sent in" not in str(summary(dry))
+    assert "Rows that would not be sent (1)" in str(summary(dry))
     empty = upsert_result().iloc[:0]
     assert summary(empty).ok and summary(empty).total == 0
     assert "nothing to do" in str(summary(empty))
@@ -146,6 +151,54 @@ def test_accessor_and_bad_input() -> None:
         summary(pd.DataFrame({"email": ["a@example.com"]}))
     with pytest.raises(ValidationError, match="examples"):
         summary(upsert_result(), examples=-1)
+
+
+def test_skipped_duplicates_are_listed_but_not_a_failure() -> None:
+    frame = pd.DataFrame(
+        {
+            "status": ["upserted", "skipped"],
+            "error_code": [None, "duplicate_external_id"],
+            "error_field": [None, "external_id"],
+            "error_message": [None, "same external_id '1' and same values as row 0"],
+            "batch": [0, None],
+        }
+    )
+    s = summary(frame)
+    assert s.ok
+    assert s.errors["status"].tolist() == ["skipped"]
+    assert "duplicate_external_id" in str(s)
+
+
+def test_format_table_aligns_text_left_and_numbers_right() -> None:
+    from spotzee_frames._summary import format_table
+
+    table = format_table(
+        pd.DataFrame({"id": [1, 12], "name": ["a", "bcd"], "tags": [["x", "y"], []]})
+    )
+    assert table.splitlines() == ["id  name  tags", " 1  a     x, y", "12  bcd"]
+
+
+def test_preview_shows_payloads_next_to_source_rows() -> None:
+    from spotzee_frames._summary import Preview, preview
+
+    frame = pd.DataFrame(
+        {
+            "external_id": [1, 2],
+            "email": [" Ada@Example.COM", "bob@@example.com"],
+            "plan": ["pro", "<b>free</b>"],
+        },
+        index=["r1", "r2"],
+    )
+    shown = preview(frame, n=2)
+    assert isinstance(shown, Preview)
+    assert shown.frame["status"].tolist() == ["valid", "invalid"]
+    text = str(shown)
+    assert "row r1:" in text and '"email": "Ada@example.com"' in text
+    assert "not sent (invalid)" in text
+    markup = shown._repr_html_()
+    assert "<pre" in markup and "&lt;b&gt;free&lt;/b&gt;" in markup and "<b>free" not in markup
+    with pytest.raises(ValidationError):
+        preview(frame, n=0)
 
 
 def test_missing_status_values_and_multiindex_labels() -> None:
