@@ -6,6 +6,8 @@ Importing the package registers the `df.spotzee` accessor.
 
 from . import _accessor  # noqa: F401  (registers df.spotzee)
 from ._client import API_VERSION, DEFAULT_BASE_URL, Client
+from ._delivery import campaign_events
+from ._demo import sample_contacts
 from ._errors import (
     APIError,
     AuthenticationError,
@@ -24,18 +26,32 @@ from ._errors import (
     TargetStateError,
     TransportError,
     ValidationError,
+    WebhookVerificationError,
+)
+from ._listing import (
+    campaign,
+    campaigns,
+    events,
+    journey,
+    journeys,
+    schedule_campaign,
+    users,
 )
 from ._progress import ProgressEvent
+from ._summary import preview, summary
+from ._trigger import trigger_campaign, trigger_journey
+from ._upsert import preview_payloads, upsert
 from ._version import __version__
+from ._webhooks import verify_webhook, webhooks_to_frame
 
 __all__ = [
-    "API_VERSION",
-    "DEFAULT_BASE_URL",
     "APIError",
+    "API_VERSION",
     "AuthenticationError",
     "Client",
     "ConfigurationError",
     "ConflictError",
+    "DEFAULT_BASE_URL",
     "InsecureTransportError",
     "Interrupted",
     "InvalidRequestError",
@@ -50,5 +66,23 @@ __all__ = [
     "TargetStateError",
     "TransportError",
     "ValidationError",
+    "WebhookVerificationError",
     "__version__",
+    "campaign",
+    "campaign_events",
+    "campaigns",
+    "events",
+    "journey",
+    "journeys",
+    "preview",
+    "preview_payloads",
+    "sample_contacts",
+    "schedule_campaign",
+    "summary",
+    "trigger_campaign",
+    "trigger_journey",
+    "upsert",
+    "users",
+    "verify_webhook",
+    "webhooks_to_frame",
 ]
