@@ -1,16 +1,39 @@
 """The `df.spotzee` pandas accessor: a thin veneer over the plain functions.
 
 Every method forwards to a function that takes the frame as its first argument, so the
-logic is testable without pandas registration.
+logic is testable without pandas registration; each method shows that function's
+signature and docstring in `help()` and in Jupyter's `?`.
 """
 
 from __future__ import annotations
 
-from typing import Any
+import inspect
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 import pandas as pd
 
+from ._summary import Summary, summary
+from ._trigger import trigger_campaign, trigger_journey
+from ._upsert import upsert
+
 __all__ = ["SpotzeeAccessor"]
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def _forwards_to(func: Callable[..., Any]) -> Callable[[F], F]:
+    """Give an accessor method the signature (less the frame) and docs of `func`."""
+
+    def decorate(method: F) -> F:
+        sig = inspect.signature(func)
+        params = list(sig.parameters.values())[1:]
+        self_param = inspect.Parameter("self", inspect.Parameter.POSITIONAL_OR_KEYWORD)
+        method.__signature__ = sig.replace(parameters=[self_param, *params])  # type: ignore[attr-defined]
+        method.__doc__ = func.__doc__
+        return method
+
+    return decorate
 
 
 @pd.api.extensions.register_dataframe_accessor("spotzee")
@@ -21,27 +44,18 @@ class SpotzeeAccessor:
     def __init__(self, frame: pd.DataFrame) -> None:
         self._frame = frame
 
-    def upsert(self, mapping: dict[str, str] | None = None, **kwargs: Any) -> pd.DataFrame:
-        """Upsert the rows as Spotzee users; see `spotzee_frames.upsert`."""
-        from ._upsert import upsert
+    @_forwards_to(upsert)
+    def upsert(self, *args: Any, **kwargs: Any) -> pd.DataFrame:
+        return upsert(self._frame, *args, **kwargs)
 
-        result: pd.DataFrame = upsert(self._frame, mapping, **kwargs)
-        return result
+    @_forwards_to(trigger_campaign)
+    def trigger_campaign(self, *args: Any, **kwargs: Any) -> pd.DataFrame:
+        return trigger_campaign(self._frame, *args, **kwargs)
 
-    def trigger_campaign(self, campaign_id: int, **kwargs: Any) -> pd.DataFrame:
-        """Trigger a campaign once per row; see `spotzee_frames.trigger_campaign`."""
-        from ._trigger import trigger_campaign
+    @_forwards_to(trigger_journey)
+    def trigger_journey(self, *args: Any, **kwargs: Any) -> pd.DataFrame:
+        return trigger_journey(self._frame, *args, **kwargs)
 
-        return trigger_campaign(self._frame, campaign_id, **kwargs)
-
-    def trigger_journey(self, journey_id: int, **kwargs: Any) -> pd.DataFrame:
-        """Enter each row into a journey; see `spotzee_frames.trigger_journey`."""
-        from ._trigger import trigger_journey
-
-        return trigger_journey(self._frame, journey_id, **kwargs)
-
-    def summary(self, **kwargs: Any) -> Any:
-        """A readable summary of a result frame (HTML in Jupyter, text elsewhere)."""
-        from ._summary import summary
-
-        return summary(self._frame, **kwargs)
+    @_forwards_to(summary)
+    def summary(self, *args: Any, **kwargs: Any) -> Summary:
+        return summary(self._frame, *args, **kwargs)

@@ -64,3 +64,20 @@ def test_import_registers_the_accessor() -> None:
     frame = pd.DataFrame({"external_id": ["a"]})
     for method in ("upsert", "trigger_campaign", "trigger_journey", "summary"):
         assert callable(getattr(frame.spotzee, method))
+
+
+def test_accessor_methods_show_the_functions_signature_and_docs() -> None:
+    import inspect
+
+    accessor = pd.DataFrame().spotzee
+    pairs = {
+        "upsert": spotzee_frames.upsert,
+        "trigger_campaign": spotzee_frames.trigger_campaign,
+        "trigger_journey": spotzee_frames.trigger_journey,
+        "summary": spotzee_frames.summary,
+    }
+    for name, func in pairs.items():
+        method = getattr(accessor, name)
+        expected = list(inspect.signature(func).parameters)[1:]
+        assert list(inspect.signature(method).parameters) == expected
+        assert method.__doc__ == func.__doc__
