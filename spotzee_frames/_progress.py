@@ -88,12 +88,18 @@ class _TqdmRenderer:
             "bar_format": self._FORMAT,
         }
         self._notebook = False
+        self._handle: Any = None
         bar: Any = None
         if notebook:
             try:
+                from IPython.display import display
                 from tqdm.notebook import tqdm as notebook_tqdm
 
-                bar = notebook_tqdm(**options)
+                bar = notebook_tqdm(display=False, **options)
+                # Displayed with an id so that close() can refresh the output's text form
+                # too: a saved notebook seen without widgets (GitHub, nbconvert) then
+                # shows the finished bar, not the 0% it was first displayed at.
+                self._handle = display(bar.container, display_id=True)
                 self._notebook = True
             except ImportError:  # ipywidgets missing: fall back to text
                 bar = None
@@ -119,10 +125,13 @@ class _TqdmRenderer:
     def close(self, event: ProgressEvent) -> None:
         self.show(event)
         self._bar.close()
-        if self._notebook and event.failed and event.done >= event.total:
-            # Finished, but not cleanly: amber rather than tqdm's green. (An unfinished
-            # bar stays red, which tqdm does itself.)
-            self._bar.disp(bar_style="warning", check_delay=False)
+        if self._notebook:
+            if event.failed and event.done >= event.total:
+                # Finished, but not cleanly: amber rather than tqdm's green. (An
+                # unfinished bar stays red, which tqdm does itself.)
+                self._bar.disp(bar_style="warning", check_delay=False)
+            if self._handle is not None:
+                self._handle.update(self._bar.container)
 
 
 class _CallbackRenderer:

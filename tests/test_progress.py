@@ -97,8 +97,19 @@ def test_true_forces_a_bar_and_false_silences_it(
 
 def test_notebook_uses_the_widget_bar(monkeypatch: pytest.MonkeyPatch) -> None:
     shown: list[object] = []
+    updated: list[str] = []
+
+    class Handle:
+        def update(self, obj: object) -> None:
+            updated.append(repr(obj))
+
+    def display(obj: object, display_id: bool = False) -> Handle:
+        assert display_id
+        shown.append(obj)
+        return Handle()
+
     monkeypatch.setattr(_progress, "_in_notebook", lambda: True)
-    monkeypatch.setattr("tqdm.notebook.display", shown.append)
+    monkeypatch.setattr("IPython.display.display", display)
     reporter = make_reporter(None, desc="upsert", total=10)
     renderer = reporter._renderer
     assert isinstance(renderer, _progress._TqdmRenderer) and renderer._notebook
@@ -109,6 +120,8 @@ def test_notebook_uses_the_widget_bar(monkeypatch: pytest.MonkeyPatch) -> None:
     assert bar.value == 10 and bar.max == 10
     assert "3\u2007failed" in right.value
     assert bar.bar_style == "warning"  # finished, but some rows failed
+    # the saved output's text form is refreshed to the finished bar
+    assert len(updated) == 1 and "10/10 rows" in updated[0] and "3 failed" in updated[0]
 
 
 def test_callable_gets_monotonic_events_and_a_final_one() -> None:
