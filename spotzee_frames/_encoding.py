@@ -12,8 +12,9 @@ rules, for every dtype:
   are sent with their shortest float32 spelling (0.1, not 0.10000000149011612).
 - Categoricals are encoded by their values.
 - Naive datetimes → ISO 8601 without an offset (`2024-05-01T10:00:00`); aware datetimes →
-  ISO 8601 in their own zone with its offset (`2024-05-01T10:00:00+10:00`). Sub-second
-  digits appear only when a column has them. Dates → `YYYY-MM-DD`; times → `HH:MM:SS`.
+  ISO 8601 in their own zone with its offset (`2024-05-01T10:00:00+10:00`; a historic
+  offset with seconds, which RFC 3339 cannot spell, is sent as the same instant in UTC).
+  Sub-second digits appear only when a column has them. Dates → `YYYY-MM-DD`; times → `HH:MM:SS`.
 - Timedeltas → ISO 8601 durations in days, hours, minutes and seconds
   (`P1DT2H3M4.5S`, `PT0S`, negative ones as `-PT1H`).
 - Decimals → a JSON number when the number's text survives a round trip through a
@@ -184,11 +185,11 @@ def _encode_float(value: float) -> Any:
 
 
 def _iso_timestamp(value: dt.datetime) -> str:
-    if isinstance(value, pd.Timestamp):
-        text = value.isoformat()
-    else:
-        text = value.isoformat()
-    return text
+    offset = value.utcoffset()
+    if offset is not None and offset.seconds % 60:
+        # Old local mean times (+00:09:21) have no RFC 3339 spelling: same instant in UTC.
+        value = value.astimezone(dt.timezone.utc)
+    return value.isoformat()
 
 
 def encode_value(value: Any, *, nulls: NullPolicy = "omit", _top: bool = True) -> Any:
@@ -407,6 +408,10 @@ def _encode_datetime(values: pd.Series, nulls: str) -> EncodedColumn:
         offsets = np.array([_offset_text(int(u)) for u in uniques], dtype=object)
         obj = np.array(text, dtype=object)
         obj = obj + offsets[codes] if len(codes) else obj
+        odd = (diff % 60 != 0) & ~nat
+        if odd.any():
+            # Old local mean times (+00:09:21) have no RFC 3339 spelling: same instant, UTC.
+            obj[odd] = _iso_naive(utc[odd], nat[odd]).astype(object) + "+00:00"
     else:
         obj = np.array(_iso_naive(values.to_numpy(), nat), dtype=object)
     _fill(obj, nat, null)
@@ -534,9 +539,8 @@ def _encode_arrow(values: pd.Series, nulls: str, column: str) -> EncodedColumn:
         return encode_column(values.astype(target), nulls=nulls, column=column)
     if pa.types.is_duration(pa_type):
         return encode_column(values.astype(f"timedelta64[{pa_type.unit}]"), nulls=nulls, column=column)
-    if pa.types.is_date(pa_type) or pa.types.is_time(pa_type):
-        chunked = pa.chunked_array(values.array._pa_array) if hasattr(values.array, "_pa_array") else pa.array(values)
-        text = pc.cast(chunked, pa.string())
+    if pa.types.is_date(pa_type):
+        text = pc.cast(pa.array(values.array), pa.string())
         obj = np.asarray(text.to_numpy(zero_copy_only=False), dtype=object)
         na = np.asarray(values.isna(), dtype=bool)
         _fill(obj, na, _null(nulls))

@@ -211,7 +211,11 @@ class Prepared:
 
 
 def _label(index: pd.Index, position: int) -> str:
-    return repr(index[position])
+    """How a row is named in messages: its index label as the user would type it."""
+    label = index[position]
+    if isinstance(label, np.generic):
+        label = label.item()
+    return repr(label)
 
 
 def _first_problems(
