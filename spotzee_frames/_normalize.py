@@ -568,18 +568,19 @@ def _fast_e164(e164: pa.Array) -> tuple[np.ndarray, np.ndarray, dict[int, str]]:
         if k < 0:
             continue
         code, length = divmod(int(k), 100)
+        prefix = _national_prefix(code)
+        if prefix is not None:
+            # phonenumbers drops a national prefix here when that leaves a possible
+            # number, whatever the length before: let it decide those rows.
+            might_strip = _prefix_match(e164.take(pa.array(rows)), code, prefix)
+            slow[rows[might_strip]] = True
+            rows = rows[~might_strip]
         why = _group_reason(code, length) if length >= 2 else "is too short"
-        if why is not None:
+        if why is None:
+            accepted[rows] = True
+        else:
             for p in rows:
                 errors[int(p)] = why
-            continue
-        prefix = _national_prefix(code)
-        if prefix is None:
-            accepted[rows] = True
-            continue
-        might_strip = _prefix_match(e164.take(pa.array(rows)), code, prefix)
-        slow[rows[might_strip]] = True
-        accepted[rows[~might_strip]] = True
     return accepted, slow, errors
 
 
