@@ -92,8 +92,10 @@ class _TqdmRenderer:
         bar: Any = None
         if notebook:
             try:
-                from IPython.display import display
+                from IPython import display as ipython_display
                 from tqdm.notebook import tqdm as notebook_tqdm
+
+                display: Callable[..., Any] = ipython_display.display  # untyped upstream
 
                 bar = notebook_tqdm(display=False, **options)
                 # Displayed with an id so that close() can refresh the output's text form
