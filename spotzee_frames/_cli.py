@@ -134,16 +134,20 @@ def _sandbox_option(f: F) -> F:
 
 
 def _guarded(f: F) -> F:
-    """Turn whole-call errors into one clear line on stderr and exit code 2."""
+    """Turn whole-call errors into one clear line on stderr and exit code 2, and Ctrl-C
+    into exit code 130 (click's own handling would exit 1, which means "rows failed")."""
 
     @functools.wraps(f)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         try:
             return f(*args, **kwargs)
-        except (click.ClickException, click.exceptions.Exit, Interrupted):
+        except (click.ClickException, click.exceptions.Exit):
             raise
         except SpotzeeError as exc:
             raise UsageFailure(_one_line(exc)) from None
+        except KeyboardInterrupt:
+            click.echo("interrupted", err=True)
+            raise click.exceptions.Exit(EXIT_INTERRUPTED) from None
         finally:
             state = click.get_current_context().find_object(_State)
             if state is not None:

@@ -354,6 +354,19 @@ def test_interrupted_run_writes_the_partial_report_and_exits_130(
     assert pd.read_csv(report)["status"].tolist() == ["invalid", "interrupted", "interrupted"]
 
 
+def test_ctrl_c_outside_a_run_exits_130_not_1(
+    runner: CliRunner, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from spotzee_frames import _listing
+
+    def pressed_ctrl_c(**_: object) -> None:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(_listing, "campaigns", pressed_ctrl_c)
+    result = invoke(runner, "--sandbox", "campaigns")
+    assert result.exit_code == 130 and result.stderr == "interrupted\n"
+
+
 # -- listings ----------------------------------------------------------------------------------
 
 
