@@ -17,7 +17,10 @@ from spotzee_frames._client import SANDBOX_KEY
 NOTEBOOKS = Path(__file__).resolve().parent.parent / "notebooks"
 REQUIRED = ("quickstart.ipynb", "safe_reruns.ipynb")
 # Reprs that mean an internal object reached the reader instead of a rendering of it.
-RAW_REPRS = re.compile(r" object at 0x[0-9a-f]+|<spotzee_frames\.|<Sandbox |Counter\(\{")
+RAW_REPRS = re.compile(
+    r" object at 0x[0-9a-f]+|<spotzee_frames\.|<Sandbox |Counter\(\{"
+    r"|\bnp\.(?:int|float|bool|str|True_|False_)"  # numpy scalars: np.int64(70)
+)
 WARNINGS = re.compile(r"\b\w*Warning\b|warnings\.warn")
 
 
