@@ -243,7 +243,7 @@ def _check_report_path(report: Path | None) -> None:
 
 
 def _text_columns_for(
-    mapping: dict[Hashable, str | None], extra: Sequence[str] = ()
+    mapping: dict[Hashable, str | None],
 ) -> Callable[[Sequence[Hashable]], list[Hashable]]:
     """The columns that feed first-class user fields: read them as text."""
 
@@ -254,7 +254,7 @@ def _text_columns_for(
             resolved = resolve_mapping(header, mapping)
         except ValidationError:
             return []  # the real call reports the problem with its full message
-        return [*resolved.fields.values(), *(c for c in extra if c in header)]
+        return list(resolved.fields.values())
 
     return pick
 
@@ -349,10 +349,6 @@ def _interruptible(source: pd.DataFrame, report: Path | None) -> Iterator[None]:
 
 def _exit(code: int) -> NoReturn:
     raise click.exceptions.Exit(code)
-
-
-def _progress(value: bool | None) -> bool | None:
-    return value  # None: auto (a bar on stderr only when it is a terminal)
 
 
 _progress_option = click.option(
@@ -522,7 +518,7 @@ def upsert(
             duplicates=cast(Any, duplicates),
             dry_run=dry_run,
             batch_size=batch_size,
-            progress=_progress(progress),
+            progress=progress,
             client=client,
         )
     _exit(_finish(result, source, report))
@@ -666,7 +662,7 @@ def _trigger(
             send_id=send_id,
             dry_run=dry_run,
             max_recipients=max_recipients,
-            progress=_progress(progress),
+            progress=progress,
             client=client,
             default_region=default_region,
             duplicates=duplicates,
@@ -734,7 +730,7 @@ def demo(progress: bool | None) -> None:
     """
     from ._demo import run_demo
 
-    _exit(run_demo(progress=_progress(progress)))
+    _exit(run_demo(progress=progress))
 
 
 def main(argv: Sequence[str] | None = None) -> None:
