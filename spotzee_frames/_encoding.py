@@ -378,7 +378,15 @@ def _iso_naive(data: np.ndarray, nat: np.ndarray) -> np.ndarray:
         data = data.astype(f"datetime64[{out_unit}]")
     filled = np.where(nat, np.datetime64(0, out_unit), data) if nat.any() else data
     arrow = pa.array(filled, type=pa.timestamp(out_unit))
-    text = pc.replace_substring(pc.cast(arrow, pa.string()), " ", "T", max_replacements=1)
+    text = pc.cast(arrow, pa.string())
+    four_digit_years = (
+        not len(filled)
+        or (filled.min() >= np.datetime64("1000-01-01") and filled.max() < np.datetime64("10000-01-01"))
+    )
+    if four_digit_years:  # "YYYY-MM-DD hh:mm:ss": the separator is always byte 10
+        text = pc.binary_replace_slice(text, 10, 11, "T")
+    else:
+        text = pc.replace_substring(text, " ", "T", max_replacements=1)
     out: np.ndarray = text.to_numpy(zero_copy_only=False)
     return out
 
@@ -406,14 +414,14 @@ def _encode_datetime(values: pd.Series, nulls: str) -> EncodedColumn:
         diff = np.where(nat, 0, diff)
         codes, uniques = pd.factorize(diff)
         offsets = np.array([_offset_text(int(u)) for u in uniques], dtype=object)
-        obj = np.array(text, dtype=object)
+        obj = np.asarray(text, dtype=object)
         obj = obj + offsets[codes] if len(codes) else obj
         odd = (diff % 60 != 0) & ~nat
         if odd.any():
             # Old local mean times (+00:09:21) have no RFC 3339 spelling: same instant, UTC.
             obj[odd] = _iso_naive(utc[odd], nat[odd]).astype(object) + "+00:00"
     else:
-        obj = np.array(_iso_naive(values.to_numpy(), nat), dtype=object)
+        obj = np.asarray(_iso_naive(values.to_numpy(), nat), dtype=object)
     _fill(obj, nat, null)
     return _result(obj, missing)
 
@@ -558,6 +566,25 @@ def _encode_arrow(values: pd.Series, nulls: str, column: str) -> EncodedColumn:
     return _encode_objects(objects, nulls, column)
 
 
+def _text_objects(values: pd.Series) -> np.ndarray:
+    """A text column as Python strings. Columns with few distinct values (names, plans,
+    countries) convert each distinct string once and share it across rows."""
+    if values.dtype.storage != "pyarrow" or len(values) < 4096:
+        return np.asarray(values.to_numpy(dtype=object), dtype=object)
+    arr = pa.array(values.array)
+    if isinstance(arr, pa.ChunkedArray):
+        arr = arr.combine_chunks()
+    sample = arr.slice(0, 2048)
+    if len(pc.unique(sample)) > 256:
+        return np.asarray(arr.to_numpy(zero_copy_only=False), dtype=object)
+    encoded = arr.dictionary_encode()
+    lookup = np.empty(len(encoded.dictionary) + 1, dtype=object)
+    lookup[:-1] = encoded.dictionary.to_pylist()
+    codes = pc.fill_null(encoded.indices, -1).to_numpy(zero_copy_only=False)
+    out: np.ndarray = lookup[codes]
+    return out
+
+
 def encode_column(values: pd.Series, *, nulls: NullPolicy = "omit", column: str) -> EncodedColumn:
     """Encode a whole column (see the module docstring for the rules).
 
@@ -586,7 +613,7 @@ def encode_column(values: pd.Series, *, nulls: NullPolicy = "omit", column: str)
         return _encode_arrow(values, nulls, column)
     if isinstance(dtype, pd.StringDtype):
         na = np.asarray(values.isna(), dtype=bool)
-        obj = values.to_numpy(dtype=object)
+        obj = _text_objects(values)
         if na.any():
             obj = obj.copy()
             obj[na] = _null(nulls)

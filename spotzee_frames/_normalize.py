@@ -231,11 +231,12 @@ def _via_dictionary(
     codes = np.asarray(
         pc.fill_null(encoded.indices, -1).to_numpy(zero_copy_only=False), dtype=np.int64
     )
+    err_mask = np.array([e is not None for e in err_dict], dtype=bool)
+    gap_mask = np.array([v is None for v in out_dict], dtype=bool) & ~err_mask
     out = out_dict[codes]
-    errs = err_dict[codes]
-    has_err = np.asarray(pd.notna(errs), dtype=bool)
-    missing = np.asarray(pd.isna(out), dtype=bool) & ~has_err
-    errors = {int(p): str(errs[p]) for p in np.flatnonzero(has_err)}
+    has_err = err_mask[codes]
+    missing = gap_mask[codes]
+    errors = {int(p): str(err_dict[codes[p]]) for p in np.flatnonzero(has_err)}
     return _finish(n, field, column, out, missing, errors)
 
 
@@ -288,7 +289,7 @@ def normalize_id(values: pd.Series, field: str = "external_id", *, column: Any =
     if _is_stringish(values):
         text = _arrow_text(values)
         na = np.asarray(text.is_null().to_numpy(zero_copy_only=False), dtype=bool)
-        blank = _np_bool(pc.equal(pc.utf8_trim_whitespace(text), ""))
+        blank = _np_bool(pc.or_(pc.equal(text, ""), pc.utf8_is_space(text)))
         out = _np_objects(text)
         missing = na | blank
         if blank.any():

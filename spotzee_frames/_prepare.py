@@ -19,8 +19,8 @@ identity (their `external_id`, or their `anonymous_id` when they have no `extern
 from __future__ import annotations
 
 import gc
-import itertools
 from collections.abc import Hashable, Iterable, Iterator, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any, Literal
@@ -28,12 +28,11 @@ from typing import Any, Literal
 import numpy as np
 import orjson
 import pandas as pd
-import pyarrow as pa
 
 from ._encoding import MISSING, NULL_POLICIES, NullPolicy, encode_column
 from ._errors import ValidationError
 from ._mapping import FIRST_CLASS, ID_FIELDS, ResolvedMapping, resolve_mapping
-from ._normalize import _arrow_text, _is_stringish, normalize_field
+from ._normalize import normalize_field
 from ._results import ResultBuilder
 
 __all__ = [
@@ -113,21 +112,28 @@ def _compile_builder(top_keys: list[str], data_keys: list[str]) -> Any:
 def _gap_codes(masks: list[np.ndarray], n: int) -> tuple[np.ndarray, np.ndarray]:
     """Number the distinct patterns of missing keys: (code per row, -1 for none; first row
     of each pattern)."""
-    code = np.zeros(n, dtype=np.int64)
-    any_gap = np.zeros(n, dtype=bool)
-    for mask in masks:
-        if mask.any():
-            code = pd.factorize(code * 2 + mask)[0].astype(np.int64)
-            any_gap |= mask
-    if not any_gap.any():
+    gappy = [m for m in masks if m.any()]
+    if not gappy:
         return np.full(n, -1, dtype=np.int64), np.zeros(0, dtype=np.int64)
-    code = np.where(any_gap, code, -1)
-    codes, _ = pd.factorize(code)  # -1 (no gap) is a pattern of its own here
-    codes = np.where(any_gap, codes, -1)
-    renum, _ = pd.factorize(codes[any_gap])
+    any_gap = np.logical_or.reduce(gappy)
+    rows = np.flatnonzero(any_gap)
     out = np.full(n, -1, dtype=np.int64)
-    out[any_gap] = renum
-    firsts = np.flatnonzero(any_gap)[np.unique(renum, return_index=True)[1]]
+    if not len(rows):
+        return out, np.zeros(0, dtype=np.int64)
+    # 62 columns pack into one int64 per row; more are combined 62 at a time.
+    parts = []
+    for start in range(0, len(gappy), 62):
+        bits = np.zeros(len(rows), dtype=np.int64)
+        for j, mask in enumerate(gappy[start : start + 62]):
+            bits |= mask[rows].astype(np.int64) << j
+        parts.append(bits)
+    if len(parts) == 1:
+        code = parts[0]
+    else:
+        code = np.unique(np.stack(parts, axis=1), axis=0, return_inverse=True)[1].ravel()
+    renum, _ = pd.factorize(code)  # code is per gappy row already
+    out[rows] = renum
+    firsts = rows[np.unique(renum, return_index=True)[1]]
     return out, firsts
 
 
@@ -164,9 +170,7 @@ class Prepared:
         if stop is None:
             stop = self.n_sendable
         with _no_gc():
-            out: list[dict[str, Any]] = self._build(
-                zip(*[col[start:stop].tolist() for col in self._columns], strict=True)
-            )
+            out: list[dict[str, Any]] = self._build(zip(*self._lists(start, stop), strict=True))
             gaps = self._gaps[start:stop]
             where = np.flatnonzero(gaps >= 0)
             if len(where):
@@ -183,6 +187,23 @@ class Prepared:
                         if not data:
                             del payload["data"]
         return out
+
+    _CHUNK = 8192
+
+    def _lists(self, start: int, stop: int) -> list[list[Any]]:
+        """The columns' values for rows `start:stop` as lists. Batches are asked for in
+        order, so a chunk of each column becomes a list once and is sliced per batch
+        (cheaper than one `tolist` per column per batch); small batches of dicts are
+        built and encoded while they are still in the CPU cache."""
+        cache = self.__dict__.get("_chunk")
+        if cache is None or not (cache[0] <= start and stop <= cache[1]):
+            if stop - start >= self._CHUNK:
+                return [col[start:stop].tolist() for col in self._columns]
+            hi = min(start + self._CHUNK, self.n_sendable)
+            cache = (start, hi, [col[start:hi].tolist() for col in self._columns])
+            self.__dict__["_chunk"] = cache
+        lo = cache[0]
+        return [lst[start - lo : stop - lo] for lst in cache[2]]
 
     def payload_series(self) -> pd.Series:
         """The payload of every row (None for rows held back), indexed like the frame."""
@@ -315,13 +336,11 @@ def _duplicates(
     return drop, out
 
 
-def _surely_distinct(column: pd.Series, rows: np.ndarray) -> bool:
-    """A cheap proof that a text id column has no repeats among `rows` (Arrow hashing,
-    no Python objects). False means "maybe": the exact check then runs."""
-    if not _is_stringish(column):
-        return False
-    text = _arrow_text(column).filter(pa.array(rows))
-    return bool(len(text.dictionary_encode().dictionary) == len(text) - text.null_count)
+def _surely_distinct(ids: np.ndarray, rows: np.ndarray) -> bool:
+    """A cheap proof that the ids at `rows` never repeat (one hash-table pass over the
+    strings). False means "maybe": the exact check then runs."""
+    subset = ids if len(rows) == len(ids) else ids[rows]
+    return bool(pd.Index(subset, dtype=object, copy=False).is_unique)
 
 
 def check_choice(name: str, value: Any, choices: Iterable[str]) -> None:
@@ -384,13 +403,28 @@ def _prepare(
     gap_masks: list[np.ndarray] = []  # per key (top then data): where it is left out
     ids: dict[str, np.ndarray] = {}
     id_ok: dict[str, np.ndarray] = {}
-    for name in FIRST_CLASS:
-        if name not in resolved.fields:
-            continue
-        column = resolved.fields[name]
-        res = normalize_field(
-            name, frame[column], default_region=default_region, column=column
-        )
+    # Columns are independent: work on two at a time. Most of the work happens in Arrow
+    # and numpy, which release the GIL, so a second core really helps.
+    with ThreadPoolExecutor(max_workers=2, thread_name_prefix="spotzee-prepare") as pool:
+        field_jobs = {
+            name: pool.submit(
+                normalize_field,
+                name,
+                frame[resolved.fields[name]],
+                default_region=default_region,
+                column=resolved.fields[name],
+            )
+            for name in FIRST_CLASS
+            if name in resolved.fields
+        }
+        data_jobs = {
+            key: pool.submit(encode_column, frame[column], nulls=nulls, column=str(column))
+            for key, column in resolved.data.items()
+        }
+        field_results = {name: job.result() for name, job in field_jobs.items()}
+        data_results = {key: job.result() for key, job in data_jobs.items()}
+
+    for name, res in field_results.items():
         sources.append((name, CODE_INVALID, res.messages))
         values = res.values
         if name in ID_FIELDS:
@@ -409,8 +443,7 @@ def _prepare(
 
     data_keys: list[str] = []
     data_cols: list[np.ndarray] = []
-    for key, column in resolved.data.items():
-        enc = encode_column(frame[column], nulls=nulls, column=str(column))
+    for key, enc in data_results.items():
         if enc.messages:
             sources.append(("data." + key, CODE_NOT_ENCODABLE, enc.messages))
         data_keys.append(key)
@@ -456,7 +489,7 @@ def _prepare(
     ):
         if id_values is None or not ok.any():
             continue
-        if _surely_distinct(frame[resolved.fields[what]], ok):
+        if _surely_distinct(id_values, np.flatnonzero(ok)):
             continue
         dropped, dup_problems = _duplicates(
             np.flatnonzero(ok), id_values, what, duplicates, index, row_payload
