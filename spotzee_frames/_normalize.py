@@ -390,16 +390,14 @@ def normalize_email(values: pd.Series, *, column: Any = None) -> FieldResult:
         fast &= ~_np_bool(pc.match_substring_regex(text, _EMAIL_SPECIAL_TAIL))
     out = np.full(n, None, dtype=object)
     if fast.any():
-        # Lower-case the domain only where it has capitals; where the local part has
-        # none either, lower-casing the whole address is the same thing and cheaper.
-        upper_domain = fast & _np_bool(pc.match_substring_regex(text, "@[^A-Z]*[A-Z]"))
-        as_is = fast & ~upper_domain
-        if as_is.any():
-            out[as_is] = _np_objects(pc.filter(text, pa.array(as_is)))
-        if upper_domain.any():
-            sub = pc.filter(text, pa.array(upper_domain))
+        # Lower-casing the whole address is right unless the local part has capitals:
+        # only those few need the domain lowered on its own.
+        lowered = pc.ascii_lower(text)
+        capitals = fast & ~_np_bool(pc.equal(lowered, text))
+        out[fast] = _np_objects(pc.filter(lowered, pa.array(fast)))
+        if capitals.any():
+            sub = pc.filter(text, pa.array(capitals))
             upper_local = _np_bool(pc.match_substring_regex(sub, "^[^@A-Z]*[A-Z]"))
-            lowered = _np_objects(pc.ascii_lower(sub))
             if upper_local.any():
                 mixed = pc.filter(sub, pa.array(upper_local))
                 parts = pc.split_pattern(mixed, "@", max_splits=1)
@@ -408,8 +406,7 @@ def normalize_email(values: pd.Series, *, column: Any = None) -> FieldResult:
                     pc.ascii_lower(pc.list_element(parts, 1)),
                     pa.scalar("@", pa.large_string()),
                 )
-                lowered[upper_local] = _np_objects(joined)
-            out[upper_domain] = lowered
+                out[np.flatnonzero(capitals)[upper_local]] = _np_objects(joined)
     missing = na | blank
     slow = ~fast & ~missing
     errors: dict[int, str] = {}

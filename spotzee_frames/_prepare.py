@@ -18,6 +18,7 @@ identity (their `external_id`, or their `anonymous_id` when they have no `extern
 
 from __future__ import annotations
 
+import bisect
 import gc
 from collections.abc import Hashable, Iterable, Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
@@ -171,12 +172,12 @@ class Prepared:
             stop = self.n_sendable
         with _no_gc():
             out: list[dict[str, Any]] = self._build(zip(*self._lists(start, stop), strict=True))
-            gaps = self._gaps[start:stop]
-            where = np.flatnonzero(gaps >= 0)
-            if len(where):
+            gap_at, gap_kind = self._gap_lists()
+            lo, hi = bisect.bisect_left(gap_at, start), bisect.bisect_left(gap_at, stop)
+            if lo < hi:
                 gap_keys = self._gap_keys
-                for i, g in zip(where.tolist(), gaps[where].tolist(), strict=True):
-                    payload = out[i]
+                for at, g in zip(gap_at[lo:hi], gap_kind[lo:hi], strict=True):
+                    payload = out[at - start]
                     top_missing, data_missing = gap_keys[g]
                     for key in top_missing:
                         del payload[key]
@@ -187,6 +188,15 @@ class Prepared:
                         if not data:
                             del payload["data"]
         return out
+
+    def _gap_lists(self) -> tuple[list[int], list[int]]:
+        """Rows with keys to leave out, and which pattern, as plain lists (cached)."""
+        cached = self.__dict__.get("_gap_cache")
+        if cached is None:
+            at = np.flatnonzero(self._gaps >= 0)
+            cached = (at.tolist(), self._gaps[at].tolist())
+            self.__dict__["_gap_cache"] = cached
+        return cached
 
     _CHUNK = 8192
 
@@ -406,6 +416,15 @@ def _prepare(
     # Columns are independent: work on two at a time. Most of the work happens in Arrow
     # and numpy, which release the GIL, so a second core really helps.
     with ThreadPoolExecutor(max_workers=2, thread_name_prefix="spotzee-prepare") as pool:
+        # The slow ones first, so that neither thread is left with a long one at the end.
+        order = sorted(
+            (name for name in FIRST_CLASS if name in resolved.fields),
+            key=lambda name: name not in ("email", "phone"),
+        )
+        data_order = sorted(
+            resolved.data,
+            key=lambda key: frame[resolved.data[key]].dtype.kind not in "MmO",
+        )
         field_jobs = {
             name: pool.submit(
                 normalize_field,
@@ -414,15 +433,16 @@ def _prepare(
                 default_region=default_region,
                 column=resolved.fields[name],
             )
-            for name in FIRST_CLASS
-            if name in resolved.fields
+            for name in order
         }
         data_jobs = {
-            key: pool.submit(encode_column, frame[column], nulls=nulls, column=str(column))
-            for key, column in resolved.data.items()
+            key: pool.submit(
+                encode_column, frame[resolved.data[key]], nulls=nulls, column=str(resolved.data[key])
+            )
+            for key in data_order
         }
-        field_results = {name: job.result() for name, job in field_jobs.items()}
-        data_results = {key: job.result() for key, job in data_jobs.items()}
+        field_results = {n: field_jobs[n].result() for n in FIRST_CLASS if n in field_jobs}
+        data_results = {key: data_jobs[key].result() for key in resolved.data}
 
     for name, res in field_results.items():
         sources.append((name, CODE_INVALID, res.messages))
