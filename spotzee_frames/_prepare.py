@@ -33,7 +33,15 @@ import pandas as pd
 from ._encoding import MISSING, NULL_POLICIES, NullPolicy, encode_column
 from ._errors import ValidationError
 from ._mapping import FIRST_CLASS, ID_FIELDS, ResolvedMapping, resolve_mapping
-from ._normalize import normalize_field
+from ._normalize import FieldResult, normalize_field
+from ._schema import (
+    DTYPE_CHECK,
+    FIELD_FAMILIES,
+    IDENTITY_CHECK,
+    identity_schema,
+    row_failures,
+    source_schema,
+)
 from ._results import ResultBuilder
 
 __all__ = [
@@ -346,6 +354,24 @@ def _duplicates(
     return drop, out
 
 
+def _unreadable(frame: pd.DataFrame, resolved: ResolvedMapping, name: str) -> FieldResult:
+    """The outcome for a column whose dtype cannot hold the field: rows with a value are
+    invalid (the message names the dtype), the others missing."""
+    column = resolved.fields[name]
+    values = frame[column]
+    na = np.asarray(values.isna(), dtype=bool)
+    wanted = " or ".join(sorted(FIELD_FAMILIES[name]))
+    where = name if column == name else f"{name} (column {column!r})"
+    message = f"{where}: a column of dtype {values.dtype} cannot hold {name} values; it needs {wanted} values"
+    invalid = ~na
+    return FieldResult(
+        values=np.full(len(values), None, dtype=object),
+        missing=na,
+        invalid=invalid,
+        messages=dict.fromkeys(np.flatnonzero(invalid).tolist(), message),
+    )
+
+
 def _surely_distinct(ids: np.ndarray, rows: np.ndarray) -> bool:
     """A cheap proof that the ids at `rows` never repeat (one hash-table pass over the
     strings). False means "maybe": the exact check then runs."""
@@ -413,6 +439,13 @@ def _prepare(
     gap_masks: list[np.ndarray] = []  # per key (top then data): where it is left out
     ids: dict[str, np.ndarray] = {}
     id_ok: dict[str, np.ndarray] = {}
+    # pandera checks each first-class column's dtype; a column that cannot hold its field
+    # makes its rows invalid instead of being read.
+    sources_view = pd.DataFrame(
+        {name: frame[column].array for name, column in resolved.fields.items()}, copy=False
+    )
+    unreadable = row_failures(source_schema({f: f for f in resolved.fields}), sources_view)
+
     # Columns are independent: work on two at a time. Most of the work happens in Arrow
     # and numpy, which release the GIL, so a second core really helps.
     with ThreadPoolExecutor(max_workers=2, thread_name_prefix="spotzee-prepare") as pool:
@@ -434,6 +467,7 @@ def _prepare(
                 column=resolved.fields[name],
             )
             for name in order
+            if f"{DTYPE_CHECK}:{name}" not in unreadable
         }
         data_jobs = {
             key: pool.submit(
@@ -441,7 +475,11 @@ def _prepare(
             )
             for key in data_order
         }
-        field_results = {n: field_jobs[n].result() for n in FIRST_CLASS if n in field_jobs}
+        field_results = {
+            n: field_jobs[n].result() if n in field_jobs else _unreadable(frame, resolved, n)
+            for n in FIRST_CLASS
+            if n in resolved.fields
+        }
         data_results = {key: data_jobs[key].result() for key in resolved.data}
 
     for name, res in field_results.items():
@@ -474,8 +512,12 @@ def _prepare(
     problems = [problem] if problem is not None else []
 
     ext_ok = id_ok.get("external_id", np.zeros(n, dtype=bool))
-    anon_ok = id_ok.get("anonymous_id", np.zeros(n, dtype=bool))
-    no_id = ~bad & ~ext_ok & ~anon_ok
+    usable_ids = pd.DataFrame(
+        {name: np.where(id_ok[name], ids[name], None) for name in ids}, copy=False
+    )
+    no_id = np.zeros(n, dtype=bool)
+    no_id[row_failures(identity_schema(list(ids)), usable_ids).get(IDENTITY_CHECK, [])] = True
+    no_id &= ~bad
     if no_id.any():
         pos = np.flatnonzero(no_id)
         problems.append(
