@@ -1,0 +1,26 @@
+"""Run every benchmark: `python -m benchmarks` (pass `--quick` for a short smoke run).
+
+Each benchmark prints ratios against a baseline measured in the same run, since
+absolute times on a shared machine mean little.
+"""
+
+from __future__ import annotations
+
+import sys
+
+from . import bench_trigger, bench_upsert
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = sys.argv[1:] if argv is None else argv
+    quick = "--quick" in args
+    upsert_args = ["--rows", "100000", "--e2e-rows", "20000", "--repeat", "1"] if quick else []
+    trigger_args = ["--n", "1000"] if quick else []
+    print("== upsert ==", flush=True)
+    status = bench_upsert.main(upsert_args)
+    print("\n== trigger ==", flush=True)
+    return status or bench_trigger.main(trigger_args)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
