@@ -151,15 +151,25 @@ def _free_port() -> int:
 def served_sandbox(rate_limit: float, latency_ms: float) -> Iterator[str]:
     port = _free_port()
     cmd = [
-        sys.executable, "-m", "spotzee_frames.sandbox", "--port", str(port),
-        "--rate-limit", str(rate_limit), "--latency", str(latency_ms), "--no-demo",
+        sys.executable,
+        "-m",
+        "spotzee_frames.sandbox",
+        "--port",
+        str(port),
+        "--rate-limit",
+        str(rate_limit),
+        "--latency",
+        str(latency_ms),
+        "--no-demo",
     ]
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
         assert proc.stdout is not None
         line = proc.stdout.readline()
         if "serving" not in line:
-            raise RuntimeError(f"sandbox did not start: {line!r} {proc.stderr.read() if proc.stderr else ''}")
+            raise RuntimeError(
+                f"sandbox did not start: {line!r} {proc.stderr.read() if proc.stderr else ''}"
+            )
         yield f"http://127.0.0.1:{port}/api/client"
     finally:
         proc.terminate()
@@ -174,12 +184,14 @@ def bench_end_to_end(rows: int) -> dict[str, Any]:
     from spotzee_frames._upsert import upsert
 
     df = make_frame(rows, seed=1)
-    with served_sandbox(rate_limit=100, latency_ms=20) as base_url:
-        with Client("sk_bench", base_url) as client:
-            start = time.perf_counter()
-            result = upsert(df, client=client, progress=False)
-            elapsed = time.perf_counter() - start
-            stats = dict(client.stats)
+    with (
+        served_sandbox(rate_limit=100, latency_ms=20) as base_url,
+        Client("sk_bench", base_url) as client,
+    ):
+        start = time.perf_counter()
+        result = upsert(df, client=client, progress=False)
+        elapsed = time.perf_counter() - start
+        stats = dict(client.stats)
     done = int(result.status.eq("upserted").sum())
     rate = done / elapsed
     return {
@@ -203,35 +215,55 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--no-tracemalloc", action="store_true", help="skip the traced pass of (c)")
     args = parser.parse_args(argv)
 
-    print(f"python {sys.version.split()[0]}, pandas {pd.__version__}, numpy {np.__version__}, "
-          f"{os.cpu_count()} CPUs")
+    print(
+        f"python {sys.version.split()[0]}, pandas {pd.__version__}, numpy {np.__version__}, "
+        f"{os.cpu_count()} CPUs"
+    )
     a = bench_prepare(args.rows, args.repeat)
     print(f"\n(a) preparation, {a['rows']:,} rows x 12 columns ({a['sendable']:,} sendable)")
-    print(f"    prepare + bodies + keys: {a['prepare_s']:.3f} s  = {a['rows_per_s']:,.0f} rows/s"
-          f"   ({a['body_mb']:.0f} MB of request bodies)")
+    print(
+        f"    prepare + bodies + keys: {a['prepare_s']:.3f} s  = {a['rows_per_s']:,.0f} rows/s"
+        f"   ({a['body_mb']:.0f} MB of request bodies)"
+    )
     print(f"    df.to_json(orient='records'): {a['to_json_s']:.3f} s   ({a['to_json_mb']:.0f} MB)")
-    print(f"    ratio to_json / ours: {a['ratio']:.2f}   (target >= 1.0)   "
-          f"runs: ours {['%.2f' % t for t in a['all_prepare_s']]}, "
-          f"to_json {['%.2f' % t for t in a['all_to_json_s']]}")
-    print(f"    holding every body in memory at once: {a['keep_s']:.3f} s, "
-          f"ratio {a['keep_ratio']:.2f} (one run)")
+    print(
+        f"    ratio to_json / ours: {a['ratio']:.2f}   (target >= 1.0)   "
+        f"runs: ours {[f'{t:.2f}' for t in a['all_prepare_s']]}, "
+        f"to_json {[f'{t:.2f}' for t in a['all_to_json_s']]}"
+    )
+    print(
+        f"    holding every body in memory at once: {a['keep_s']:.3f} s, "
+        f"ratio {a['keep_ratio']:.2f} (one run)"
+    )
     rss_after_a = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
     if args.e2e_rows:
         b = bench_end_to_end(args.e2e_rows)
         print(f"\n(b) end to end, {b['rows']:,} rows to a served sandbox (100 req/s, 20 ms)")
-        print(f"    {b['upserted']:,} upserted in {b['seconds']:.2f} s = {b['rows_per_s']:,.0f} rows/s"
-              f" = {b['fraction_of_ceiling']:.3f} of the 10,000 rows/s ceiling (target >= 0.95)")
-        print(f"    {b['requests']} requests, {b['rate_limited_429']} answered 429, "
-              f"{b['retries']} retries, max attempts per batch {b['max_attempts']}")
+        print(
+            f"    {b['upserted']:,} upserted in {b['seconds']:.2f} s"
+            f" = {b['rows_per_s']:,.0f} rows/s"
+            f" = {b['fraction_of_ceiling']:.3f} of the 10,000 rows/s ceiling (target >= 0.95)"
+        )
+        print(
+            f"    {b['requests']} requests, {b['rate_limited_429']} answered 429, "
+            f"{b['retries']} retries, max attempts per batch {b['max_attempts']}"
+        )
 
     print("\n(c) memory")
-    print(f"    peak RSS after (a): {rss_after_a:,.0f} MB (frame, {args.repeat} preparations, to_json)")
+    print(
+        f"    peak RSS after (a): {rss_after_a:,.0f} MB "
+        f"(frame, {args.repeat} preparations, to_json)"
+    )
     if not args.no_tracemalloc:
         c = bench_memory(args.rows)
-        print(f"    tracemalloc peak of one preparation with all bodies kept: "
-              f"{c['tracemalloc_peak_mb']:,.0f} MB")
-    print(f"    peak RSS overall: {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:,.0f} MB")
+        print(
+            f"    tracemalloc peak of one preparation with all bodies kept: "
+            f"{c['tracemalloc_peak_mb']:,.0f} MB"
+        )
+    print(
+        f"    peak RSS overall: {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:,.0f} MB"
+    )
     return 0
 
 

@@ -34,8 +34,10 @@ KEY_PREFIX = "sfu"
 
 def check_batch_size(batch_size: Any, *, maximum: int = MAX_BATCH_SIZE) -> int:
     """Return `batch_size` if it is an int in 1..maximum, else raise ValidationError."""
-    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or not (
-        1 <= batch_size <= maximum
+    if (
+        isinstance(batch_size, bool)
+        or not isinstance(batch_size, int)
+        or not (1 <= batch_size <= maximum)
     ):
         raise ValidationError(
             f"batch_size must be an integer from 1 to {maximum} (the API's limit per "
@@ -84,9 +86,7 @@ class Batch:
         """The client `Call` that sends exactly this body under this key."""
         from ._client import Call
 
-        return Call(
-            method=self.method, path=self.path, content=self.body, idempotency_key=self.key
-        )
+        return Call(method=self.method, path=self.path, content=self.body, idempotency_key=self.key)
 
 
 def iter_batches(

@@ -188,7 +188,7 @@ def _iso_timestamp(value: dt.datetime) -> str:
     offset = value.utcoffset()
     if offset is not None and offset.seconds % 60:
         # Old local mean times (+00:09:21) have no RFC 3339 spelling: same instant in UTC.
-        value = value.astimezone(dt.timezone.utc)
+        value = value.astimezone(dt.UTC)
     return value.isoformat()
 
 
@@ -267,7 +267,9 @@ def encode_value(value: Any, *, nulls: NullPolicy = "omit", _top: bool = True) -
         raise UnencodableValue(
             f"bytes value {_short(bytes(value))} cannot be sent as JSON; decode it to str first"
         )
-    raise UnencodableValue(f"a {type(value).__name__} value ({_short(value)}) is not JSON-encodable")
+    raise UnencodableValue(
+        f"a {type(value).__name__} value ({_short(value)}) is not JSON-encodable"
+    )
 
 
 def _sort_key(item: Any) -> tuple[str, str]:
@@ -308,7 +310,7 @@ def _inf_messages(positions: np.ndarray, raw: np.ndarray, column: str) -> dict[i
 
 
 def _encode_float_array(
-    data: np.ndarray, na: np.ndarray | None, nulls: str, column: str
+    data: np.ndarray, na: np.ndarray | None, nulls: NullPolicy, column: str
 ) -> EncodedColumn:
     n = len(data)
     nan = np.isnan(data)
@@ -333,7 +335,7 @@ def _encode_float_array(
     return _result(obj, missing, inf, messages)
 
 
-def _encode_masked(values: pd.Series, nulls: str, column: str) -> EncodedColumn:
+def _encode_masked(values: pd.Series, nulls: NullPolicy, column: str) -> EncodedColumn:
     arr = values.array
     na = np.asarray(arr.isna(), dtype=bool)
     kind = arr.dtype.numpy_dtype.kind
@@ -376,12 +378,11 @@ def _iso_naive(data: np.ndarray, nat: np.ndarray) -> np.ndarray:
     out_unit, _ = _finest_unit(valid_ints, per_second)
     if out_unit != unit:
         data = data.astype(f"datetime64[{out_unit}]")
-    filled = np.where(nat, np.datetime64(0, out_unit), data) if nat.any() else data
+    filled = np.where(nat, np.zeros(1, dtype=data.dtype)[0], data) if nat.any() else data
     arrow = pa.array(filled, type=pa.timestamp(out_unit))
     text = pc.cast(arrow, pa.string())
-    four_digit_years = (
-        not len(filled)
-        or (filled.min() >= np.datetime64("1000-01-01") and filled.max() < np.datetime64("10000-01-01"))
+    four_digit_years = not len(filled) or (
+        filled.min() >= np.datetime64("1000-01-01") and filled.max() < np.datetime64("10000-01-01")
     )
     if four_digit_years:  # "YYYY-MM-DD hh:mm:ss": the separator is always byte 10
         text = pc.binary_replace_slice(text, 10, 11, "T")
@@ -400,7 +401,7 @@ def _offset_text(seconds: int) -> str:
     return text + (f":{secs:02d}" if secs else "")
 
 
-def _encode_datetime(values: pd.Series, nulls: str) -> EncodedColumn:
+def _encode_datetime(values: pd.Series, nulls: NullPolicy) -> EncodedColumn:
     dtype = values.dtype
     nat = np.asarray(values.isna(), dtype=bool)
     null = _null(nulls)
@@ -426,9 +427,7 @@ def _encode_datetime(values: pd.Series, nulls: str) -> EncodedColumn:
     return _result(obj, missing)
 
 
-def _encode_by_unique(
-    values: pd.Series, fn: Any, nulls: str, column: str
-) -> EncodedColumn:
+def _encode_by_unique(values: pd.Series, fn: Any, nulls: NullPolicy, column: str) -> EncodedColumn:
     """Encode through `fn` once per distinct value (for dtypes with few distinct values)."""
     codes, uniques = pd.factorize(values, use_na_sentinel=True)
     encoded: list[Any] = []
@@ -453,7 +452,7 @@ def _encode_by_unique(
     return _result(obj, missing, invalid, messages)
 
 
-def _encode_objects(arr: np.ndarray, nulls: str, column: str) -> EncodedColumn:
+def _encode_objects(arr: np.ndarray, nulls: NullPolicy, column: str) -> EncodedColumn:
     """The general path: one value at a time, for object columns of mixed content."""
     n = len(arr)
     na = _isna_objects(arr)
@@ -488,7 +487,7 @@ def _isna_objects(arr: np.ndarray) -> np.ndarray:
         return np.fromiter((v is None for v in arr), dtype=bool, count=len(arr))
 
 
-def _encode_object_column(values: pd.Series, nulls: str, column: str) -> EncodedColumn:
+def _encode_object_column(values: pd.Series, nulls: NullPolicy, column: str) -> EncodedColumn:
     arr = values.to_numpy(dtype=object)
     n = len(arr)
     kind = pd.api.types.infer_dtype(arr, skipna=True)
@@ -522,22 +521,29 @@ def _encode_object_column(values: pd.Series, nulls: str, column: str) -> Encoded
     return _encode_objects(arr, nulls, column)
 
 
-def _encode_timedelta(values: pd.Series, nulls: str, column: str) -> EncodedColumn:
+def _encode_timedelta(values: pd.Series, nulls: NullPolicy, column: str) -> EncodedColumn:
     ns = values.to_numpy().astype("timedelta64[ns]")
     return _encode_by_unique(
         pd.Series(ns), lambda v: _duration_from_ns(int(pd.Timedelta(v).value)), nulls, column
     )
 
 
-def _encode_arrow(values: pd.Series, nulls: str, column: str) -> EncodedColumn:
+def _encode_arrow(values: pd.Series, nulls: NullPolicy, column: str) -> EncodedColumn:
     dtype = values.dtype
+    assert isinstance(dtype, pd.ArrowDtype)
     pa_type: pa.DataType = dtype.pyarrow_dtype
+    target: Any
     if pa.types.is_dictionary(pa_type):
-        return encode_column(values.astype(pd.ArrowDtype(pa_type.value_type)), nulls=nulls, column=column)
+        return encode_column(
+            values.astype(pd.ArrowDtype(pa_type.value_type)), nulls=nulls, column=column
+        )
     if pa.types.is_integer(pa_type):
-        return encode_column(values.astype(str(pa_type).replace("int", "Int").replace("uInt", "UInt")), nulls=nulls, column=column)
+        target = str(pa_type).replace("int", "Int").replace("uInt", "UInt")
+        return encode_column(values.astype(target), nulls=nulls, column=column)
     if pa.types.is_floating(pa_type):
-        target = "Float32" if pa.types.is_float32(pa_type) or pa.types.is_float16(pa_type) else "Float64"
+        target = (
+            "Float32" if pa.types.is_float32(pa_type) or pa.types.is_float16(pa_type) else "Float64"
+        )
         return encode_column(values.astype(target), nulls=nulls, column=column)
     if pa.types.is_boolean(pa_type):
         return encode_column(values.astype("boolean"), nulls=nulls, column=column)
@@ -546,7 +552,8 @@ def _encode_arrow(values: pd.Series, nulls: str, column: str) -> EncodedColumn:
         target = pd.DatetimeTZDtype(unit, pa_type.tz) if pa_type.tz else f"datetime64[{unit}]"
         return encode_column(values.astype(target), nulls=nulls, column=column)
     if pa.types.is_duration(pa_type):
-        return encode_column(values.astype(f"timedelta64[{pa_type.unit}]"), nulls=nulls, column=column)
+        target = f"timedelta64[{pa_type.unit}]"
+        return encode_column(values.astype(target), nulls=nulls, column=column)
     if pa.types.is_date(pa_type):
         text = pc.cast(pa.array(values.array), pa.string())
         obj = np.asarray(text.to_numpy(zero_copy_only=False), dtype=object)
@@ -554,7 +561,11 @@ def _encode_arrow(values: pd.Series, nulls: str, column: str) -> EncodedColumn:
         _fill(obj, na, _null(nulls))
         missing = na if nulls == "omit" else np.zeros(len(na), dtype=bool)
         return _result(obj, missing)
-    if pa.types.is_string(pa_type) or pa.types.is_large_string(pa_type) or pa.types.is_string_view(pa_type):
+    if (
+        pa.types.is_string(pa_type)
+        or pa.types.is_large_string(pa_type)
+        or pa.types.is_string_view(pa_type)
+    ):
         return encode_column(values.astype(pd.StringDtype("python")), nulls=nulls, column=column)
     if pa.types.is_null(pa_type):
         n = len(values)
@@ -569,7 +580,8 @@ def _encode_arrow(values: pd.Series, nulls: str, column: str) -> EncodedColumn:
 def _text_objects(values: pd.Series) -> np.ndarray:
     """A text column as Python strings. Columns with few distinct values (names, plans,
     countries) convert each distinct string once and share it across rows."""
-    if values.dtype.storage != "pyarrow" or len(values) < 4096:
+    dtype = values.dtype
+    if not isinstance(dtype, pd.StringDtype) or dtype.storage != "pyarrow" or len(values) < 4096:
         return np.asarray(values.to_numpy(dtype=object), dtype=object)
     arr = pa.array(values.array)
     if isinstance(arr, pa.ChunkedArray):
@@ -622,7 +634,8 @@ def encode_column(values: pd.Series, *, nulls: NullPolicy = "omit", column: str)
     if isinstance(dtype, pd.DatetimeTZDtype):
         return _encode_datetime(values, nulls)
     if isinstance(dtype, pd.SparseDtype):
-        return encode_column(values.sparse.to_dense(), nulls=nulls, column=column)
+        dense = pd.Series(np.asarray(values.array), index=values.index)
+        return encode_column(dense, nulls=nulls, column=column)
     if isinstance(dtype, pd.PeriodDtype):
         return _encode_by_unique(values, str, nulls, column)
     if isinstance(dtype, pd.IntervalDtype):

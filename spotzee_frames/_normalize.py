@@ -25,7 +25,8 @@ Blank strings (empty or only whitespace) count as missing in every first-class f
 - `timezone`: an IANA name from `zoneinfo.available_timezones()`; a name that differs only
   in letter case is fixed (`australia/sydney` → `Australia/Sydney`). At most 50 characters.
 - `locale`: a BCP-47 tag (RFC 5646 syntax; the language subtag must have 2 or 3 letters,
-  as every registered language has, so `english` is refused) with the conventional case: `en_au`, `EN-au`
+  as every registered language has, so `english` is refused) with the conventional case:
+  `en_au`, `EN-au`
   → `en-AU`, `zh_hant_tw` → `zh-Hant-TW`. POSIX suffixes are dropped (`en_AU.UTF-8` →
   `en-AU`). At most 255 characters.
 """
@@ -100,7 +101,7 @@ def _is_stringish(values: pd.Series) -> bool:
     if isinstance(dtype, pd.ArrowDtype):
         t = dtype.pyarrow_dtype
         return bool(pa.types.is_string(t) or pa.types.is_large_string(t))
-    if dtype == object:
+    if pd.api.types.is_object_dtype(dtype):
         return pd.api.types.infer_dtype(values, skipna=True) in ("string", "empty")
     return False
 
@@ -108,7 +109,7 @@ def _is_stringish(values: pd.Series) -> bool:
 def _arrow_text(values: pd.Series) -> pa.Array:
     """A string column as one Arrow string array (nulls where missing)."""
     dtype = values.dtype
-    if dtype == object:
+    if pd.api.types.is_object_dtype(dtype):
         arr = pa.array(values.to_numpy(dtype=object), type=pa.large_string(), from_pandas=True)
     else:
         arr = pa.array(values.array)
@@ -187,7 +188,9 @@ def _finish(
         invalid[pos] = True
         values[pos] = None
         messages = {p: f"{where}: {msg}" for p, msg in errors.items()}
-    return FieldResult(values=values, missing=missing & ~invalid, invalid=invalid, messages=messages)
+    return FieldResult(
+        values=values, missing=missing & ~invalid, invalid=invalid, messages=messages
+    )
 
 
 def _errors_at(rows: np.ndarray, errors: np.ndarray) -> dict[int, str]:
@@ -195,9 +198,7 @@ def _errors_at(rows: np.ndarray, errors: np.ndarray) -> dict[int, str]:
     return {int(rows[i]): str(errors[i]) for i in bad}
 
 
-def _via_objects(
-    values: pd.Series, field: str, column: Any, fn: _PerValue
-) -> FieldResult:
+def _via_objects(values: pd.Series, field: str, column: Any, fn: _PerValue) -> FieldResult:
     """The generic path: per distinct value, for columns that are not plain text."""
     objects = values.to_numpy(dtype=object)
     n = len(objects)
@@ -214,9 +215,7 @@ def _via_objects(
     return _finish(n, field, column, out, missing, errors)
 
 
-def _via_dictionary(
-    values: pd.Series, field: str, column: Any, fn: _PerValue
-) -> FieldResult:
+def _via_dictionary(values: pd.Series, field: str, column: Any, fn: _PerValue) -> FieldResult:
     """Like `_via_objects`, for text columns: Arrow finds the distinct values, fast."""
     if not _is_stringish(values):
         return _via_objects(values, field, column, fn)
@@ -240,9 +239,7 @@ def _via_dictionary(
     return _finish(n, field, column, out, missing, errors)
 
 
-def _categorical(
-    values: pd.Series, normalise: Callable[[pd.Series], FieldResult]
-) -> FieldResult:
+def _categorical(values: pd.Series, normalise: Callable[[pd.Series], FieldResult]) -> FieldResult:
     """Normalise the categories once, then spread the outcome over the codes."""
     cats = normalise(pd.Series(values.cat.categories))
     codes = np.asarray(values.cat.codes.to_numpy(), dtype=np.int64)
@@ -280,7 +277,9 @@ def _id_value(value: Any) -> tuple[str | None, str | None]:
     return None, f"{type(value).__name__} value {_short(value)} is not a string or integer id"
 
 
-def normalize_id(values: pd.Series, field: str = "external_id", *, column: Any = None) -> FieldResult:
+def normalize_id(
+    values: pd.Series, field: str = "external_id", *, column: Any = None
+) -> FieldResult:
     """`external_id` / `anonymous_id`: strings as given, integers (and whole floats) as text."""
     n = len(values)
     dtype = values.dtype
@@ -302,7 +301,7 @@ def normalize_id(values: pd.Series, field: str = "external_id", *, column: Any =
             ints = values.to_numpy()
         else:
             na = np.asarray(values.isna(), dtype=bool)
-            ints = values.to_numpy(dtype=dtype.numpy_dtype, na_value=0)
+            ints = values.to_numpy(dtype=getattr(dtype, "numpy_dtype", np.int64), na_value=0)
         out = np.array(ints.astype(str), dtype=object)
         out[na] = None
         return _finish(n, field, column, out, na, {})
@@ -329,9 +328,7 @@ _ATEXT = r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]"
 # no R-LDH or Punycode label) and a top-level label of letters. Together with the length
 # checks and the special-use test below, a strict subset of what email_validator accepts
 # (the tests hold it to that), decided in bulk; everything else asks email_validator.
-_EMAIL_FAST = (
-    rf"^{_ATEXT}+(?:\.{_ATEXT}+)*@(?:[A-Za-z0-9]+(?:-[A-Za-z0-9]+)*\.)+[A-Za-z][A-Za-z]+$"
-)
+_EMAIL_FAST = rf"^{_ATEXT}+(?:\.{_ATEXT}+)*@(?:[A-Za-z0-9]+(?:-[A-Za-z0-9]+)*\.)+[A-Za-z][A-Za-z]+$"
 _EMAIL_SPECIAL_TAIL = (
     r"(?i)[@.](?:"
     + "|".join(re.escape(d) for d in email_validator.SPECIAL_USE_DOMAIN_NAMES)
@@ -609,9 +606,7 @@ def normalize_phone(
     rows = np.flatnonzero(strict)
     candidates = pc.filter(text, pa.array(strict))
     if loose.any():
-        cleaned = pc.replace_substring_regex(
-            pc.filter(text, pa.array(loose)), r"[^0-9+]", ""
-        )
+        cleaned = pc.replace_substring_regex(pc.filter(text, pa.array(loose)), r"[^0-9+]", "")
         rows = np.concatenate([rows, np.flatnonzero(loose)])
         candidates = pa.concat_arrays([candidates, cleaned])
     out = np.full(n, None, dtype=object)
@@ -694,10 +689,32 @@ _BCP47 = re.compile(
 _GRANDFATHERED = {
     tag.lower(): tag
     for tag in (
-        "en-GB-oed", "i-ami", "i-bnn", "i-default", "i-enochian", "i-hak", "i-klingon",
-        "i-lux", "i-mingo", "i-navajo", "i-pwn", "i-tao", "i-tay", "i-tsu", "sgn-BE-FR",
-        "sgn-BE-NL", "sgn-CH-DE", "art-lojban", "cel-gaulish", "no-bok", "no-nyn",
-        "zh-guoyu", "zh-hakka", "zh-min", "zh-min-nan", "zh-xiang",
+        "en-GB-oed",
+        "i-ami",
+        "i-bnn",
+        "i-default",
+        "i-enochian",
+        "i-hak",
+        "i-klingon",
+        "i-lux",
+        "i-mingo",
+        "i-navajo",
+        "i-pwn",
+        "i-tao",
+        "i-tay",
+        "i-tsu",
+        "sgn-BE-FR",
+        "sgn-BE-NL",
+        "sgn-CH-DE",
+        "art-lojban",
+        "cel-gaulish",
+        "no-bok",
+        "no-nyn",
+        "zh-guoyu",
+        "zh-hakka",
+        "zh-min",
+        "zh-min-nan",
+        "zh-xiang",
     )
 }
 

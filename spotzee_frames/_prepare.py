@@ -34,6 +34,7 @@ from ._encoding import MISSING, NULL_POLICIES, NullPolicy, encode_column
 from ._errors import ValidationError
 from ._mapping import FIRST_CLASS, ID_FIELDS, ResolvedMapping, resolve_mapping
 from ._normalize import FieldResult, normalize_field
+from ._results import ResultBuilder
 from ._schema import (
     DTYPE_CHECK,
     FIELD_FAMILIES,
@@ -42,7 +43,6 @@ from ._schema import (
     row_failures,
     source_schema,
 )
-from ._results import ResultBuilder
 
 __all__ = [
     "DUPLICATE_POLICIES",
@@ -108,13 +108,12 @@ def _compile_builder(top_keys: list[str], data_keys: list[str]) -> Any:
     targets = ", ".join([*top_vars, *data_vars]) + ","
     params = "".join(f", {k}={k}" for k in [*top_names, *data_names])
     source = (
-        f"def build(rows{params}):\n"
-        f"    return [{{{', '.join(items)}}} for {targets} in rows]\n"
+        f"def build(rows{params}):\n    return [{{{', '.join(items)}}} for {targets} in rows]\n"
     )
     namespace: dict[str, Any] = dict(
         zip([*top_names, *data_names], [*top_keys, *data_keys], strict=True)
     )
-    exec(source, namespace)  # noqa: S102 - generated from generated names only, see above
+    exec(source, namespace)
     return namespace["build"]
 
 
@@ -362,7 +361,10 @@ def _unreadable(frame: pd.DataFrame, resolved: ResolvedMapping, name: str) -> Fi
     na = np.asarray(values.isna(), dtype=bool)
     wanted = " or ".join(sorted(FIELD_FAMILIES[name]))
     where = name if column == name else f"{name} (column {column!r})"
-    message = f"{where}: a column of dtype {values.dtype} cannot hold {name} values; it needs {wanted} values"
+    message = (
+        f"{where}: a column of dtype {values.dtype} cannot hold {name} values; "
+        f"it needs {wanted} values"
+    )
     invalid = ~na
     return FieldResult(
         values=np.full(len(values), None, dtype=object),
@@ -471,7 +473,10 @@ def _prepare(
         }
         data_jobs = {
             key: pool.submit(
-                encode_column, frame[resolved.data[key]], nulls=nulls, column=str(resolved.data[key])
+                encode_column,
+                frame[resolved.data[key]],
+                nulls=nulls,
+                column=str(resolved.data[key]),
             )
             for key in data_order
         }
@@ -512,9 +517,11 @@ def _prepare(
     problems = [problem] if problem is not None else []
 
     ext_ok = id_ok.get("external_id", np.zeros(n, dtype=bool))
-    usable_ids = pd.DataFrame(
-        {name: np.where(id_ok[name], ids[name], None) for name in ids}, copy=False
-    )
+    usable: dict[str, np.ndarray] = {}
+    for name, values in ids.items():
+        usable[name] = values.copy()
+        usable[name][~id_ok[name]] = None
+    usable_ids = pd.DataFrame(usable, copy=False)
     no_id = np.zeros(n, dtype=bool)
     no_id[row_failures(identity_schema(list(ids)), usable_ids).get(IDENTITY_CHECK, [])] = True
     no_id &= ~bad

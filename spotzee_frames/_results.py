@@ -20,7 +20,7 @@ Statuses used by upserts (triggers may pass their own list):
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import pandas as pd
@@ -160,17 +160,17 @@ class ResultBuilder:
     def to_frame(self) -> pd.DataFrame:
         """The result frame: `RESULT_COLUMNS` then the extra columns, indexed like the input."""
         status = pd.Categorical.from_codes(
-            self._status.astype(np.int64), categories=list(self.statuses)
+            self._status.astype(np.int64), dtype=pd.CategoricalDtype(list(self.statuses))
         )
         data: dict[str, Any] = {"status": status}
         for name in RESULT_COLUMNS[1:]:
             if name in self._text:
-                data[name] = pd.array(self._text[name], dtype="string")
+                data[name] = pd.array(self._text[name], dtype=pd.StringDtype())
             else:
                 data[name] = pd.arrays.IntegerArray(self._ints[name], ~self._has[name])
         for name, dtype in self._extra_dtypes.items():
             values = self._extra[name]
-            data[name] = values if dtype == "object" else pd.array(values, dtype=dtype)
+            data[name] = values if dtype == "object" else pd.array(values, dtype=cast(Any, dtype))
         frame = pd.DataFrame(data, copy=False)
         frame.index = self.index
         return frame

@@ -82,7 +82,7 @@ def dtype_family(dtype: Any) -> str:
         return "datetime"
     if pd.api.types.is_timedelta64_dtype(dtype):
         return "timedelta"
-    if dtype == object:
+    if pd.api.types.is_object_dtype(dtype):
         return "object"
     return "other"
 
@@ -105,7 +105,9 @@ def source_schema(fields: Mapping[str, Hashable]) -> pa.DataFrameSchema:
         columns[label] = pa.Column(
             nullable=True,
             required=True,
-            checks=pa.Check(partial(_readable, FIELD_FAMILIES[field]), name=f"{DTYPE_CHECK}:{field}"),
+            checks=pa.Check(
+                partial(_readable, FIELD_FAMILIES[field]), name=f"{DTYPE_CHECK}:{field}"
+            ),
         )
     return pa.DataFrameSchema(columns, strict=False, coerce=False)
 
@@ -147,4 +149,3 @@ def row_failures(schema: pa.DataFrameSchema, frame: pd.DataFrame) -> dict[str, n
             raise  # a required column is absent: a caller bug, not a row problem
         return out
     return {}
-

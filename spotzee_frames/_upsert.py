@@ -187,8 +187,16 @@ def upsert(
 
     api = resolve_client(client)
     method, path = _ENDPOINT[mode]
-    _send(api, prepared, builder, method=method, path=path, mode=mode,
-          batch_size=batch_size, progress=progress)
+    _send(
+        api,
+        prepared,
+        builder,
+        method=method,
+        path=path,
+        mode=mode,
+        batch_size=batch_size,
+        progress=progress,
+    )
     return builder.to_frame()
 
 
@@ -208,7 +216,10 @@ def _send(
 
     def calls() -> Iterator[Any]:
         for batch in iter_batches(
-            prepared.n_sendable, prepared.payloads, method=method, path=path,
+            prepared.n_sendable,
+            prepared.payloads,
+            method=method,
+            path=path,
             batch_size=batch_size,
         ):
             batches[batch.number] = batch
@@ -241,7 +252,9 @@ def _send(
     for batch in batches.values():  # the client gave no outcome at all: say so
         rows = sendable[batch.start : batch.stop]
         builder.set_error(
-            rows, "failed", CODE_NO_OUTCOME,
+            rows,
+            "failed",
+            CODE_NO_OUTCOME,
             message="the request ended without an outcome; sending again is safe",
         )
 
@@ -275,8 +288,13 @@ def _record_error(builder: ResultBuilder, rows: np.ndarray, exc: SpotzeeError) -
         request_id=getattr(exc, "request_id", None),
     )
     status_code = getattr(exc, "status_code", None)
-    builder.set_error(rows, "failed", code, field=getattr(exc, "param", None),
-                      message=f"{status_code} {message}" if status_code else message)
+    builder.set_error(
+        rows,
+        "failed",
+        code,
+        field=getattr(exc, "param", None),
+        message=f"{status_code} {message}" if status_code else message,
+    )
     # A whole-request refusal that names the items at fault: those are `rejected`, the
     # others stay `failed` (not applied, fine to resend once the bad rows are fixed).
     if isinstance(exc, APIError) and exc.errors:
@@ -287,8 +305,11 @@ def _record_error(builder: ResultBuilder, rows: np.ndarray, exc: SpotzeeError) -
                 continue
             row = rows[int(match.group(1))]
             builder.set_error(
-                [row], "rejected", item.get("code") or exc.code,
-                field=match.group(2), message=item.get("message") or message,
+                [row],
+                "rejected",
+                item.get("code") or exc.code,
+                field=match.group(2),
+                message=item.get("message") or message,
             )
     return len(rows)
 
@@ -297,7 +318,9 @@ def _record_items(builder: ResultBuilder, rows: np.ndarray, data: Any) -> int:
     results = data.get("results") if isinstance(data, dict) else None
     if not isinstance(results, list):
         builder.set_error(
-            rows, "failed", CODE_UNEXPECTED,
+            rows,
+            "failed",
+            CODE_UNEXPECTED,
             message="the answer to POST /users/batch had no 'results' list",
         )
         return len(rows)
@@ -320,8 +343,11 @@ def _record_items(builder: ResultBuilder, rows: np.ndarray, data: Any) -> int:
         if error:
             err = error if isinstance(error, dict) else {"message": str(error)}
             builder.set_error(
-                [rows[index]], "rejected", err.get("code") or "rejected",
-                field=err.get("param"), message=err.get("message") or str(err),
+                [rows[index]],
+                "rejected",
+                err.get("code") or "rejected",
+                field=err.get("param"),
+                message=err.get("message") or str(err),
             )
             bad += 1
         elif isinstance(user, dict):
@@ -330,7 +356,9 @@ def _record_items(builder: ResultBuilder, rows: np.ndarray, data: Any) -> int:
             user_ids.append(uid if isinstance(uid, int) and not isinstance(uid, bool) else None)
         else:
             builder.set_error(
-                [rows[index]], "failed", CODE_UNEXPECTED,
+                [rows[index]],
+                "failed",
+                CODE_UNEXPECTED,
                 message="the result for this item had neither 'user' nor 'error'",
             )
             bad += 1
@@ -342,7 +370,9 @@ def _record_items(builder: ResultBuilder, rows: np.ndarray, data: Any) -> int:
     if not seen.all():
         missing = rows[~seen]
         builder.set_error(
-            missing, "failed", CODE_MISSING_RESULT,
+            missing,
+            "failed",
+            CODE_MISSING_RESULT,
             message="the answer had no result for this item; it may not have been applied, "
             "sending it again is safe",
         )
@@ -369,8 +399,14 @@ def preview_payloads(
 
     sample = frame if n is None else frame.iloc[:n]
     result = upsert(
-        sample, mapping, nulls=nulls, default_region=default_region, exclude=exclude,
-        duplicates=duplicates, dry_run=True, include_payload=True,
+        sample,
+        mapping,
+        nulls=nulls,
+        default_region=default_region,
+        exclude=exclude,
+        duplicates=duplicates,
+        dry_run=True,
+        include_payload=True,
     )
     text = [
         None if p is None else orjson.dumps(p, option=orjson.OPT_INDENT_2).decode()

@@ -28,8 +28,16 @@ from spotzee_frames.sandbox import Faults, Sandbox
 from .conftest import FAST, Served
 
 RESULT_COLUMNS = [
-    "status", "error_code", "error_field", "error_message", "external_id", "batch", "attempts",
-    "request_id", "user_id", "replayed",
+    "status",
+    "error_code",
+    "error_field",
+    "error_message",
+    "external_id",
+    "batch",
+    "attempts",
+    "request_id",
+    "user_id",
+    "replayed",
 ]
 
 
@@ -59,22 +67,123 @@ def messy() -> pd.DataFrame:
     df = pd.DataFrame(
         {
             "CustomerID": pd.Series(
-                [17, "c2", 3.0, None, "c5", "c6", "c7", "c8", "c9", "c10", "c11", "c12", "c13",
-                 "x" * 300],
+                [
+                    17,
+                    "c2",
+                    3.0,
+                    None,
+                    "c5",
+                    "c6",
+                    "c7",
+                    "c8",
+                    "c9",
+                    "c10",
+                    "c11",
+                    "c12",
+                    "c13",
+                    "x" * 300,
+                ],
                 dtype=object,
             ),
-            "anon": pd.Series([None, None, None, "anon-4", None, None, None, None, None, None,
-                               None, None, None, None], dtype="string[pyarrow]"),
-            "Email": [" Ann@Example.COM ", "bob@x.io", None, "", "bad@", "e@x.com", "f@x.com",
-                      "g@x.com", "h@x.com", "i@x.com", "j@x.com", "k@x.com", "l@x.com", "m@x.com"],
-            "Mobile": ["+61 400 123 456", "0400 123 457", None, None, None, None, None,
-                       "+15552671", None, None, None, None, None, None],
-            "tz": ["australia/sydney", "UTC", None, None, None, None, None, "Mars/Base", None,
-                   None, None, None, None, None],
-            "lang": ["en_au", "fr", None, None, None, None, None, "C", None, None, None, None,
-                     None, None],
-            "first_name": ["Ann", "Bob", None, "Dee", "Eve", "Fay", "Gus", "Hal", "Ida", "Jo",
-                           "Kim", "Lu", "Max", "Ned"],
+            "anon": pd.Series(
+                [
+                    None,
+                    None,
+                    None,
+                    "anon-4",
+                    None,
+                    None,
+                    None,
+                    None,
+                    None,
+                    None,
+                    None,
+                    None,
+                    None,
+                    None,
+                ],
+                dtype="string[pyarrow]",
+            ),
+            "Email": [
+                " Ann@Example.COM ",
+                "bob@x.io",
+                None,
+                "",
+                "bad@",
+                "e@x.com",
+                "f@x.com",
+                "g@x.com",
+                "h@x.com",
+                "i@x.com",
+                "j@x.com",
+                "k@x.com",
+                "l@x.com",
+                "m@x.com",
+            ],
+            "Mobile": [
+                "+61 400 123 456",
+                "0400 123 457",
+                None,
+                None,
+                None,
+                None,
+                None,
+                "+15552671",
+                None,
+                None,
+                None,
+                None,
+                None,
+                None,
+            ],
+            "tz": [
+                "australia/sydney",
+                "UTC",
+                None,
+                None,
+                None,
+                None,
+                None,
+                "Mars/Base",
+                None,
+                None,
+                None,
+                None,
+                None,
+                None,
+            ],
+            "lang": [
+                "en_au",
+                "fr",
+                None,
+                None,
+                None,
+                None,
+                None,
+                "C",
+                None,
+                None,
+                None,
+                None,
+                None,
+                None,
+            ],
+            "first_name": [
+                "Ann",
+                "Bob",
+                None,
+                "Dee",
+                "Eve",
+                "Fay",
+                "Gus",
+                "Hal",
+                "Ida",
+                "Jo",
+                "Kim",
+                "Lu",
+                "Max",
+                "Ned",
+            ],
             "orders": pd.array([3, None, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0], dtype="Int64"),
             "small": pd.array([1] * n, dtype="UInt8"),
             "ltv": [12.5, np.nan, 7.0, 1.0, 1.0, np.inf, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0],
@@ -82,7 +191,9 @@ def messy() -> pd.DataFrame:
             "vip": pd.array([True, None, False] + [False] * 11, dtype="boolean"),
             "active": np.array([True, False] * 7),
             "tier": pd.Categorical(["gold", None, "free"] + ["free"] * 11),
-            "signed_up": pd.to_datetime(["2024-05-01 10:00"] * 2 + [None] + ["2024-01-02 00:00"] * 11),
+            "signed_up": pd.to_datetime(
+                ["2024-05-01 10:00"] * 2 + [None] + ["2024-01-02 00:00"] * 11
+            ),
             "last_seen": pd.Series(pd.to_datetime(["2024-05-01 10:00"] * n)).dt.tz_localize(SYD),
             "birthday": [dt.date(1990, 2, 3), None] + [dt.date(2000, 1, 1)] * 12,
             "tenure": pd.to_timedelta(["1 days 02:00:00", None] + ["0s"] * 12),
@@ -90,8 +201,10 @@ def messy() -> pd.DataFrame:
             + [decimal.Decimal("1")] * 12,
             "tags": [["a", "b"], [], None] + [["x"]] * 11,
             "prefs": [{"news": True, "freq": np.nan}, {}, None] + [{"k": 1}] * 11,
-            "misc": pd.Series([1, "two", 3.5, None, True, None, b"raw", None, None, None, None,
-                               None, None, None], dtype=object),
+            "misc": pd.Series(
+                [1, "two", 3.5, None, True, None, b"raw", None, None, None, None, None, None, None],
+                dtype=object,
+            ),
             "region": pd.Series(["NSW", None] + ["VIC"] * 12, dtype="string[pyarrow]"),
         }
     )
@@ -121,9 +234,19 @@ def test_messy_frame_every_dtype_stored_field_by_field(client: Client, sandbox: 
 
     status = result.status.astype(str).to_dict()
     assert status == {
-        "r0": "upserted", "r1": "upserted", "r2": "upserted", "r3": "upserted",
-        "r4": "invalid", "r5": "invalid", "r6": "invalid", "r7": "invalid", "r8": "upserted",
-        "r9": "upserted", "r10": "upserted", "r11": "upserted", "r12": "upserted",
+        "r0": "upserted",
+        "r1": "upserted",
+        "r2": "upserted",
+        "r3": "upserted",
+        "r4": "invalid",
+        "r5": "invalid",
+        "r6": "invalid",
+        "r7": "invalid",
+        "r8": "upserted",
+        "r9": "upserted",
+        "r10": "upserted",
+        "r11": "upserted",
+        "r12": "upserted",
         "r13": "rejected",
     }
     # why the invalid ones were held back
@@ -176,8 +299,16 @@ def test_messy_frame_every_dtype_stored_field_by_field(client: Client, sandbox: 
     assert bob["timezone"] == "UTC" and bob["locale"] == "fr"
     # nulls="omit": missing values are not sent at all
     assert set(bob["data"]) == {
-        "first_name", "small", "score32", "active", "signed_up", "last_seen", "balance",
-        "tags", "prefs", "misc",
+        "first_name",
+        "small",
+        "score32",
+        "active",
+        "signed_up",
+        "last_seen",
+        "balance",
+        "tags",
+        "prefs",
+        "misc",
     }
     assert bob["data"]["balance"] == "0.1000000000000000000001"
     assert bob["data"]["misc"] == "two"
@@ -211,7 +342,9 @@ def test_messy_frame_upserted_rows_report_batch_attempts_and_request(client: Cli
 # -- nulls ---------------------------------------------------------------------------------------
 
 
-def test_nulls_omit_keeps_stored_values_and_clear_wipes_them(client: Client, sandbox: Sandbox) -> None:
+def test_nulls_omit_keeps_stored_values_and_clear_wipes_them(
+    client: Client, sandbox: Sandbox
+) -> None:
     full = pd.DataFrame({"external_id": ["a"], "email": ["a@x.com"], "plan": ["gold"], "n": [1.0]})
     upsert(full, client=client, progress=False)
     partial = pd.DataFrame({"external_id": ["a"], "email": [None], "plan": [None], "n": [np.nan]})
@@ -245,7 +378,13 @@ def test_duplicates_reject_by_default_but_send_one_of_identical_copies(
     client: Client, sandbox: Sandbox
 ) -> None:
     result = upsert(_dupes(), client=client, progress=False)
-    assert result.status.astype(str).tolist() == ["invalid", "upserted", "invalid", "upserted", "skipped"]
+    assert result.status.astype(str).tolist() == [
+        "invalid",
+        "upserted",
+        "invalid",
+        "upserted",
+        "skipped",
+    ]
     assert result.error_code[[10, 12, 14]].eq("duplicate_external_id").all()
     assert "rows 10, 12" in result.loc[10, "error_message"]
     assert "row 13" in result.loc[14, "error_message"]
@@ -277,8 +416,11 @@ def test_async_mode_patches_and_queues(client: Client, sandbox: Sandbox) -> None
     assert [r.method for r in patches] == ["PATCH", "PATCH"]
     assert all(r.status == 204 for r in patches)
     assert result.batch.tolist() == [0] * 100 + [1] * 50
-    assert {r.idempotency_key for r in patches} == set(result.request_id.dropna().map(
-        lambda rid: next(r.idempotency_key for r in patches if r.request_id == rid)))
+    assert {r.idempotency_key for r in patches} == set(
+        result.request_id.dropna().map(
+            lambda rid: next(r.idempotency_key for r in patches if r.request_id == rid)
+        )
+    )
     assert len(sandbox.users) == 150
 
 
@@ -298,7 +440,9 @@ def test_dry_run_sends_nothing_and_returns_payloads(client: Client, sandbox: San
     assert sandbox.requests == []
     assert result.status.astype(str).tolist() == ["valid", "invalid", "valid"]
     assert result.loc[0, "payload"] == {
-        "external_id": "c0", "email": "user0@example.com", "data": {"plan": "free", "visits": 0}
+        "external_id": "c0",
+        "email": "user0@example.com",
+        "data": {"plan": "free", "visits": 0},
     }
     assert result.loc[1, "payload"] is None
     assert result.attempts.isna().all() and result.batch.tolist() == [0, pd.NA, 0]
@@ -452,8 +596,11 @@ def test_batches_that_never_succeed_fail_and_can_be_resent(sandbox: Sandbox) -> 
 class Tamper(httpx.AsyncBaseTransport):
     """The sandbox's own transport, with its answers edited by `edit`."""
 
-    def __init__(self, inner: httpx.AsyncBaseTransport,
-                 edit: Callable[[httpx.Request, httpx.Response, bytes], httpx.Response]) -> None:
+    def __init__(
+        self,
+        inner: httpx.AsyncBaseTransport,
+        edit: Callable[[httpx.Request, httpx.Response, bytes], httpx.Response],
+    ) -> None:
         self.inner = inner
         self.edit = edit
 
@@ -464,8 +611,12 @@ class Tamper(httpx.AsyncBaseTransport):
 
 
 def _client_with(sb: Sandbox, edit: Callable[..., httpx.Response]) -> Client:
-    return Client("sk_test_tamper", "http://localhost/api/client",
-                  transport=Tamper(sb.transport(), edit), **FAST)
+    return Client(
+        "sk_test_tamper",
+        "http://localhost/api/client",
+        transport=Tamper(sb.transport(), edit),
+        **FAST,
+    )
 
 
 @pytest.fixture
@@ -482,12 +633,16 @@ def tampered(sandbox: Sandbox) -> Iterator[Callable[[Callable[..., httpx.Respons
 
 
 def test_a_result_missing_from_the_answer_is_failed_not_upserted(tampered: Any) -> None:
-    def drop_second_result(request: httpx.Request, response: httpx.Response, body: bytes) -> httpx.Response:
+    def drop_second_result(
+        request: httpx.Request, response: httpx.Response, body: bytes
+    ) -> httpx.Response:
         data = orjson.loads(body)
         data["results"] = [r for r in data["results"] if r["index"] != 1]
         for r in data["results"]:
             r["contact"] = r.pop("user")  # the lenient success key
-        return httpx.Response(response.status_code, headers=response.headers, content=orjson.dumps(data))
+        return httpx.Response(
+            response.status_code, headers=response.headers, content=orjson.dumps(data)
+        )
 
     result = upsert(contacts(3), client=tampered(drop_second_result), progress=False)
     assert result.status.astype(str).tolist() == ["upserted", "failed", "upserted"]
@@ -496,8 +651,15 @@ def test_a_result_missing_from_the_answer_is_failed_not_upserted(tampered: Any) 
 
 def test_401_stops_the_whole_call(tampered: Any) -> None:
     def refuse(request: httpx.Request, response: httpx.Response, body: bytes) -> httpx.Response:
-        return httpx.Response(401, json={"status": "error", "code": "authentication_required",
-                                         "message": "bad key", "error": "bad key"})
+        return httpx.Response(
+            401,
+            json={
+                "status": "error",
+                "code": "authentication_required",
+                "message": "bad key",
+                "error": "bad key",
+            },
+        )
 
     with pytest.raises(AuthenticationError):
         upsert(contacts(3), client=tampered(refuse), progress=False)
@@ -505,11 +667,22 @@ def test_401_stops_the_whole_call(tampered: Any) -> None:
 
 def test_whole_request_refusal_naming_items_marks_those_rejected(tampered: Any) -> None:
     def refuse(request: httpx.Request, response: httpx.Response, body: bytes) -> httpx.Response:
-        return httpx.Response(422, json={
-            "status": "error", "code": "validation_failed", "message": "bad items",
-            "error": "bad items",
-            "errors": [{"param": "items.1.email", "code": "parameter_invalid_format",
-                        "message": "email refused"}]})
+        return httpx.Response(
+            422,
+            json={
+                "status": "error",
+                "code": "validation_failed",
+                "message": "bad items",
+                "error": "bad items",
+                "errors": [
+                    {
+                        "param": "items.1.email",
+                        "code": "parameter_invalid_format",
+                        "message": "email refused",
+                    }
+                ],
+            },
+        )
 
     result = upsert(contacts(3), client=tampered(refuse), progress=False)
     assert result.status.astype(str).tolist() == ["failed", "rejected", "failed"]

@@ -59,7 +59,9 @@ def test_iter_batches_builds_each_body_from_its_slice() -> None:
 
     batches = list(iter_batches(7, build, method="POST", path="/users/batch", batch_size=3))
     assert [(b.number, b.start, b.stop, len(b)) for b in batches] == [
-        (0, 0, 3, 3), (1, 3, 6, 3), (2, 6, 7, 1)
+        (0, 0, 3, 3),
+        (1, 3, 6, 3),
+        (2, 6, 7, 1),
     ]
     assert seen == [(0, 3), (3, 6), (6, 7)]
     assert [orjson.loads(b.body) for b in batches] == [items[0:3], items[3:6], items[6:7]]
@@ -80,8 +82,15 @@ def test_invalid_rows_leave_no_holes_in_batches() -> None:
     df = _frame(50, bad_every=3)  # 17 invalid, 33 valid
     prepared = prepare(df)
     assert prepared.n_sendable == 33
-    batches = list(iter_batches(prepared.n_sendable, prepared.payloads, method="POST",
-                                path="/users/batch", batch_size=10))
+    batches = list(
+        iter_batches(
+            prepared.n_sendable,
+            prepared.payloads,
+            method="POST",
+            path="/users/batch",
+            batch_size=10,
+        )
+    )
     assert [len(b) for b in batches] == [10, 10, 10, 3]
     sent = [item["external_id"] for b in batches for item in orjson.loads(b.body)]
     assert sent == [f"c{i}" for i in range(50) if i % 3]
@@ -92,8 +101,10 @@ def test_keys_are_stable_across_runs_and_distinct_across_batches() -> None:
 
     def keys() -> list[str]:
         p = prepare(df)
-        return [b.key for b in iter_batches(p.n_sendable, p.payloads, method="POST",
-                                            path="/users/batch")]
+        return [
+            b.key
+            for b in iter_batches(p.n_sendable, p.payloads, method="POST", path="/users/batch")
+        ]
 
     first, second = keys(), keys()
     assert first == second
@@ -116,8 +127,10 @@ def test_property_every_row_accounted_for_and_batches_full(
         if i < n:
             ids[i] = ids[i - 1]  # share an id with the row before
     emails = ["nope" if i in bad else f"u{i}@x.com" for i in range(n)]
-    df = pd.DataFrame({"external_id": ids, "email": emails, "v": np.arange(n, dtype=float)},
-                      index=pd.Index(np.arange(n) % 7, name="dup-labels"))
+    df = pd.DataFrame(
+        {"external_id": ids, "email": emails, "v": np.arange(n, dtype=float)},
+        index=pd.Index(np.arange(n) % 7, name="dup-labels"),
+    )
     p = prepare(df, duplicates=policy)  # type: ignore[arg-type]
     frame = p.result_builder().to_frame()
     assert len(frame) == n and frame.index.equals(df.index)
@@ -128,8 +141,11 @@ def test_property_every_row_accounted_for_and_batches_full(
     assert held | set(p.sendable.tolist()) == set(range(n))  # every row accounted for once
     assert (frame.status.iloc[p.sendable] == "interrupted").all()
     assert frame.status.iloc[sorted(held)].isin(["invalid", "skipped"]).all()
-    batches = list(iter_batches(p.n_sendable, p.payloads, method="POST", path="/users/batch",
-                                batch_size=batch_size))
+    batches = list(
+        iter_batches(
+            p.n_sendable, p.payloads, method="POST", path="/users/batch", batch_size=batch_size
+        )
+    )
     sizes = [len(b) for b in batches]
     assert all(s == batch_size for s in sizes[:-1]) and sum(sizes) == p.n_sendable
     sent_ids = [item["external_id"] for b in batches for item in orjson.loads(b.body)]

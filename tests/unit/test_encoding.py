@@ -50,9 +50,26 @@ def exact_types(values: list[Any]) -> list[type]:
 
 @pytest.mark.parametrize(
     "dtype",
-    ["int8", "int16", "int32", "int64", "uint8", "uint16", "uint32", "uint64",
-     "Int8", "Int16", "Int32", "Int64", "UInt8", "UInt16", "UInt32", "UInt64",
-     "int64[pyarrow]", "uint8[pyarrow]"],
+    [
+        "int8",
+        "int16",
+        "int32",
+        "int64",
+        "uint8",
+        "uint16",
+        "uint32",
+        "uint64",
+        "Int8",
+        "Int16",
+        "Int32",
+        "Int64",
+        "UInt8",
+        "UInt16",
+        "UInt32",
+        "UInt64",
+        "int64[pyarrow]",
+        "uint8[pyarrow]",
+    ],
 )
 def test_integers_stay_python_ints(dtype: str) -> None:
     out = vals([0, 7, 100], dtype)
@@ -106,7 +123,9 @@ def test_booleans(dtype: str) -> None:
 # -- text and categories -------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("dtype", [object, "string[python]", "string[pyarrow]", "str", "large_string[pyarrow]"])
+@pytest.mark.parametrize(
+    "dtype", [object, "string[python]", "string[pyarrow]", "str", "large_string[pyarrow]"]
+)
 def test_text_and_missing_text(dtype: Any) -> None:
     omit = enc(["a", None, "", "nan"], dtype)
     assert list(omit.values) == ["a", MISSING, "", "nan"]  # a real "nan" string is data
@@ -141,7 +160,9 @@ def test_naive_datetimes_have_no_offset(unit: str) -> None:
 
 
 def test_sub_second_digits_only_when_present() -> None:
-    s = pd.Series(pd.to_datetime(["2024-05-01 10:00:00.250", "2024-05-01 10:00:01"], format="ISO8601"))
+    s = pd.Series(
+        pd.to_datetime(["2024-05-01 10:00:00.250", "2024-05-01 10:00:01"], format="ISO8601")
+    )
     assert vals(s) == ["2024-05-01T10:00:00.250", "2024-05-01T10:00:01.000"]
     ns = pd.Series(pd.to_datetime(["2024-05-01 10:00:00.000000001"]).as_unit("ns"))
     assert vals(ns) == ["2024-05-01T10:00:00.000000001"]
@@ -171,14 +192,23 @@ def test_arrow_timestamps_dates_and_times() -> None:
 
 def test_python_dates_datetimes_and_times_in_object_columns() -> None:
     s = pd.Series(
-        [dt.date(2024, 5, 1), dt.datetime(2024, 5, 1, 10, 0),
-         dt.datetime(2024, 5, 1, 10, 0, tzinfo=dt.timezone(dt.timedelta(hours=-3))),
-         dt.time(8, 15), pd.Timestamp("2024-05-01 10:00:00.5"), None],
+        [
+            dt.date(2024, 5, 1),
+            dt.datetime(2024, 5, 1, 10, 0),
+            dt.datetime(2024, 5, 1, 10, 0, tzinfo=dt.timezone(dt.timedelta(hours=-3))),
+            dt.time(8, 15),
+            pd.Timestamp("2024-05-01 10:00:00.5"),
+            None,
+        ],
         dtype=object,
     )
     assert vals(s) == [
-        "2024-05-01", "2024-05-01T10:00:00", "2024-05-01T10:00:00-03:00", "08:15:00",
-        "2024-05-01T10:00:00.500000", MISSING,
+        "2024-05-01",
+        "2024-05-01T10:00:00",
+        "2024-05-01T10:00:00-03:00",
+        "08:15:00",
+        "2024-05-01T10:00:00.500000",
+        MISSING,
     ]
 
 
@@ -190,7 +220,10 @@ def test_timedeltas_as_iso_8601_durations() -> None:
 
 
 def test_periods() -> None:
-    assert vals(pd.Series(pd.period_range("2024-01", periods=2, freq="M"))) == ["2024-01", "2024-02"]
+    assert vals(pd.Series(pd.period_range("2024-01", periods=2, freq="M"))) == [
+        "2024-01",
+        "2024-02",
+    ]
 
 
 # -- decimals ------------------------------------------------------------------------------
@@ -221,8 +254,14 @@ def test_huge_integers_become_text() -> None:
 
 def test_lists_dicts_arrays_and_sets_recursively() -> None:
     s = pd.Series(
-        [[1, np.nan, "a", None], {"k": np.nan, 1: dt.date(2020, 1, 1), "n": {"x": [pd.NaT]}},
-         np.array([1, 2]), {"b", "a"}, (True, 2.5), np.array([1.5, np.nan])],
+        [
+            [1, np.nan, "a", None],
+            {"k": np.nan, 1: dt.date(2020, 1, 1), "n": {"x": [pd.NaT]}},
+            np.array([1, 2]),
+            {"b", "a"},
+            (True, 2.5),
+            np.array([1.5, np.nan]),
+        ],
         dtype=object,
     )
     out = vals(s)
@@ -242,7 +281,10 @@ def test_list_columns_from_arrow() -> None:
 
     s = pd.Series([[1, 2], None, []], dtype=pd.ArrowDtype(pa.list_(pa.int64())))
     assert vals(s) == [[1, 2], MISSING, []]
-    st_ = pd.Series([{"a": 1, "b": None}], dtype=pd.ArrowDtype(pa.struct([("a", pa.int64()), ("b", pa.string())])))
+    st_ = pd.Series(
+        [{"a": 1, "b": None}],
+        dtype=pd.ArrowDtype(pa.struct([("a", pa.int64()), ("b", pa.string())])),
+    )
     assert vals(st_) == [{"a": 1, "b": None}]
 
 
@@ -280,7 +322,9 @@ def test_intervals_are_invalid() -> None:
 
 
 def test_mixed_object_column() -> None:
-    s = pd.Series([1, "a", 2.5, True, None, pd.NA, pd.NaT, np.nan, dt.date(2020, 1, 2)], dtype=object)
+    s = pd.Series(
+        [1, "a", 2.5, True, None, pd.NA, pd.NaT, np.nan, dt.date(2020, 1, 2)], dtype=object
+    )
     out = enc(s, nulls="clear")
     assert list(out.values) == [1, "a", 2.5, True, None, None, None, None, "2020-01-02"]
     assert exact_types(list(out.values)[:4]) == [int, str, float, bool]
@@ -308,8 +352,22 @@ def test_bad_null_policy() -> None:
 # -- property: any frame column round-trips through JSON -----------------------------------
 
 _dtypes = st.sampled_from(
-    ["int64", "Int64", "uint16", "float64", "Float64", "float32", "bool", "boolean",
-     "string[python]", "string[pyarrow]", "object-str", "category", "datetime", "datetime-tz"]
+    [
+        "int64",
+        "Int64",
+        "uint16",
+        "float64",
+        "Float64",
+        "float32",
+        "bool",
+        "boolean",
+        "string[python]",
+        "string[pyarrow]",
+        "object-str",
+        "category",
+        "datetime",
+        "datetime-tz",
+    ]
 )
 
 
@@ -324,11 +382,18 @@ def _column(draw: st.DrawFn, kind: str, n: int) -> tuple[pd.Series, list[Any]]:
         return pd.Series(xs, dtype="Int64"), list(xs)
     if kind in ("float64", "Float64", "float32"):
         width = 32 if kind == "float32" else 64
-        xs = draw(st.lists(st.none() | st.floats(allow_infinity=False, allow_nan=False, width=width),
-                           min_size=n, max_size=n))
+        xs = draw(
+            st.lists(
+                st.none() | st.floats(allow_infinity=False, allow_nan=False, width=width),
+                min_size=n,
+                max_size=n,
+            )
+        )
         dtype = "float32" if kind == "float32" else ("Float64" if kind == "Float64" else "float64")
         series = pd.Series([np.nan if x is None else x for x in xs], dtype=dtype)
-        expect = [None if x is None else (float(str(np.float32(x))) if width == 32 else x) for x in xs]
+        expect = [
+            None if x is None else (float(str(np.float32(x))) if width == 32 else x) for x in xs
+        ]
         return series, expect
     if kind in ("bool", "boolean"):
         opt = st.booleans() if kind == "bool" else st.none() | st.booleans()
@@ -338,9 +403,14 @@ def _column(draw: st.DrawFn, kind: str, n: int) -> tuple[pd.Series, list[Any]]:
         xs = draw(st.lists(st.none() | st.text(max_size=8), min_size=n, max_size=n))
         dtype = {"object-str": object}.get(kind, kind)
         return pd.Series(xs, dtype=dtype), list(xs)
-    stamps = draw(st.lists(st.none() | st.datetimes(min_value=dt.datetime(1900, 1, 1),
-                                                  max_value=dt.datetime(2200, 1, 1)),
-                           min_size=n, max_size=n))
+    stamps = draw(
+        st.lists(
+            st.none()
+            | st.datetimes(min_value=dt.datetime(1900, 1, 1), max_value=dt.datetime(2200, 1, 1)),
+            min_size=n,
+            max_size=n,
+        )
+    )
     series = pd.Series(pd.to_datetime(stamps)).astype("datetime64[us]")
     if kind == "datetime-tz":
         series = series.dt.tz_localize("UTC").dt.tz_convert("Europe/Paris")
@@ -395,7 +465,9 @@ def test_property_columns_round_trip_through_json(data: Any, nulls: str) -> None
 
 @settings(max_examples=100, deadline=None)
 @given(hnp.arrays(np.float64, st.integers(0, 30)))
-def test_property_float_arrays_never_emit_nan_text_and_flag_exactly_the_infinities(arr: np.ndarray) -> None:
+def test_property_float_arrays_never_emit_nan_text_and_flag_exactly_the_infinities(
+    arr: np.ndarray,
+) -> None:
     out = encode_column(pd.Series(arr), nulls="clear", column="c")
     assert out.invalid.tolist() == np.isinf(arr).tolist()
     body = orjson.dumps([v for v, bad in zip(out.values, out.invalid, strict=True) if not bad])

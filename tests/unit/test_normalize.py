@@ -130,8 +130,19 @@ _tail = st.sampled_from(["com", "COM", "io", "test", "local", "x", "123", "", "x
 
 
 @settings(max_examples=300, suppress_health_check=[HealthCheck.too_slow])
-@given(st.lists(st.builds(lambda l, d, t, ws: f"{ws}{l}@{d}.{t}{ws}", _local, _domain, _tail,
-                          st.sampled_from(["", " ", "\t"])), min_size=1, max_size=20))
+@given(
+    st.lists(
+        st.builds(
+            lambda loc, d, t, ws: f"{ws}{loc}@{d}.{t}{ws}",
+            _local,
+            _domain,
+            _tail,
+            st.sampled_from(["", " ", "\t"]),
+        ),
+        min_size=1,
+        max_size=20,
+    )
+)
 @example(["a@b.co", "A@B.CO", "a@b-.co", "a@-b.co", "a.@b.co", ".a@b.co", "a@b..co"])
 def test_property_bulk_email_path_agrees_with_email_validator(values: list[str]) -> None:
     r = normalize_email(pd.Series(values, dtype="str"))
@@ -194,13 +205,24 @@ def test_phone_integer_columns() -> None:
     assert r.missing.tolist() == [False, True]
 
 
-_cc = st.sampled_from(["1", "7", "33", "39", "44", "61", "64", "81", "86", "91", "358", "800", "999", "0", "21"])
+_cc = st.sampled_from(
+    ["1", "7", "33", "39", "44", "61", "64", "81", "86", "91", "358", "800", "999", "0", "21"]
+)
 
 
 @settings(max_examples=300, suppress_health_check=[HealthCheck.too_slow])
-@given(st.lists(st.builds(lambda cc, rest, sep: "+" + cc + sep + rest, _cc,
-                          st.text(alphabet="0123456789", min_size=0, max_size=14),
-                          st.sampled_from(["", " ", "-", " (0) "])), min_size=1, max_size=30))
+@given(
+    st.lists(
+        st.builds(
+            lambda cc, rest, sep: "+" + cc + sep + rest,
+            _cc,
+            st.text(alphabet="0123456789", min_size=0, max_size=14),
+            st.sampled_from(["", " ", "-", " (0) "]),
+        ),
+        min_size=1,
+        max_size=30,
+    )
+)
 def test_property_bulk_phone_path_agrees_with_phonenumbers(values: list[str]) -> None:
     r = normalize_phone(pd.Series(values, dtype="str"))
     slow = _phone_value(None)
@@ -217,7 +239,9 @@ def test_property_bulk_phone_path_agrees_with_phonenumbers(values: list[str]) ->
 
 @pytest.mark.parametrize("dtype", [*TEXT_DTYPES, "category"])
 def test_timezone(dtype: object) -> None:
-    s = pd.Series(["Australia/Sydney", "australia/sydney", " UTC ", "Mars/Base", None, ""], dtype=dtype)
+    s = pd.Series(
+        ["Australia/Sydney", "australia/sydney", " UTC ", "Mars/Base", None, ""], dtype=dtype
+    )
     r = normalize_timezone(s)
     assert _vals(r) == ["Australia/Sydney", "Australia/Sydney", "UTC", None, None, None]
     assert r.invalid.tolist() == [False, False, False, True, False, False]
@@ -246,7 +270,9 @@ def test_locale_canonical_form(value: str, expected: str) -> None:
     assert _vals(r) == [expected]
 
 
-@pytest.mark.parametrize("value", ["english", "C", "e", "en-", "en--AU", "12", "en-AU-" + "x" * 300])
+@pytest.mark.parametrize(
+    "value", ["english", "C", "e", "en-", "en--AU", "12", "en-AU-" + "x" * 300]
+)
 def test_locale_invalid(value: str) -> None:
     r = normalize_locale(pd.Series([value]))
     assert r.invalid.tolist() == [True]

@@ -19,11 +19,20 @@ from spotzee_frames._schema import (
 @pytest.mark.parametrize(
     ("dtype", "family"),
     [
-        ("str", "text"), ("string[python]", "text"), ("string[pyarrow]", "text"),
-        ("int64", "integer"), ("Int8", "integer"), ("uint64[pyarrow]", "integer"),
-        ("float32", "float"), ("Float64", "float"), ("bool", "bool"), ("boolean", "bool"),
-        ("datetime64[ns]", "datetime"), ("timedelta64[ns]", "timedelta"),
-        ("category", "category"), (object, "object"),
+        ("str", "text"),
+        ("string[python]", "text"),
+        ("string[pyarrow]", "text"),
+        ("int64", "integer"),
+        ("Int8", "integer"),
+        ("uint64[pyarrow]", "integer"),
+        ("float32", "float"),
+        ("Float64", "float"),
+        ("bool", "bool"),
+        ("boolean", "bool"),
+        ("datetime64[ns]", "datetime"),
+        ("timedelta64[ns]", "timedelta"),
+        ("category", "category"),
+        (object, "object"),
     ],
 )
 def test_dtype_families(dtype: object, family: str) -> None:
