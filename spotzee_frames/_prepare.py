@@ -222,15 +222,6 @@ class Prepared:
         lo = cache[0]
         return [lst[start - lo : stop - lo] for lst in cache[2]]
 
-    def payload_series(self) -> pd.Series:
-        """The payload of every row (None for rows held back), indexed like the frame."""
-        values = np.full(self.n_rows, None, dtype=object)
-        payloads = self.payloads()
-        holder = np.empty(len(payloads), dtype=object)
-        holder[:] = payloads
-        values[self.sendable] = holder
-        return pd.Series(values, index=self.index, dtype=object, name="payload")
-
     def result_builder(
         self, *, sendable_status: str = "interrupted", extra: dict[str, str] | None = None
     ) -> ResultBuilder:

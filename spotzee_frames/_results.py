@@ -83,11 +83,6 @@ class ResultBuilder:
     def __len__(self) -> int:
         return len(self.index)
 
-    def status_of(self, positions: Positions) -> np.ndarray:
-        """The current statuses (as strings) at `positions`."""
-        names = np.array(self.statuses, dtype=object)
-        return names[self._status[positions]]
-
     def count(self, status: str) -> int:
         return int((self._status == self._code[status]).sum())
 
