@@ -512,7 +512,7 @@ def _prepare(
     for name, values in ids.items():
         usable[name] = values.copy()
         usable[name][~id_ok[name]] = None
-    usable_ids = pd.DataFrame(usable, copy=False)
+    usable_ids = pd.DataFrame(usable, copy=False, dtype=object)  # no str inference
     no_id = np.zeros(n, dtype=bool)
     no_id[row_failures(identity_schema(list(ids)), usable_ids).get(IDENTITY_CHECK, [])] = True
     no_id &= ~bad
