@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from spotzee_frames._errors import ValidationError
@@ -123,6 +123,7 @@ _targets = st.one_of(
 )
 
 
+@settings(deadline=None)
 @given(
     columns=st.lists(st.one_of(_names, st.sampled_from(FIRST_CLASS)), unique=True, max_size=8),
     choices=st.data(),

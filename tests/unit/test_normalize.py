@@ -129,7 +129,7 @@ _domain = st.text(alphabet="abcXYZ09.-", min_size=0, max_size=10)
 _tail = st.sampled_from(["com", "COM", "io", "test", "local", "x", "123", "", "xn--p1ai", "ab--cd"])
 
 
-@settings(max_examples=300, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(
     st.lists(
         st.builds(
@@ -210,7 +210,7 @@ _cc = st.sampled_from(
 )
 
 
-@settings(max_examples=300, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(
     st.lists(
         st.builds(
