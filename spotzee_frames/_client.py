@@ -215,13 +215,22 @@ class _LoopThread:
 
     def stop(self) -> None:
         if self.loop.is_running():
+            # Cancel what is left (an abandoned call) before stopping, so no task is
+            # destroyed while pending.
+            with contextlib.suppress(Exception):
+                self.submit(_cancel_all()).result(timeout=5)
             self.loop.call_soon_threadsafe(self.loop.stop)
         self._thread.join(timeout=5)
         if not self.loop.is_running():
             self.loop.close()
 
 
-_DONE = object()
+async def _cancel_all() -> None:
+    me = asyncio.current_task()
+    tasks = [t for t in asyncio.all_tasks() if t is not me]
+    for task in tasks:
+        task.cancel()
+    await asyncio.gather(*tasks, return_exceptions=True)
 
 
 class Client:
@@ -603,6 +612,7 @@ class Client:
         calls: Iterable[Call],
         *,
         stop_on: tuple[type[BaseException], ...] = (AuthenticationError, PermissionDeniedError),
+        window: int | None = None,
     ) -> Iterator[tuple[int, Response | SpotzeeError]]:
         """Run many calls concurrently; yield `(position, outcome)` as each one ends.
 
@@ -611,55 +621,62 @@ class Client:
         does leaving the loop early (break, KeyboardInterrupt). A call already in flight
         when that happens may still complete on the server: send it again with the same
         idempotency key and it replays instead of applying twice.
+
+        `calls` is consumed lazily, at most `window` ahead of the outcomes (default: four
+        times `max_concurrency`), so a generator of a million bodies never has them all
+        in memory and building the next bodies overlaps the sending of the last ones.
         """
-        pending = list(calls)
-        for call in pending:
-            self._check_scope(call.method.upper(), call.path)
-        if not pending:
-            return
-        results: queue.SimpleQueue[Any] = queue.SimpleQueue()
-
-        async def one(position: int, call: Call) -> None:
-            try:
-                outcome: Any = await self._execute(call)
-            except SpotzeeError as exc:
-                outcome = exc
-            except asyncio.CancelledError:
-                raise
-            except Exception as exc:
-                outcome = exc
-            results.put((position, outcome))
-
-        async def run_all() -> None:
-            try:
-                await asyncio.gather(*(one(i, c) for i, c in enumerate(pending)))
-            finally:
-                results.put(_DONE)
-
-        future = self._loop().submit(run_all())
-        finished = False
+        ahead = window if window is not None else max(32, 4 * self.max_concurrency)
+        if ahead < 1:
+            raise ValueError(f"window must be at least 1, not {ahead}")
+        source = iter(calls)
+        results: queue.SimpleQueue[tuple[int, Any]] = queue.SimpleQueue()
+        in_flight: dict[int, Any] = {}
+        exhausted = False
+        position = 0
+        loop = self._loop()
         try:
-            received = 0
-            while received < len(pending):
+            while True:
+                while not exhausted and len(in_flight) < ahead:
+                    call = next(source, None)
+                    if call is None:
+                        exhausted = True
+                        break
+                    self._check_scope(call.method.upper(), call.path)
+                    in_flight[position] = loop.submit(self._settle(position, call, results))
+                    position += 1
+                if not in_flight:
+                    return
                 try:
-                    item = results.get(timeout=0.2)
+                    done, outcome = results.get(timeout=0.2)
                 except queue.Empty:
                     continue
-                if item is _DONE:
-                    break
-                received += 1
-                position, outcome = item
+                in_flight.pop(done).result()  # already settled: returns at once
                 if isinstance(outcome, stop_on):
                     raise outcome
                 if not isinstance(outcome, (Response, SpotzeeError)):
                     raise outcome
-                yield position, outcome
-            finished = True
+                yield done, outcome
         finally:
-            if not finished:
+            for future in in_flight.values():
                 future.cancel()
-                with contextlib.suppress(BaseException):  # cancelling on purpose
+            for future in in_flight.values():
+                with contextlib.suppress(BaseException):  # cancelled on purpose
                     future.result(timeout=10)
+
+    async def _settle(
+        self, position: int, call: Call, results: queue.SimpleQueue[tuple[int, Any]]
+    ) -> None:
+        """Run one call and hand its outcome, whatever it is, to the consuming thread."""
+        try:
+            outcome: Any = await self._execute(call)
+        except SpotzeeError as exc:
+            outcome = exc
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - re-raised in the caller's thread
+            outcome = exc
+        results.put((position, outcome))
 
 
 def _shutdown(loop_thread: _LoopThread) -> None:

@@ -349,3 +349,30 @@ def test_sandbox_client_needs_no_key() -> None:
     with Client.sandbox(Sandbox(faults=Faults())) as c:
         assert "sandbox" in repr(c)
         assert c.get("/journeys")["results"]
+
+
+def test_stream_takes_calls_lazily_within_its_window(client: Client) -> None:
+    pulled = 0
+
+    def calls():  # type: ignore[no-untyped-def]
+        nonlocal pulled
+        for _ in range(40):
+            pulled += 1
+            yield Call("GET", "/campaigns")
+
+    outcomes = client.stream(calls(), window=4)
+    next(outcomes)
+    assert pulled <= 5  # four in flight, plus the one that ended
+    assert len(list(outcomes)) == 39
+    assert pulled == 40
+
+
+def test_leaving_a_stream_early_cancels_the_rest(sandbox: Sandbox) -> None:
+    sandbox.faults.latency = 0.05
+    client, rec = recorded_client(sandbox, max_concurrency=2)
+    with client:
+        outcomes = client.stream([Call("GET", "/campaigns") for _ in range(50)], window=4)
+        next(outcomes)
+        outcomes.close()
+        time.sleep(0.2)
+        assert len(rec.seen) <= 6
