@@ -674,7 +674,7 @@ class Client:
             outcome = exc
         except asyncio.CancelledError:
             raise
-        except Exception as exc:  # noqa: BLE001 - re-raised in the caller's thread
+        except Exception as exc:
             outcome = exc
         results.put((position, outcome))
 
