@@ -491,6 +491,15 @@ def _phone_value(region: str | None) -> _PerValue:
         why = _possible_reason(num)
         if why is not None:
             return None, f"{_short(text)} {why}"
+        # A number written without its country code was read as one of default_region's:
+        # the length alone can't tell a foreign number from a local one (646-555-0186 is
+        # a possible AU length), so it must be a valid number of that region.
+        if not text.startswith("+") and not phonenumbers.is_valid_number(num):
+            where = phonenumbers.region_code_for_number(num) or region
+            return None, (
+                f"{_short(text)} is not a valid {where} number; write numbers from other "
+                "countries in international format (+...)"
+            )
         return phonenumbers.format_number(num, _PNF), None
 
     return parse

@@ -290,3 +290,13 @@ def test_to_series_gives_string_dtype() -> None:
     s = r.to_series(pd.Index([5, 6]))
     assert str(s.dtype) == "string"
     assert s.tolist() == ["a@x.com", pd.NA]
+
+
+def test_national_numbers_must_be_valid_numbers_of_the_default_region() -> None:
+    values = pd.Series(
+        ["646-555-0186", "12345", "(02) 9374 4000", "0412 345 678", "+1 646 555 0186"]
+    )
+    result = normalize_field("phone", values, default_region="AU")
+    assert list(result.values) == [None, None, "+61293744000", "+61412345678", "+16465550186"]
+    assert "not a valid AU number" in result.messages[0]
+    assert "international format" in result.messages[1]
