@@ -44,7 +44,7 @@ from ._upsert import preview_payloads, upsert
 from ._version import __version__
 from ._webhooks import verify_webhook, webhooks_to_frame
 
-__all__ = [
+__all__ = [  # noqa: RUF022  (plain sorted() order, pinned by tests/test_public_api.py)
     "APIError",
     "API_VERSION",
     "AuthenticationError",
