@@ -9,6 +9,7 @@ whose kernel already runs a loop.
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import contextlib
 import email.utils
 import ipaddress
@@ -22,7 +23,7 @@ import time
 import uuid
 import weakref
 from collections import Counter
-from collections.abc import Awaitable, Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Coroutine, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any, TypeVar
 from urllib.parse import urlsplit
@@ -67,6 +68,10 @@ SANDBOX_KEY = "sk_test_sandbox"
 logger = logging.getLogger("spotzee_frames")
 
 T = TypeVar("T")
+
+# What httpx takes as query parameters: pairs must come as a list or a tuple (any other
+# sequence would be read as a mapping).
+Params = Mapping[str, Any] | list[tuple[str, Any]] | tuple[tuple[str, Any], ...]
 
 # Codes for error answers that carry no usable code of their own (a proxy's HTML page,
 # a legacy numeric code): go by the HTTP status, as the contract says.
@@ -119,7 +124,7 @@ class Call:
 
     method: str
     path: str
-    params: Mapping[str, Any] | Sequence[tuple[str, Any]] | None = None
+    params: Params | None = None
     json: Any = None
     content: bytes | None = None
     idempotency_key: str | None = None
@@ -210,8 +215,8 @@ class _LoopThread:
         )
         self._thread.start()
 
-    def submit(self, coro: Awaitable[T]) -> Any:
-        return asyncio.run_coroutine_threadsafe(coro, self.loop)  # type: ignore[arg-type]
+    def submit(self, coro: Coroutine[Any, Any, T]) -> concurrent.futures.Future[T]:
+        return asyncio.run_coroutine_threadsafe(coro, self.loop)
 
     def stop(self) -> None:
         if self.loop.is_running():
@@ -436,7 +441,7 @@ class Client:
                 response = await http.request(
                     call.method,
                     call.path.lstrip("/"),
-                    params=call.params,  # type: ignore[arg-type]
+                    params=call.params,
                     content=content,
                     headers=headers,
                 )
@@ -544,10 +549,10 @@ class Client:
 
     # -- public, synchronous API --------------------------------------------------------
 
-    def _run(self, coro: Awaitable[T]) -> T:
+    def _run(self, coro: Coroutine[Any, Any, T]) -> T:
         future = self._loop().submit(coro)
         try:
-            return future.result()  # type: ignore[no-any-return]
+            return future.result()
         except BaseException:
             future.cancel()
             raise
@@ -557,7 +562,7 @@ class Client:
         method: str,
         path: str,
         *,
-        params: Mapping[str, Any] | Sequence[tuple[str, Any]] | None = None,
+        params: Params | None = None,
         json: Any = None,
         content: bytes | None = None,
         idempotency_key: str | None = None,
@@ -631,7 +636,7 @@ class Client:
             raise ValueError(f"window must be at least 1, not {ahead}")
         source = iter(calls)
         results: queue.SimpleQueue[tuple[int, Any]] = queue.SimpleQueue()
-        in_flight: dict[int, Any] = {}
+        in_flight: dict[int, concurrent.futures.Future[None]] = {}
         exhausted = False
         position = 0
         loop = self._loop()
