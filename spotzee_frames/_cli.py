@@ -15,7 +15,7 @@ import sys
 from collections.abc import Callable, Hashable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, NoReturn, TypeVar, cast
+from typing import TYPE_CHECKING, Any, NoReturn, ParamSpec, TypeVar
 
 import click
 import pandas as pd
@@ -26,9 +26,16 @@ from ._summary import SENT_STATUSES, format_table, summary
 from ._summary import preview as payload_preview
 from ._version import __version__
 
+if TYPE_CHECKING:
+    from ._encoding import NullPolicy
+    from ._prepare import DuplicatePolicy
+    from ._upsert import Mode
+
 __all__ = ["cli", "main"]
 
 F = TypeVar("F", bound=Callable[..., Any])
+P = ParamSpec("P")
+R = TypeVar("R")
 
 EXIT_OK, EXIT_ROWS_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
 
@@ -133,12 +140,12 @@ def _sandbox_option(f: F) -> F:
     )(f)
 
 
-def _guarded(f: F) -> F:
+def _guarded(f: Callable[P, R]) -> Callable[P, R]:
     """Turn whole-call errors into one clear line on stderr and exit code 2, and Ctrl-C
     into exit code 130 (click's own handling would exit 1, which means "rows failed")."""
 
     @functools.wraps(f)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
+    def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
         try:
             return f(*args, **kwargs)
         except (click.ClickException, click.exceptions.Exit):
@@ -153,7 +160,7 @@ def _guarded(f: F) -> F:
             if state is not None:
                 state.close()
 
-    return wrapper  # type: ignore[return-value]
+    return wrapper
 
 
 def _one_line(exc: BaseException) -> str:
@@ -475,10 +482,10 @@ def upsert(
     file: Path,
     maps: tuple[str, ...],
     mapping_file: Path | None,
-    mode: str,
-    nulls: str,
+    mode: Mode,  # the click.Choice options above hold these to their literals
+    nulls: NullPolicy,
     default_region: str | None,
-    duplicates: str,
+    duplicates: DuplicatePolicy,
     dry_run: bool,
     preview: int,
     report: Path | None,
@@ -512,10 +519,10 @@ def upsert(
         result = upsert_frame(
             source,
             mapping or None,
-            mode=cast(Any, mode),  # click.Choice checked it
-            nulls=cast(Any, nulls),
+            mode=mode,
+            nulls=nulls,
             default_region=default_region,
-            duplicates=cast(Any, duplicates),
+            duplicates=duplicates,
             dry_run=dry_run,
             batch_size=batch_size,
             progress=progress,

@@ -8,11 +8,15 @@ from __future__ import annotations
 import html
 from collections.abc import Hashable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
 from ._errors import ValidationError
+
+if TYPE_CHECKING:
+    from ._encoding import NullPolicy
+    from ._prepare import DuplicatePolicy
 
 __all__ = [
     "OK_STATUSES",
@@ -422,9 +426,9 @@ def preview(
     *,
     n: int = 5,
     default_region: str | None = None,
-    nulls: str = "omit",
+    nulls: NullPolicy = "omit",
     exclude: Iterable[Hashable] = (),
-    duplicates: str = "reject",
+    duplicates: DuplicatePolicy = "reject",
 ) -> Preview:
     """What `upsert` would send for the first `n` rows, next to the rows themselves.
 
@@ -439,9 +443,9 @@ def preview(
         frame,
         mapping,
         n=n,
-        nulls=nulls,  # type: ignore[arg-type]
+        nulls=nulls,
         default_region=default_region,
         exclude=exclude,
-        duplicates=duplicates,  # type: ignore[arg-type]
+        duplicates=duplicates,
     )
     return Preview(shown, list(frame.columns))

@@ -68,18 +68,18 @@ def _prepare_frame(
     frame: pd.DataFrame,
     mapping: Mapping[Hashable, str | None] | None,
     *,
-    nulls: str,
+    nulls: NullPolicy,
     default_region: str | None,
     exclude: Iterable[Hashable],
-    duplicates: str,
+    duplicates: DuplicatePolicy,
 ) -> Prepared:
     return prepare(
         frame,
         mapping,
-        nulls=nulls,  # type: ignore[arg-type]
+        nulls=nulls,
         default_region=default_region,
         exclude=exclude,
-        duplicates=duplicates,  # type: ignore[arg-type]
+        duplicates=duplicates,
     )
 
 
