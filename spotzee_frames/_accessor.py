@@ -29,6 +29,7 @@ def _forwards_to(func: Callable[..., Any]) -> Callable[[F], F]:
         sig = inspect.signature(func)
         params = list(sig.parameters.values())[1:]
         self_param = inspect.Parameter("self", inspect.Parameter.POSITIONAL_OR_KEYWORD)
+        # A function takes any attribute; inspect.signature() and help() read this one.
         method.__signature__ = sig.replace(parameters=[self_param, *params])  # type: ignore[attr-defined]
         method.__doc__ = func.__doc__
         return method

@@ -14,7 +14,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any, Literal, cast
 
 import numpy as np
 import pandas as pd
@@ -59,7 +59,8 @@ def _columns(spec: str, **enums: tuple[str, ...]) -> tuple[_Column, ...]:
     out = []
     for item in spec.split():
         name, kind = item.split(":")
-        out.append(_Column(name, kind, enums.get(name, ())))  # type: ignore[arg-type]
+        # The specs are literals in this module, written against `Kind`.
+        out.append(_Column(name, cast(Kind, kind), enums.get(name, ())))
     return tuple(out)
 
 

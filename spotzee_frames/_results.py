@@ -165,6 +165,7 @@ class ResultBuilder:
                 data[name] = pd.arrays.IntegerArray(self._ints[name], ~self._has[name])
         for name, dtype in self._extra_dtypes.items():
             values = self._extra[name]
+            # pandas-stubs types `dtype=` as a union of literal names; these are names too.
             data[name] = values if dtype == "object" else pd.array(values, dtype=cast(Any, dtype))
         frame = pd.DataFrame(data, copy=False)
         frame.index = self.index

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import random
 from dataclasses import dataclass
-from typing import Final, Literal, get_args
+from typing import Final, Literal, cast, get_args
 
 __all__ = ["FAULT_KINDS", "FaultKind", "FaultPlan", "Faults"]
 
@@ -62,7 +62,7 @@ class FaultPlan:
             raise ValueError(f"times must be a positive integer, got {times!r}")
         if path is not None and not path.startswith("/"):
             raise ValueError(f"path is relative to /api/client and starts with '/', got {path!r}")
-        checked: FaultKind = kind  # type: ignore[assignment]  # checked against FAULT_KINDS
+        checked = cast(FaultKind, kind)  # checked against FAULT_KINDS above
         self._scripts.append(
             _Script(checked, times, None if method is None else method.upper(), path)
         )
