@@ -504,9 +504,6 @@ def _prepare(
         data_cols.append(enc.values)
         gap_masks.append(enc.missing)
 
-    bad, problem = _first_problems(n, sources)
-    problems = [problem] if problem is not None else []
-
     ext_ok = id_ok.get("external_id", np.zeros(n, dtype=bool))
     usable: dict[str, np.ndarray] = {}
     for name, values in ids.items():
@@ -515,25 +512,20 @@ def _prepare(
     usable_ids = pd.DataFrame(usable, copy=False, dtype=object)  # no str inference
     no_id = np.zeros(n, dtype=bool)
     no_id[row_failures(identity_schema(list(ids)), usable_ids).get(IDENTITY_CHECK, [])] = True
-    no_id &= ~bad
+    # A row with no identifier can't be sent whatever else is wrong with it, so that is
+    # the problem it is filed under (unless an id is there but malformed: that says more).
+    for name in ids:
+        no_id[list(field_results[name].messages)] = False
     if no_id.any():
-        pos = np.flatnonzero(no_id)
-        problems.append(
-            RowProblem(
-                positions=pos,
-                status="invalid",
-                codes=np.full(len(pos), CODE_NO_ID, dtype=object),
-                fields=np.full(
-                    len(pos),
-                    "external_id" if "external_id" in resolved.fields else "anonymous_id",
-                    dtype=object,
-                ),
-                messages=np.full(
-                    len(pos), "the row has neither an external_id nor an anonymous_id", dtype=object
-                ),
-            )
+        id_field = "external_id" if "external_id" in resolved.fields else "anonymous_id"
+        no_id_text = "the row has neither an external_id nor an anonymous_id"
+        sources.insert(
+            0, (id_field, CODE_NO_ID, dict.fromkeys(np.flatnonzero(no_id).tolist(), no_id_text))
         )
-    candidate = ~bad & ~no_id
+
+    bad, problem = _first_problems(n, sources)
+    problems = [problem] if problem is not None else []
+    candidate = ~bad
     external_id = ids.get("external_id", np.full(n, None, dtype=object))
 
     def row_payload(pos: int) -> dict[str, Any]:

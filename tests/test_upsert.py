@@ -733,3 +733,16 @@ def test_progress_callback_counts_rows_and_failures(client: Client, sandbox: San
     upsert(df, client=client, progress=events.append)
     last = events[-1]
     assert last.finished and last.total == 250 and last.done == 250 and last.failed == 1
+
+
+def test_a_row_without_any_identifier_is_filed_under_that_first(client: Client) -> None:
+    frame = pd.DataFrame({"external_id": [None, "x", "y"], "email": ["bad", None, "worse"]})
+    result = upsert(frame, client=client)
+    assert list(result.status) == ["invalid", "upserted", "invalid"]
+    assert result.loc[0, "error_code"] == "parameter_missing"
+    assert result.loc[0, "error_field"] == "external_id"
+    # Every problem of the row is still in the message, not only the first.
+    assert "neither an external_id" in result.loc[0, "error_message"]
+    assert "'bad'" in result.loc[0, "error_message"]
+    assert result.loc[2, "error_field"] == "email"
+    assert client.sandbox_instance.get_user("y") is None
