@@ -87,6 +87,7 @@ _CODE_BY_STATUS = {
     500: "internal_error",
     503: "service_unavailable",
 }
+_DEFAULT_RATE_LIMIT_PAUSE = 1.0  # seconds, for a 429 that carries no Retry-After
 _RETRYABLE_CODES = frozenset({"rate_limited", "idempotency_in_progress"})
 _SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 _KEYED_METHODS = frozenset({"POST", "PATCH"})
@@ -474,10 +475,14 @@ class Client:
                 self.stats["rate_limited"] += 1
                 if self._gate.paused_for == 0:  # the first 429 of a burst slows the pace once
                     self._pacer.slow_down()
-            if error.retry_after is not None and (
-                error.status_code == 429 or error.status_code == 503
-            ):
-                self._gate.pause(error.retry_after)
+            if error.status_code in (429, 503):
+                # Every worker backs off, not only this one; a 429 that names no wait still
+                # means the host's budget is spent.
+                pause = error.retry_after
+                if pause is None and error.status_code == 429:
+                    pause = _DEFAULT_RATE_LIMIT_PAUSE
+                if pause is not None:
+                    self._gate.pause(pause)
             raise error
         data: Any = None
         if response.content:

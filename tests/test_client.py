@@ -376,3 +376,30 @@ def test_leaving_a_stream_early_cancels_the_rest(sandbox: Sandbox) -> None:
         outcomes.close()
         time.sleep(0.2)
         assert len(rec.seen) <= 6
+
+
+def test_a_429_without_retry_after_still_pauses_every_worker() -> None:
+    state = {"limited": False}
+    starts: list[float] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        starts.append(time.monotonic())
+        if not state["limited"]:
+            state["limited"] = True
+            return httpx.Response(
+                429,
+                json={
+                    "status": "error",
+                    "code": "rate_limited",
+                    "message": "slow down",
+                    "error": "slow down",
+                },
+            )
+        return httpx.Response(200, json={"ok": True})
+
+    transport = httpx.MockTransport(handler)
+    with Client(SECRET, "https://api.example.test/api/client", transport=transport, **FAST) as c:
+        outcomes = dict(c.stream([Call("GET", "/campaigns") for _ in range(6)]))
+    assert all(isinstance(o, sf._client.Response) for o in outcomes.values())
+    # The first answer was a 429 with no Retry-After: what started after it waited ~1 s.
+    assert max(starts) - starts[0] >= 0.9
