@@ -16,12 +16,8 @@ one running trigger campaign once per row, and prints:
 from __future__ import annotations
 
 import argparse
-import socket
-import subprocess
-import sys
 import time
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
 
 import pandas as pd
 
@@ -29,47 +25,9 @@ from spotzee_frames import Client
 from spotzee_frames._listing import campaign, campaigns
 from spotzee_frames._trigger import trigger_campaign
 
+from ._served import served_sandbox
+
 CEILING = 100.0  # requests/s one host may send (contract: Rate limits)
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-@contextmanager
-def _served_sandbox(rate_limit: float, latency_ms: float) -> Iterator[str]:
-    port = _free_port()
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "spotzee_frames.sandbox",
-            "--port",
-            str(port),
-            "--rate-limit",
-            str(rate_limit),
-            "--latency",
-            str(latency_ms),
-        ],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
-    try:
-        assert proc.stdout is not None
-        line = proc.stdout.readline()
-        if "serving" not in line:
-            raise RuntimeError(f"the sandbox did not start: {line}{proc.stdout.read()}")
-        yield line.split("serving", 1)[1].strip()
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -87,7 +45,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             "plan": ["pro" if k % 2 else "team" for k in range(n)],
         }
     )
-    with _served_sandbox(args.rate_limit, args.latency) as base_url:
+    with served_sandbox(args.rate_limit, args.latency) as base_url:
         client = Client("sk_bench", base_url)
         try:
             running = campaigns(client=client, type="trigger", state="running")

@@ -17,17 +17,13 @@
 from __future__ import annotations
 
 import argparse
-import contextlib
 import gc
 import os
 import resource
-import socket
-import subprocess
 import sys
 import time
 import tracemalloc
 import warnings
-from collections.abc import Iterator
 from typing import Any
 
 import numpy as np
@@ -35,6 +31,8 @@ import pandas as pd
 
 from spotzee_frames._batching import iter_batches
 from spotzee_frames._prepare import prepare
+
+from ._served import served_sandbox
 
 __all__ = ["main", "make_frame"]
 
@@ -141,51 +139,13 @@ def bench_memory(rows: int) -> dict[str, Any]:
     return {"tracemalloc_peak_mb": peak / 1e6}
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-@contextlib.contextmanager
-def served_sandbox(rate_limit: float, latency_ms: float) -> Iterator[str]:
-    port = _free_port()
-    cmd = [
-        sys.executable,
-        "-m",
-        "spotzee_frames.sandbox",
-        "--port",
-        str(port),
-        "--rate-limit",
-        str(rate_limit),
-        "--latency",
-        str(latency_ms),
-        "--no-demo",
-    ]
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    try:
-        assert proc.stdout is not None
-        line = proc.stdout.readline()
-        if "serving" not in line:
-            raise RuntimeError(
-                f"sandbox did not start: {line!r} {proc.stderr.read() if proc.stderr else ''}"
-            )
-        yield f"http://127.0.0.1:{port}/api/client"
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-
-
 def bench_end_to_end(rows: int) -> dict[str, Any]:
     from spotzee_frames import Client
     from spotzee_frames._upsert import upsert
 
     df = make_frame(rows, seed=1)
     with (
-        served_sandbox(rate_limit=100, latency_ms=20) as base_url,
+        served_sandbox(rate_limit=100, latency_ms=20, demo=False) as base_url,
         Client("sk_bench", base_url) as client,
     ):
         start = time.perf_counter()

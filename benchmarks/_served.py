@@ -1,0 +1,52 @@
+"""A sandbox served by a separate process on 127.0.0.1, for the end-to-end benchmarks."""
+
+from __future__ import annotations
+
+import contextlib
+import socket
+import subprocess
+import sys
+from collections.abc import Iterator
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@contextlib.contextmanager
+def served_sandbox(rate_limit: float, latency_ms: float, *, demo: bool = True) -> Iterator[str]:
+    """Run `python -m spotzee_frames.sandbox` with these limits; yield its base URL.
+
+    It runs in its own process, so its work does not share a core (or the GIL) with the
+    client being measured.
+    """
+    port = free_port()
+    cmd = [
+        sys.executable,
+        "-m",
+        "spotzee_frames.sandbox",
+        "--port",
+        str(port),
+        "--rate-limit",
+        str(rate_limit),
+        "--latency",
+        str(latency_ms),
+    ]
+    if not demo:
+        cmd.append("--no-demo")
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        assert proc.stdout is not None
+        line = proc.stdout.readline()
+        if "serving" not in line:
+            raise RuntimeError(f"the sandbox did not start: {line}{proc.stdout.read()}")
+        yield f"http://127.0.0.1:{port}/api/client"
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
