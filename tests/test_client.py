@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 import logging
+import threading
 import time
 import traceback
 from dataclasses import dataclass, field
@@ -403,3 +404,19 @@ def test_a_429_without_retry_after_still_pauses_every_worker() -> None:
     assert all(isinstance(o, sf._client.Response) for o in outcomes.values())
     # The first answer was a 429 with no Retry-After: what started after it waited ~1 s.
     assert max(starts) - starts[0] >= 0.9
+
+
+def test_timeout_then_in_progress_then_replay_applies_once(served: Served) -> None:
+    # The first attempt times out while the server is still working; the retry (same key)
+    # is told `idempotency_in_progress` and waits; a later one gets the replayed answer.
+    served.sandbox.faults.latency = 0.6
+    # Only the first request is slow: once it is under way, answers come at once.
+    speed_up = threading.Timer(0.1, lambda: setattr(served.sandbox.faults, "latency", 0.0))
+    options = {**FAST, "timeout": 0.3, "max_attempts": 8}
+    with Client("sk_test_slow", served.base_url, **options) as c:  # type: ignore[arg-type]
+        speed_up.start()
+        response = c.request("POST", "/users/batch", json=ITEM, idempotency_key="slow-1")
+    assert response.data["results"][0]["external_id"] == "c1"
+    assert served.sandbox.write_counts["c1"] == 1
+    statuses = [r.status for r in served.sandbox.requests if r.path.endswith("/users/batch")]
+    assert 409 in statuses
