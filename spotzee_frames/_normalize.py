@@ -391,7 +391,10 @@ def normalize_email(values: pd.Series, *, column: Any = None) -> FieldResult:
         # only those few need the domain lowered on its own.
         lowered = pc.ascii_lower(text)
         capitals = fast & ~_np_bool(pc.equal(lowered, text))
-        out[fast] = _np_objects(pc.filter(lowered, pa.array(fast)))
+        if fast.all():
+            out = _np_objects(lowered)
+        else:
+            out[fast] = _np_objects(pc.filter(lowered, pa.array(fast)))
         if capitals.any():
             sub = pc.filter(text, pa.array(capitals))
             upper_local = _np_bool(pc.match_substring_regex(sub, "^[^@A-Z]*[A-Z]"))
@@ -576,9 +579,13 @@ def _fast_e164(e164: pa.Array) -> tuple[np.ndarray, np.ndarray, dict[int, str]]:
         if prefix is not None:
             # phonenumbers drops a national prefix here when that leaves a possible
             # number, whatever the length before: let it decide those rows.
-            might_strip = _prefix_match(e164.take(pa.array(rows)), code, prefix)
-            slow[rows[might_strip]] = True
-            rows = rows[~might_strip]
+            everyone = len(rows) == m  # then rows is 0..m-1: no need to gather
+            might_strip = _prefix_match(
+                e164 if everyone else e164.take(pa.array(rows)), code, prefix
+            )
+            if might_strip.any():
+                slow[rows[might_strip]] = True
+                rows = rows[~might_strip]
         why = _group_reason(code, length) if length >= 2 else "is too short"
         if why is None:
             accepted[rows] = True
@@ -613,7 +620,7 @@ def normalize_phone(
             pc.match_substring_regex(pc.filter(text, pa.array(loose)), _E164_LOOSE)
         )
     rows = np.flatnonzero(strict)
-    candidates = pc.filter(text, pa.array(strict))
+    candidates = text if len(rows) == n else pc.filter(text, pa.array(strict))
     if loose.any():
         cleaned = pc.replace_substring_regex(pc.filter(text, pa.array(loose)), r"[^0-9+]", "")
         rows = np.concatenate([rows, np.flatnonzero(loose)])
@@ -623,7 +630,9 @@ def normalize_phone(
     slow = ~missing & ~strict & ~loose
     if len(rows):
         ok, to_slow, errs = _fast_e164(candidates)
-        if ok.any():
+        if ok.all() and len(rows) == n and not loose.any():  # rows is 0..n-1
+            out = _np_objects(candidates)
+        elif ok.any():
             out[rows[ok]] = _np_objects(pc.filter(candidates, pa.array(ok)))
         slow[rows[to_slow]] = True
         if errs:
