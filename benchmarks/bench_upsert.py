@@ -71,8 +71,9 @@ def make_frame(n: int, seed: int = 0) -> pd.DataFrame:
 def prepare_bodies(df: pd.DataFrame, *, keep: bool = False) -> tuple[int, int]:
     """Validate, normalise, map and encode: `prepare`, then every request body and its key.
 
-    Bodies are produced one batch at a time, as a sender consumes them; `keep=True` holds
-    all of them at once instead (what `Client.stream` does today, as it lists its calls).
+    Bodies are produced one batch at a time, as `Client.stream` consumes them (it takes
+    calls lazily, a window ahead of the sends); `keep=True` holds all of them at once
+    instead, for comparison.
     """
     prepared = prepare(df)
     kept = []
