@@ -329,10 +329,15 @@ def _record_items(builder: ResultBuilder, rows: np.ndarray, data: Any) -> int:
     ok_at: list[int] = []
     user_ids: list[Any] = []
     bad = 0
-    for item in results:
+    # Results come in request order; a server that leaves `index` out of every one of
+    # exactly n results is read by position (one that leaves out only some is not).
+    by_position = len(results) == n and not any(
+        isinstance(item, dict) and "index" in item for item in results
+    )
+    for position, item in enumerate(results):
         if not isinstance(item, dict):
             continue
-        index = item.get("index")
+        index = position if by_position else item.get("index")
         if not isinstance(index, int) or isinstance(index, bool) or not 0 <= index < n:
             continue
         if seen[index]:

@@ -746,3 +746,33 @@ def test_a_row_without_any_identifier_is_filed_under_that_first(client: Client) 
     assert "'bad'" in result.loc[0, "error_message"]
     assert result.loc[2, "error_field"] == "email"
     assert client.sandbox_instance.get_user("y") is None
+
+
+def test_results_without_index_are_read_in_request_order(tampered: Any) -> None:
+    def strip_indexes(
+        request: httpx.Request, response: httpx.Response, body: bytes
+    ) -> httpx.Response:
+        data = orjson.loads(response.content)
+        for r in data["results"]:
+            del r["index"]
+        return httpx.Response(
+            response.status_code, headers=response.headers, content=orjson.dumps(data)
+        )
+
+    result = upsert(contacts(3), client=tampered(strip_indexes), progress=False)
+    assert result.status.astype(str).tolist() == ["upserted"] * 3
+
+
+def test_results_missing_some_indexes_are_not_guessed(tampered: Any) -> None:
+    def strip_one_index(
+        request: httpx.Request, response: httpx.Response, body: bytes
+    ) -> httpx.Response:
+        data = orjson.loads(response.content)
+        del data["results"][0]["index"]
+        return httpx.Response(
+            response.status_code, headers=response.headers, content=orjson.dumps(data)
+        )
+
+    result = upsert(contacts(3), client=tampered(strip_one_index), progress=False)
+    assert result.status.astype(str).tolist() == ["failed", "upserted", "upserted"]
+    assert result.loc[0, "error_code"] == "missing_result"
