@@ -64,25 +64,6 @@ def _check_options(
     return _check_region(default_region)
 
 
-def _prepare_frame(
-    frame: pd.DataFrame,
-    mapping: Mapping[Hashable, str | None] | None,
-    *,
-    nulls: NullPolicy,
-    default_region: str | None,
-    exclude: Iterable[Hashable],
-    duplicates: DuplicatePolicy,
-) -> Prepared:
-    return prepare(
-        frame,
-        mapping,
-        nulls=nulls,
-        default_region=default_region,
-        exclude=exclude,
-        duplicates=duplicates,
-    )
-
-
 def upsert(
     frame: pd.DataFrame,
     mapping: Mapping[Hashable, str | None] | None = None,
@@ -166,7 +147,7 @@ def upsert(
     region = _check_options(mode, nulls, duplicates, batch_size, default_region)
     if not isinstance(dry_run, bool):
         raise ValidationError(f"dry_run must be True or False, not {dry_run!r}")
-    prepared = _prepare_frame(
+    prepared = prepare(
         frame, mapping, nulls=nulls, default_region=region, exclude=exclude, duplicates=duplicates
     )
     extra = dict(_EXTRA)
