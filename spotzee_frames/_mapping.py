@@ -8,7 +8,9 @@ Rules (shared by upserts and the trigger calls):
 - A target is a first-class field (`external_id`, `anonymous_id`, `email`, `phone`,
   `timezone`, `locale`) or `data.<key>`. `first_name` and `last_name` are accepted as
   shorthands for `data.first_name` / `data.last_name`, because the API keeps them in `data`.
-- A column named exactly like a first-class field maps itself (case-sensitive).
+- A column named like a first-class field maps itself: exactly, or (when no other column
+  claims that field) up to case, surrounding blanks and `-`/space for `_`, so a CRM
+  export's `Email` or `External ID` is not silently sent as custom data.
 - Every other column goes to `data.<column>` unless it is excluded, either with
   `mapping={column: None}` or with `exclude=[column, ...]`.
 - A column mapped to a first-class field is never duplicated into `data`.
@@ -95,6 +97,11 @@ def _data_key(column: Hashable) -> str:
     return column if isinstance(column, str) else str(column)
 
 
+def _loose_name(label: str) -> str:
+    """`' External-ID '` → `'external_id'`: how a first-class field may be spelt."""
+    return "_".join(label.strip().lower().replace("-", " ").split())
+
+
 def resolve_mapping(
     columns: Iterable[Hashable],
     mapping: Mapping[Hashable, str | None] | None = None,
@@ -176,11 +183,24 @@ def resolve_mapping(
             )
     for col in excluded_set:
         target_of[col] = None
+    exact = {c for c in cols if isinstance(c, str) and c in allowed and c not in target_of}
+    claimed = {t for t in target_of.values() if t is not None} | exact
+    loose: dict[str, list[Hashable]] = {}
+    for col in cols:
+        if col in target_of or col in exact or not isinstance(col, str):
+            continue
+        name = _loose_name(col)
+        if name in allowed and name not in claimed:
+            loose.setdefault(name, []).append(col)
+    # Only an unambiguous loose match counts; `Email` and `EMAIL` together stay data.
+    loose_target = {cs[0]: name for name, cs in loose.items() if len(cs) == 1}
     for col in cols:
         if col in target_of:
             continue
-        if isinstance(col, str) and col in allowed:
+        if col in exact:
             target_of[col] = col
+        elif col in loose_target:
+            target_of[col] = loose_target[col]
         elif rest_to_data:
             target_of[col] = _DATA_PREFIX + _data_key(col)
         else:

@@ -154,3 +154,26 @@ def test_property_every_column_is_accounted_for_once(
             assert target == col
         else:
             assert target == "data." + col
+
+
+def test_columns_spelt_loosely_like_a_field_map_to_it() -> None:
+    resolved = resolve_mapping(["External ID", " Email ", "PHONE", "TimeZone", "plan"])
+    assert resolved.fields == {
+        "external_id": "External ID",
+        "email": " Email ",
+        "phone": "PHONE",
+        "timezone": "TimeZone",
+    }
+    assert resolved.data == {"plan": "plan"}
+
+
+def test_an_exact_or_explicit_column_wins_over_a_loose_one() -> None:
+    resolved = resolve_mapping(["email", "Email", "Mail"], {"Mail": "phone"})
+    assert resolved.fields == {"email": "email", "phone": "Mail"}
+    assert resolved.data == {"Email": "Email"}
+
+
+def test_two_loose_spellings_of_one_field_stay_custom_data() -> None:
+    resolved = resolve_mapping(["Email", "EMAIL", "id"])
+    assert "email" not in resolved.fields
+    assert set(resolved.data) == {"Email", "EMAIL", "id"}
