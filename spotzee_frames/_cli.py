@@ -184,7 +184,10 @@ def _kind_of(path: Path) -> str:
 
 
 def read_frame(
-    path: Path, text_columns: Callable[[Sequence[Hashable]], list[Hashable]]
+    path: Path,
+    text_columns: Callable[[Sequence[Hashable]], list[Hashable]],
+    *,
+    encoding: str = "utf-8",
 ) -> pd.DataFrame:
     """Read a CSV, TSV, Parquet or JSON-lines file.
 
@@ -196,12 +199,30 @@ def read_frame(
     try:
         if kind in ("csv", "tsv"):
             sep = "\t" if kind == "tsv" else ","
-            header = list(pd.read_csv(path, sep=sep, nrows=0).columns)
+            codec = encoding
+            if codec.lower().replace("-", "").replace("_", "") == "utf8":
+                codec = "utf-8-sig"  # the same, and a byte-order mark is not a column name
+            header = list(pd.read_csv(path, sep=sep, nrows=0, encoding=codec).columns)
             as_text = {c: "string" for c in text_columns(header)}
-            return pd.read_csv(path, sep=sep, dtype=as_text, keep_default_na=False, na_values=[""])
+            return pd.read_csv(
+                path,
+                sep=sep,
+                dtype=as_text,
+                keep_default_na=False,
+                na_values=[""],
+                encoding=codec,
+            )
         if kind == "parquet":
             return pd.read_parquet(path)
-        return pd.read_json(path, lines=True, dtype=False)  # keep JSON types, parse no dates
+        # Keep JSON types and parse no dates.
+        return pd.read_json(path, lines=True, dtype=False, encoding=encoding)
+    except UnicodeDecodeError as exc:
+        raise UsageFailure(
+            f"cannot read {path}: it is not {encoding} text ({_one_line(exc)}); "
+            "pass --encoding (e.g. --encoding cp1252)"
+        ) from None
+    except LookupError:
+        raise UsageFailure(f"unknown --encoding {encoding!r}") from None
     except (OSError, ValueError, ImportError) as exc:
         raise UsageFailure(f"cannot read {path}: {_one_line(exc)}") from None
 
@@ -427,9 +448,24 @@ _duplicates_option = click.option(
     "sent once); first or last sends that one and skips the others.",
 )
 
-_input_file = click.argument(
+_file_argument = click.argument(
     "file", type=click.Path(exists=True, dir_okay=False, readable=True, path_type=Path)
 )
+_encoding_option = click.option(
+    "--encoding",
+    default="utf-8",
+    show_default=True,
+    metavar="CODEC",
+    help="Text encoding of a CSV, TSV or JSON-lines FILE (e.g. cp1252 for a spreadsheet "
+    "saved on Windows). A UTF-8 byte-order mark is always understood.",
+)
+
+
+def _input_file(func: F) -> F:
+    """FILE and the --encoding it is read with."""
+    return _file_argument(_encoding_option(func))
+
+
 _report_option = click.option(
     "--report",
     type=click.Path(dir_okay=False, writable=True, path_type=Path),
@@ -491,6 +527,7 @@ def upsert(
     report: Path | None,
     batch_size: int,
     progress: bool | None,
+    encoding: str,
 ) -> None:
     """Upsert the contacts in FILE (.csv, .tsv, .parquet or .jsonl) as Spotzee users.
 
@@ -502,7 +539,7 @@ def upsert(
 
     _check_report_path(report)
     mapping = _parse_map(maps, mapping_file)
-    source = read_frame(file, _text_columns_for(mapping))
+    source = read_frame(file, _text_columns_for(mapping), encoding=encoding)
     if preview:
         shown = payload_preview(
             source,
@@ -644,6 +681,7 @@ def _trigger(
     progress: bool | None,
     default_region: str | None,
     duplicates: str,
+    encoding: str,
     **extra: Any,
 ) -> None:
     from . import _trigger as trigger_module
@@ -652,7 +690,7 @@ def _trigger(
     mapping = _parse_map(maps, mapping_file)
     events = _split(event_columns)
     attrs = _split(attributes)
-    source = read_frame(file, _text_columns_for(mapping))
+    source = read_frame(file, _text_columns_for(mapping), encoding=encoding)
     audience = _where(source, where)
     missing = [c for c in [*(events or []), *(attrs or [])] if c not in audience.columns]
     if missing:

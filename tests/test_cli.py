@@ -581,3 +581,36 @@ def test_sandbox_command_serves_the_api(
     )
     assert run.returncode == 0, run.stderr
     assert "3 upserted" in run.stdout
+
+
+def test_spreadsheet_exports_are_read_as_written(runner: CliRunner, tmp_path: Path) -> None:
+    # A UTF-8 file with a byte-order mark, CRLF line ends and capitalised headers.
+    bom = tmp_path / "export.csv"
+    bom.write_bytes(b"\xef\xbb\xbfExternal ID,Email\r\n7,ada@example.com\r\n")
+    result = invoke(runner, "--sandbox", "upsert", str(bom), "--dry-run", "--preview", "1")
+    assert result.exit_code == 0, result.output
+    assert '"external_id": "7"' in result.output
+    assert '"email": "ada@example.com"' in result.output
+
+    # A Windows spreadsheet's cp1252 text: a clear usage error, then read with --encoding.
+    latin = tmp_path / "latin.csv"
+    latin.write_bytes("external_id,email,city\n8,b@example.com,Montréal\n".encode("cp1252"))
+    refused = invoke(runner, "--sandbox", "upsert", str(latin), "--dry-run")
+    assert refused.exit_code == 2
+    assert "--encoding" in refused.stderr
+    read = invoke(
+        runner,
+        "--sandbox",
+        "upsert",
+        str(latin),
+        "--dry-run",
+        "--preview",
+        "1",
+        "--encoding",
+        "cp1252",
+    )
+    assert read.exit_code == 0, read.output
+    assert "Montréal" in read.output
+    unknown = invoke(runner, "--sandbox", "upsert", str(latin), "--encoding", "klingon")
+    assert unknown.exit_code == 2
+    assert "unknown --encoding" in unknown.stderr
