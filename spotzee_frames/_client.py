@@ -48,6 +48,7 @@ from ._errors import (
     SpotzeeError,
     TransportError,
     error_class_for,
+    is_transient,
 )
 from ._pacing import Gate, Pacer
 from ._version import __version__
@@ -88,7 +89,6 @@ _CODE_BY_STATUS = {
     503: "service_unavailable",
 }
 _DEFAULT_RATE_LIMIT_PAUSE = 1.0  # seconds, for a 429 that carries no Retry-After
-_RETRYABLE_CODES = frozenset({"rate_limited", "idempotency_in_progress"})
 _SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 _KEYED_METHODS = frozenset({"POST", "PATCH"})
 # The only route a publishable key may use among those the toolkit calls.
@@ -403,10 +403,9 @@ class Client:
 
     def _retryable(self, exc: BaseException, call: Call, keyed: bool) -> bool:
         if isinstance(exc, TransportError):
+            # A lost answer may hide applied work: only a keyed or safe request goes again.
             return keyed or call.method in _SAFE_METHODS
-        if isinstance(exc, APIError):
-            return exc.status_code >= 500 or exc.code in _RETRYABLE_CODES or exc.status_code == 429
-        return False
+        return is_transient(exc)
 
     def _wait_seconds(self, state: RetryCallState) -> float:
         exc = state.outcome.exception() if state.outcome else None

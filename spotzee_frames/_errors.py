@@ -32,6 +32,7 @@ from __future__ import annotations
 from typing import Any
 
 __all__ = [
+    "RETRYABLE_CODES",
     "APIError",
     "AuthenticationError",
     "ConfigurationError",
@@ -191,6 +192,20 @@ def error_class_for(status_code: int) -> type[APIError]:
     if status_code >= 500:
         return ServerError
     return _BY_STATUS.get(status_code, APIError)
+
+
+# Error codes worth retrying although their status is a 4xx.
+RETRYABLE_CODES = frozenset({"rate_limited", "idempotency_in_progress"})
+
+
+def is_transient(error: BaseException) -> bool:
+    """Whether an error may pass on its own (the contract's retry rule): network trouble,
+    a 5xx, a 429 or `idempotency_in_progress`. Other 4xx answers are final."""
+    if isinstance(error, TransportError):
+        return True
+    if isinstance(error, APIError):
+        return error.status_code >= 500 or error.status_code == 429 or error.code in RETRYABLE_CODES
+    return False
 
 
 class Interrupted(KeyboardInterrupt):

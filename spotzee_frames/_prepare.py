@@ -247,7 +247,7 @@ def _label(index: pd.Index, position: int) -> str:
     return repr(label)
 
 
-def _first_problems(
+def combine_problems(
     n: int, sources: list[tuple[str, str, dict[int, str]]]
 ) -> tuple[np.ndarray, RowProblem | None]:
     """Combine per-column problems: per row the first field's code, all the messages."""
@@ -273,7 +273,7 @@ def _first_problems(
     return bad, RowProblem(positions, "invalid", codes, fields, msgs)
 
 
-def _duplicates(
+def duplicate_problems(
     rows_in: np.ndarray,
     keys: np.ndarray,
     what: str,
@@ -523,7 +523,7 @@ def _prepare(
             0, (id_field, CODE_NO_ID, dict.fromkeys(np.flatnonzero(no_id).tolist(), no_id_text))
         )
 
-    bad, problem = _first_problems(n, sources)
+    bad, problem = combine_problems(n, sources)
     problems = [problem] if problem is not None else []
     candidate = ~bad
     external_id = ids.get("external_id", np.full(n, None, dtype=object))
@@ -543,7 +543,7 @@ def _prepare(
             continue
         if _surely_distinct(id_values, np.flatnonzero(ok)):
             continue
-        dropped, dup_problems = _duplicates(
+        dropped, dup_problems = duplicate_problems(
             np.flatnonzero(ok), id_values, what, duplicates, index, row_payload
         )
         drop |= dropped

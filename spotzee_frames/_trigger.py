@@ -30,7 +30,7 @@ import numpy as np
 import orjson
 import pandas as pd
 
-from ._client import _RETRYABLE_CODES, Call, Client, Response, resolve_client
+from ._client import Call, Client, Response, resolve_client
 from ._encoding import MISSING, UnencodableValue, encode_column, encode_value
 from ._errors import (
     APIError,
@@ -38,6 +38,7 @@ from ._errors import (
     SpotzeeError,
     TargetStateError,
     ValidationError,
+    is_transient,
 )
 from ._listing import fetch_campaign, fetch_journey
 from ._mapping import resolve_mapping
@@ -49,9 +50,9 @@ from ._prepare import (
     DUPLICATE_POLICIES,
     DuplicatePolicy,
     RowProblem,
-    _duplicates,
-    _first_problems,
     check_choice,
+    combine_problems,
+    duplicate_problems,
 )
 from ._progress import ProgressLike, make_reporter
 from ._results import ResultBuilder
@@ -381,7 +382,7 @@ def _prepare(
     events = _events(frame, event, default=default_event)
     sources.extend(events.problems)
 
-    bad, problem = _first_problems(n, sources)
+    bad, problem = combine_problems(n, sources)
     problems = [problem] if problem is not None else []
     no_id = ~bad & ~has_id
     if no_id.any():
@@ -417,7 +418,7 @@ def _prepare(
             body, option=orjson.OPT_SORT_KEYS | orjson.OPT_SERIALIZE_NUMPY
         )
 
-    dropped, duplicate_problems = _duplicates(
+    dropped, dup_problems = duplicate_problems(
         candidates,
         external_id,
         "external_id",
@@ -425,7 +426,7 @@ def _prepare(
         frame.index,
         lambda position: orjson.Fragment(bodies[position]),
     )
-    problems.extend(duplicate_problems)
+    problems.extend(dup_problems)
     sendable = np.array([p for p in candidates.tolist() if not dropped[p]], dtype=np.int64)
     sent_bodies = [bodies[p] for p in sendable.tolist()]
     keys = [
@@ -476,9 +477,8 @@ def _check_journey(journey_id: int, client: Client) -> None:
 
 def _is_failure(error: SpotzeeError) -> bool:
     """Failed (worth re-running) rather than rejected (the server said no)."""
-    if not isinstance(error, APIError):
-        return True  # network / timeout after retries
-    return error.status_code >= 500 or error.status_code == 429 or error.code in _RETRYABLE_CODES
+    # Network trouble after retries, or an answer that may pass on its own.
+    return not isinstance(error, APIError) or is_transient(error)
 
 
 def _message(error: SpotzeeError, send_id: str | None) -> str:
