@@ -49,6 +49,8 @@ __all__ = [
     "DuplicatePolicy",
     "Prepared",
     "RowProblem",
+    "combine_problems",
+    "duplicate_problems",
     "prepare",
 ]
 
