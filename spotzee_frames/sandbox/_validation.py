@@ -110,14 +110,21 @@ def _fast_email(value: str) -> bool:
     return lowered.rpartition(".")[2] not in _SPECIAL_USE
 
 
-def check_email(value: object, param: str) -> str | None:
-    """RFC 5322 address syntax (no deliverability check); stored as given."""
+def _nullable_text(value: object, param: str) -> str | None:
+    """The value of a `string or null` field: None, or a non-empty string (else an error)."""
     if value is None:
         return None
     if type(value) is not str:
         raise _bad_type(param, "a string or null", value)
     if not value:
         raise _empty(param)
+    return value
+
+
+def check_email(value: object, param: str) -> str | None:
+    """RFC 5322 address syntax (no deliverability check); stored as given."""
+    if (value := _nullable_text(value, param)) is None:
+        return None
     if _fast_email(value):
         return value
     try:
@@ -134,12 +141,8 @@ _E164: Final = re.compile(r"\+[1-9][0-9]{1,14}")
 
 def check_phone(value: object, param: str) -> str | None:
     """E.164 as is; another international format normalised to E.164 when it parses."""
-    if value is None:
+    if (value := _nullable_text(value, param)) is None:
         return None
-    if type(value) is not str:
-        raise _bad_type(param, "a string or null", value)
-    if not value:
-        raise _empty(param)
     if _E164.fullmatch(value) is not None:
         return value
     problem = (
@@ -164,12 +167,8 @@ def _zones() -> frozenset[str]:
 
 def check_timezone(value: object, param: str) -> str | None:
     """An IANA zone name known to zoneinfo, at most 50 characters."""
-    if value is None:
+    if (value := _nullable_text(value, param)) is None:
         return None
-    if type(value) is not str:
-        raise _bad_type(param, "a string or null", value)
-    if not value:
-        raise _empty(param)
     if len(value) > 50:
         raise FieldError(
             "parameter_invalid_format", f"{param} must be at most 50 characters", param
@@ -204,12 +203,8 @@ _LOCALE: Final = re.compile(
 
 def check_locale(value: object, param: str) -> str | None:
     """A BCP 47 tag (`en-AU`, not `en_AU`), at most 255 characters."""
-    if value is None:
+    if (value := _nullable_text(value, param)) is None:
         return None
-    if type(value) is not str:
-        raise _bad_type(param, "a string or null", value)
-    if not value:
-        raise _empty(param)
     if len(value) > 255 or _LOCALE.fullmatch(value) is None:
         raise FieldError(
             "parameter_invalid_format",
