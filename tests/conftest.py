@@ -5,7 +5,9 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass
+from typing import Any
 
+import httpx
 import pytest
 
 import spotzee_frames
@@ -14,6 +16,12 @@ from spotzee_frames.sandbox import Sandbox
 
 # Fast retries: the policy is the same, only the waits are short.
 FAST = {"backoff_base": 0.01, "backoff_max": 0.2, "rate_limit": None, "max_retry_time": 30.0}
+
+
+def problem(status: int, code: str, message: str, **extra: Any) -> httpx.Response:
+    """An error answer in the contract's envelope, for tests that play the server."""
+    body = {"status": "error", "code": code, "message": message, "error": message, **extra}
+    return httpx.Response(status, json=body)
 
 
 @pytest.fixture(autouse=True)
@@ -54,4 +62,4 @@ def served() -> Iterator[Served]:
             c.close()
 
 
-__all__ = ["FAST", "Served", "spotzee_frames"]
+__all__ = ["FAST", "Served", "problem", "spotzee_frames"]

@@ -19,7 +19,7 @@ from spotzee_frames import Client
 from spotzee_frames._client import Call, _parse_retry_after
 from spotzee_frames.sandbox import Faults, Sandbox
 
-from .conftest import FAST, Served
+from .conftest import FAST, Served, problem
 
 SECRET = "sk_test_DoNotLeakMe0123456789"
 ITEM = [{"external_id": "c1", "email": "ada@example.com"}]
@@ -228,15 +228,7 @@ def test_stream_raises_auth_errors_and_stops(sandbox: Sandbox) -> None:
 
 class _Unauthorised(httpx.AsyncBaseTransport):
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
-        return httpx.Response(
-            401,
-            json={
-                "status": "error",
-                "code": "authentication_required",
-                "message": "bad key",
-                "error": "bad key",
-            },
-        )
+        return problem(401, "authentication_required", "bad key")
 
 
 def test_stream_reports_per_call_failures_without_stopping(
@@ -387,15 +379,7 @@ def test_a_429_without_retry_after_still_pauses_every_worker() -> None:
         starts.append(time.monotonic())
         if not state["limited"]:
             state["limited"] = True
-            return httpx.Response(
-                429,
-                json={
-                    "status": "error",
-                    "code": "rate_limited",
-                    "message": "slow down",
-                    "error": "slow down",
-                },
-            )
+            return problem(429, "rate_limited", "slow down")
         return httpx.Response(200, json={"ok": True})
 
     transport = httpx.MockTransport(handler)

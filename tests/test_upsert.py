@@ -25,7 +25,7 @@ from spotzee_frames import (
 from spotzee_frames._upsert import preview_payloads, upsert
 from spotzee_frames.sandbox import Faults, Sandbox
 
-from .conftest import FAST, Served
+from .conftest import FAST, Served, problem
 
 RESULT_COLUMNS = [
     "status",
@@ -658,15 +658,7 @@ def test_a_result_missing_from_the_answer_is_failed_not_upserted(tampered: Any) 
 
 def test_401_stops_the_whole_call(tampered: Any) -> None:
     def refuse(request: httpx.Request, response: httpx.Response, body: bytes) -> httpx.Response:
-        return httpx.Response(
-            401,
-            json={
-                "status": "error",
-                "code": "authentication_required",
-                "message": "bad key",
-                "error": "bad key",
-            },
-        )
+        return problem(401, "authentication_required", "bad key")
 
     with pytest.raises(AuthenticationError):
         upsert(contacts(3), client=tampered(refuse), progress=False)
@@ -674,22 +666,12 @@ def test_401_stops_the_whole_call(tampered: Any) -> None:
 
 def test_whole_request_refusal_naming_items_marks_those_rejected(tampered: Any) -> None:
     def refuse(request: httpx.Request, response: httpx.Response, body: bytes) -> httpx.Response:
-        return httpx.Response(
-            422,
-            json={
-                "status": "error",
-                "code": "validation_failed",
-                "message": "bad items",
-                "error": "bad items",
-                "errors": [
-                    {
-                        "param": "items.1.email",
-                        "code": "parameter_invalid_format",
-                        "message": "email refused",
-                    }
-                ],
-            },
-        )
+        item = {
+            "param": "items.1.email",
+            "code": "parameter_invalid_format",
+            "message": "email refused",
+        }
+        return problem(422, "validation_failed", "bad items", errors=[item])
 
     result = upsert(contacts(3), client=tampered(refuse), progress=False)
     assert result.status.astype(str).tolist() == ["failed", "rejected", "failed"]
