@@ -3,9 +3,9 @@ preparation that feeds it (every row accounted for, duplicates by policy)."""
 
 from __future__ import annotations
 
-import hashlib
 from typing import Any
 
+import blake3
 import numpy as np
 import orjson
 import pandas as pd
@@ -37,11 +37,11 @@ def test_batch_size_out_of_range(bad: Any) -> None:
         check_batch_size(bad)
 
 
-def test_key_is_a_prefixed_sha256_of_method_path_and_body() -> None:
+def test_key_is_a_prefixed_blake3_of_method_path_and_body() -> None:
     body = encode_body([{"external_id": "1"}])
     assert body == b'[{"external_id":"1"}]'
     key = idempotency_key("post", "/users/batch", body)
-    want = hashlib.sha256(b"POST /users/batch\n" + body).hexdigest()
+    want = blake3.blake3(b"POST /users/batch\n" + body).hexdigest()
     assert key == f"sfu_{want}"
     assert 1 <= len(key) <= 255
     assert idempotency_key("POST", "/users/batch", body) == key  # stable
