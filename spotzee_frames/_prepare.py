@@ -507,13 +507,9 @@ def _prepare(
         gap_masks.append(enc.missing)
 
     ext_ok = id_ok.get("external_id", np.zeros(n, dtype=bool))
-    usable: dict[str, np.ndarray] = {}
-    for name, values in ids.items():
-        usable[name] = values.copy()
-        usable[name][~id_ok[name]] = None
-    usable_ids = pd.DataFrame(usable, copy=False, dtype=object)  # no str inference
+    has_id = pd.DataFrame(id_ok, copy=False)
     no_id = np.zeros(n, dtype=bool)
-    no_id[row_failures(identity_schema(list(ids)), usable_ids).get(IDENTITY_CHECK, [])] = True
+    no_id[row_failures(identity_schema(list(ids)), has_id).get(IDENTITY_CHECK, [])] = True
     # A row with no identifier can't be sent whatever else is wrong with it, so that is
     # the problem it is filed under (unless an id is there but malformed: that says more).
     for name in ids:

@@ -57,7 +57,7 @@ def test_wrong_dtypes_fail_only_their_non_missing_rows() -> None:
 
 
 def test_identity_rule() -> None:
-    ids = pd.DataFrame({"external_id": ["a", None, None], "anonymous_id": [None, "b", None]})
+    ids = pd.DataFrame({"external_id": [True, False, False], "anonymous_id": [False, True, False]})
     assert row_failures(identity_schema(["external_id", "anonymous_id"]), ids)[
         IDENTITY_CHECK
     ].tolist() == [2]
