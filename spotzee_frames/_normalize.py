@@ -390,23 +390,20 @@ def normalize_email(values: pd.Series, *, column: Any = None) -> FieldResult:
         # Lower-casing the whole address is right unless the local part has capitals:
         # only those few need the domain lowered on its own.
         lowered = pc.ascii_lower(text)
-        capitals = fast & ~_np_bool(pc.equal(lowered, text))
         if fast.all():
             out = _np_objects(lowered)
         else:
             out[fast] = _np_objects(pc.filter(lowered, pa.array(fast)))
-        if capitals.any():
-            sub = pc.filter(text, pa.array(capitals))
-            upper_local = _np_bool(pc.match_substring_regex(sub, "^[^@A-Z]*[A-Z]"))
-            if upper_local.any():
-                mixed = pc.filter(sub, pa.array(upper_local))
-                parts = pc.split_pattern(mixed, "@", max_splits=1)
-                joined = pc.binary_join_element_wise(
-                    pc.list_element(parts, 0),
-                    pc.ascii_lower(pc.list_element(parts, 1)),
-                    pa.scalar("@", pa.large_string()),
-                )
-                out[np.flatnonzero(capitals)[upper_local]] = _np_objects(joined)
+        upper_local = fast & _np_bool(pc.match_substring_regex(text, "^[^@A-Z]*[A-Z][^@]*@"))
+        if upper_local.any():
+            mixed = pc.filter(text, pa.array(upper_local))
+            parts = pc.split_pattern(mixed, "@", max_splits=1)
+            joined = pc.binary_join_element_wise(
+                pc.list_element(parts, 0),
+                pc.ascii_lower(pc.list_element(parts, 1)),
+                pa.scalar("@", pa.large_string()),
+            )
+            out[upper_local] = _np_objects(joined)
     missing = na | blank
     slow = ~fast & ~missing
     errors: dict[int, str] = {}
