@@ -524,7 +524,23 @@ def _prefix_match(e164: pa.Array, code: int, prefix: str) -> np.ndarray:
         )
 
 
-_POW10 = 10 ** np.arange(19, dtype=np.int64)
+
+def _country_code_tables() -> tuple[np.ndarray, np.ndarray]:
+    """For each 3-digit head 000-999 of an E.164 number: its country code and that code's
+    length in digits (0: none). Country codes are prefix-free, so at most one of the 1-,
+    2- and 3-digit heads is one."""
+    heads = np.arange(1000)
+    cc = np.zeros(1000, dtype=np.int64)
+    cc_len = np.zeros(1000, dtype=np.int64)
+    for width in (1, 2, 3):
+        part = heads // 10 ** (3 - width)
+        hit = (cc_len == 0) & _CC_TABLE[part]
+        cc[hit] = part[hit]
+        cc_len[hit] = width
+    return cc, cc_len
+
+
+_CC_OF_HEAD, _CC_LEN_OF_HEAD = _country_code_tables()
 
 
 def _fast_e164(e164: pa.Array) -> tuple[np.ndarray, np.ndarray, dict[int, str]]:
@@ -539,16 +555,13 @@ def _fast_e164(e164: pa.Array) -> tuple[np.ndarray, np.ndarray, dict[int, str]]:
     slow = np.zeros(m, dtype=bool)
     errors: dict[int, str] = {}
     lengths = np.asarray(pc.binary_length(e164).to_numpy(zero_copy_only=False), dtype=np.int64) - 1
-    number = pc.cast(pc.ascii_ltrim(e164, "+"), pa.int64())
-    head3 = np.asarray(number.to_numpy(zero_copy_only=False), dtype=np.int64) // _POW10[lengths - 3]
-    # Country codes are prefix-free: at most one of the 1-, 2- and 3-digit heads is one.
-    cc = np.zeros(m, dtype=np.int64)
-    cc_len = np.zeros(m, dtype=np.int64)
-    for width in (1, 2, 3):
-        part = head3 // 10 ** (3 - width)
-        hit = (cc_len == 0) & _CC_TABLE[part]
-        cc[hit] = part[hit]
-        cc_len[hit] = width
+    # Every candidate has at least three digits: its first three say the country code.
+    head3 = np.asarray(
+        pc.cast(pc.utf8_slice_codeunits(e164, 1, 4), pa.int16()).to_numpy(zero_copy_only=False),
+        dtype=np.intp,
+    )
+    cc = _CC_OF_HEAD[head3]
+    cc_len = _CC_LEN_OF_HEAD[head3]
     no_cc = cc_len == 0
     for p in np.flatnonzero(no_cc):
         errors[int(p)] = "has no valid country code"
