@@ -79,7 +79,7 @@ def prepare_bodies(df: pd.DataFrame, *, keep: bool = False) -> tuple[int, int]:
     kept = []
     size = 0
     for batch in iter_batches(
-        prepared.n_sendable, prepared.payloads, method="POST", path="/users/batch"
+        prepared.n_sendable, prepared.body, method="POST", path="/users/batch"
     ):
         size += len(batch.body)
         if keep:

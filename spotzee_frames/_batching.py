@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import blake3
-import orjson
+import msgspec
 
 from ._errors import ValidationError
 
@@ -52,9 +52,13 @@ def batch_bounds(n_items: int, batch_size: int) -> list[tuple[int, int]]:
     return [(start, min(start + batch_size, n_items)) for start in range(0, n_items, batch_size)]
 
 
+_ENCODER = msgspec.json.Encoder()
+
+
 def encode_body(items: Sequence[Any]) -> bytes:
-    """The exact request body: a bare JSON array, compact, UTF-8."""
-    return orjson.dumps(items)
+    """The exact request body: a bare JSON array, compact, UTF-8 (msgspec's spelling, the
+    one `Prepared.body` writes too)."""
+    return _ENCODER.encode(items)
 
 
 def idempotency_key(method: str, path: str, body: bytes, *, prefix: str = KEY_PREFIX) -> str:
@@ -92,20 +96,21 @@ class Batch:
 
 def iter_batches(
     n_items: int,
-    build: Callable[[int, int], list[Any]],
+    encode: Callable[[int, int], bytes],
     *,
     method: str,
     path: str,
     batch_size: int = MAX_BATCH_SIZE,
     prefix: str = KEY_PREFIX,
 ) -> Iterator[Batch]:
-    """Yield the batches of `n_items` items, building each body only when it is needed.
+    """Yield the batches of `n_items` items, encoding each body only when it is needed.
 
-    `build(start, stop)` returns the JSON-ready items `start:stop`.
+    `encode(start, stop)` returns the exact body of items `start:stop`
+    (`Prepared.body`, or `encode_body` of a list of items).
     """
     check_batch_size(batch_size)
     for number, (start, stop) in enumerate(batch_bounds(n_items, batch_size)):
-        body = encode_body(build(start, stop))
+        body = encode(start, stop)
         yield Batch(
             number=number,
             start=start,

@@ -41,6 +41,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Final, Literal
 
+import msgspec
 import numpy as np
 import pandas as pd
 import pyarrow as pa
@@ -63,27 +64,12 @@ _INT64_MIN = -(2**63)
 _UINT64_MAX = 2**64 - 1
 
 
-class _Missing:
-    """The type of `MISSING`: a value whose key is left out of the JSON object."""
-
-    _instance: _Missing | None = None
-
-    def __new__(cls) -> _Missing:
-        if cls._instance is None:
-            cls._instance = super().__new__(cls)
-        return cls._instance
-
-    def __repr__(self) -> str:
-        return "MISSING"
-
-    def __bool__(self) -> bool:
-        return False
-
-    def __reduce__(self) -> str:
-        return "MISSING"
-
-
-MISSING: Final = _Missing()
+# A value whose key is left out of the JSON object. It is msgspec's own `UNSET`, which
+# msgspec leaves out when it encodes a Struct field, so rows of columns holding it encode
+# straight to bodies without a pass that deletes keys (see `_prepare`). As a dict value
+# msgspec refuses to encode it, so a key that should have been left out can never be sent
+# by mistake. (repr: `UNSET`, falsy, pickles to itself.)
+MISSING: Final = msgspec.UNSET
 
 
 class UnencodableValue(ValueError):

@@ -524,7 +524,6 @@ def _prefix_match(e164: pa.Array, code: int, prefix: str) -> np.ndarray:
         )
 
 
-
 def _country_code_tables() -> tuple[np.ndarray, np.ndarray]:
     """For each 3-digit head 000-999 of an E.164 number: its country code and that code's
     length in digits (0: none). Country codes are prefix-free, so at most one of the 1-,

@@ -2,8 +2,10 @@
 
 Runs column by column: each first-class column through its normaliser, each data column
 through the encoder, then one pass decides which rows are sendable (every value usable,
-an identifier present, the duplicate policy satisfied). Payload dicts are built lazily, a
-slice at a time, from the sendable rows only, so batches are always full.
+an identifier present, the duplicate policy satisfied). Request bodies are written lazily,
+a slice at a time, from the sendable rows only, so batches are always full: `body()` goes
+from the columns to msgspec Structs to bytes; `payloads()` builds the same rows as dicts
+(for previews and dry runs), and encoding those gives exactly the same bytes.
 
 Duplicate policy (`duplicates=`), applied to rows that are otherwise valid and share an
 identity (their `external_id`, or their `anonymous_id` when they have no `external_id`):
@@ -26,10 +28,12 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+import msgspec
 import numpy as np
 import orjson
 import pandas as pd
 
+from ._batching import encode_body
 from ._encoding import MISSING, NULL_POLICIES, NullPolicy, encode_column
 from ._errors import ValidationError
 from ._mapping import FIRST_CLASS, ID_FIELDS, ResolvedMapping, resolve_mapping
@@ -119,6 +123,40 @@ def _compile_builder(top_keys: list[str], data_keys: list[str]) -> Any:
     return namespace["build"]
 
 
+def _compile_structs(top_keys: list[str], data_keys: list[str]) -> Any:
+    """A function turning row tuples into msgspec Structs that encode to the payloads.
+
+    A Struct is cheaper to make than a dict and to encode, and a field holding `MISSING`
+    (msgspec's `UNSET`) is left out as it is encoded: no keys to delete afterwards. Fields
+    are named `k0`, `d0`…, renamed to the real keys, which never appear in the source.
+    Instances are not tracked by the garbage collector: they hold JSON-ready values only,
+    which cannot form a cycle.
+    """
+    data_names = [f"d{i}" for i in range(len(data_keys))]
+    top_names = [f"k{i}" for i in range(len(top_keys))]
+    fields: list[tuple[str, type, Any]] = [(k, object, MISSING) for k in top_names]
+    namespace: dict[str, Any] = {}
+    top_args = [f"v{i}" for i in range(len(top_keys))]
+    data_args = [f"w{i}" for i in range(len(data_keys))]
+    args = list(top_args)
+    if data_keys:
+        namespace["Data"] = msgspec.defstruct(
+            "Data",
+            [(k, object, MISSING) for k in data_names],
+            rename=dict(zip(data_names, data_keys, strict=True)),
+            gc=False,
+        )
+        fields.append(("data", object, MISSING))
+        args.append(f"Data({', '.join(data_args)})")
+    namespace["Payload"] = msgspec.defstruct(
+        "Payload", fields, rename=dict(zip(top_names, top_keys, strict=True)), gc=False
+    )
+    targets = ", ".join([*top_args, *data_args]) + ","
+    source = f"def build(rows):\n    return [Payload({', '.join(args)}) for {targets} in rows]\n"
+    exec(source, namespace)
+    return namespace["build"]
+
+
 def _gap_codes(masks: list[np.ndarray], n: int) -> tuple[np.ndarray, np.ndarray]:
     """Number the distinct patterns of missing keys: (code per row, -1 for none; first row
     of each pattern)."""
@@ -164,6 +202,7 @@ class Prepared:
     problems: list[RowProblem]
     _columns: list[np.ndarray] = field(repr=False)
     _build: Any = field(repr=False)
+    _structs: Any = field(repr=False)
     _gaps: np.ndarray = field(repr=False)
     _gap_keys: list[tuple[list[str], list[str]]] = field(repr=False)
 
@@ -197,6 +236,31 @@ class Prepared:
                         if not data:
                             del payload["data"]
         return out
+
+    def body(self, start: int = 0, stop: int | None = None) -> bytes:
+        """The exact request body for the sendable rows `start:stop`: the bytes of
+        `encode_body(self.payloads(start, stop))`, written without building dicts."""
+        if stop is None:
+            stop = self.n_sendable
+        with _no_gc():
+            rows = self._structs(zip(*self._lists(start, stop), strict=True))
+            empty = self._empty_data_lists()
+            lo, hi = bisect.bisect_left(empty, start), bisect.bisect_left(empty, stop)
+            for at in empty[lo:hi]:
+                rows[at - start].data = MISSING  # no data value at all: no `data` key
+            return encode_body(rows)
+
+    def _empty_data_lists(self) -> list[int]:
+        """Rows whose every data value is left out (so is `data` itself), cached."""
+        cached = self.__dict__.get("_empty_data_cache")
+        if cached is None:
+            n_data = len(self.mapping.data)
+            patterns = [
+                g for g, (_, data) in enumerate(self._gap_keys) if n_data and len(data) == n_data
+            ]
+            cached = np.flatnonzero(np.isin(self._gaps, patterns)).tolist() if patterns else []
+            self.__dict__["_empty_data_cache"] = cached
+        return cached
 
     def _gap_lists(self) -> tuple[list[int], list[int]]:
         """Rows with keys to leave out, and which pattern, as plain lists (cached)."""
@@ -573,6 +637,7 @@ def _prepare(
         problems=problems,
         _columns=[compact(c) for c in [*top_cols, *data_cols]],
         _build=_compile_builder(top_keys, data_keys),
+        _structs=_compile_structs(top_keys, data_keys),
         _gaps=gaps,
         _gap_keys=gap_keys,
     )

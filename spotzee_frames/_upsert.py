@@ -198,7 +198,7 @@ def _send(
     def calls() -> Iterator[Any]:
         for batch in iter_batches(
             prepared.n_sendable,
-            prepared.payloads,
+            prepared.body,
             method=method,
             path=path,
             batch_size=batch_size,

@@ -53,9 +53,9 @@ def test_iter_batches_builds_each_body_from_its_slice() -> None:
     items = [{"external_id": str(i)} for i in range(7)]
     seen: list[tuple[int, int]] = []
 
-    def build(a: int, b: int) -> list[Any]:
+    def build(a: int, b: int) -> bytes:
         seen.append((a, b))
-        return items[a:b]
+        return encode_body(items[a:b])
 
     batches = list(iter_batches(7, build, method="POST", path="/users/batch", batch_size=3))
     assert [(b.number, b.start, b.stop, len(b)) for b in batches] == [
@@ -85,7 +85,7 @@ def test_invalid_rows_leave_no_holes_in_batches() -> None:
     batches = list(
         iter_batches(
             prepared.n_sendable,
-            prepared.payloads,
+            prepared.body,
             method="POST",
             path="/users/batch",
             batch_size=10,
@@ -102,8 +102,7 @@ def test_keys_are_stable_across_runs_and_distinct_across_batches() -> None:
     def keys() -> list[str]:
         p = prepare(df)
         return [
-            b.key
-            for b in iter_batches(p.n_sendable, p.payloads, method="POST", path="/users/batch")
+            b.key for b in iter_batches(p.n_sendable, p.body, method="POST", path="/users/batch")
         ]
 
     first, second = keys(), keys()
@@ -143,7 +142,7 @@ def test_property_every_row_accounted_for_and_batches_full(
     assert frame.status.iloc[sorted(held)].isin(["invalid", "skipped"]).all()
     batches = list(
         iter_batches(
-            p.n_sendable, p.payloads, method="POST", path="/users/batch", batch_size=batch_size
+            p.n_sendable, p.body, method="POST", path="/users/batch", batch_size=batch_size
         )
     )
     sizes = [len(b) for b in batches]
@@ -153,3 +152,47 @@ def test_property_every_row_accounted_for_and_batches_full(
     assert len({b.key for b in batches}) == len(batches)
     for b in batches:
         assert b"NaN" not in b.body and b"nan" not in b.body
+
+
+_cell = st.one_of(
+    st.none(),
+    st.text(max_size=6),
+    st.integers(-(2**63), 2**63 - 1),
+    st.floats(allow_nan=True, allow_infinity=False),
+    st.booleans(),
+)
+
+
+@settings(max_examples=80, deadline=None)
+@given(
+    rows=st.lists(
+        st.tuples(st.one_of(st.none(), st.text(min_size=1, max_size=4)), _cell, _cell, _cell),
+        max_size=40,
+    ),
+    anonymous=st.booleans(),
+    nulls=st.sampled_from(["omit", "clear"]),
+    start=st.integers(0, 40),
+    width=st.integers(0, 40),
+)
+def test_property_bodies_are_the_bytes_of_the_payloads(
+    rows: list[tuple[Any, Any, Any, Any]], anonymous: bool, nulls: str, start: int, width: int
+) -> None:
+    """`Prepared.body` (Structs, nothing deleted) writes exactly what encoding the payload
+    dicts (keys deleted where values are left out) gives, gaps and empty `data` included."""
+    df = pd.DataFrame(
+        {
+            "external_id": pd.Series([r[0] for r in rows], dtype=object),
+            "a b": pd.Series([r[1] for r in rows], dtype=object),
+            "ü": pd.Series([r[2] for r in rows], dtype=object),
+            "data": pd.Series([r[3] for r in rows], dtype=object),
+        }
+    )
+    if anonymous:
+        df["anonymous_id"] = "anon"
+    p = prepare(df, nulls=nulls, duplicates="first")  # type: ignore[arg-type]
+    stop = min(start + width, p.n_sendable)
+    start = min(start, stop)
+    assert p.body(start, stop) == encode_body(p.payloads(start, stop))
+    assert p.body() == encode_body(p.payloads())
+    for item in orjson.loads(p.body()):
+        assert item.get("data", {"x": 1}) != {}  # an empty data object is left out
