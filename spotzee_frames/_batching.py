@@ -63,11 +63,7 @@ def encode_body(items: Sequence[Any]) -> bytes:
 
 def idempotency_key(method: str, path: str, body: bytes, *, prefix: str = KEY_PREFIX) -> str:
     """`<prefix>_<blake3 hex>` of method, path and body (68 characters with `sfu`)."""
-    digest = blake3.blake3()
-    digest.update(method.upper().encode("ascii"))
-    digest.update(b" ")
-    digest.update(path.encode("utf-8"))
-    digest.update(b"\n")
+    digest = blake3.blake3(f"{method.upper()} {path}\n".encode())
     digest.update(body)
     return f"{prefix}_{digest.hexdigest()}"
 

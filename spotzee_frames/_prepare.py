@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import bisect
 import gc
+import itertools
 from collections.abc import Hashable, Iterable, Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
@@ -219,7 +220,7 @@ class Prepared:
         if stop is None:
             stop = self.n_sendable
         with _no_gc():
-            out: list[dict[str, Any]] = self._build(zip(*self._lists(start, stop), strict=True))
+            out: list[dict[str, Any]] = self._build(self._rows(start, stop))
             gap_at, gap_kind = self._gap_lists()
             lo, hi = bisect.bisect_left(gap_at, start), bisect.bisect_left(gap_at, stop)
             if lo < hi:
@@ -243,7 +244,7 @@ class Prepared:
         if stop is None:
             stop = self.n_sendable
         with _no_gc():
-            rows = self._structs(zip(*self._lists(start, stop), strict=True))
+            rows = self._structs(self._rows(start, stop))
             empty = self._empty_data_lists()
             lo, hi = bisect.bisect_left(empty, start), bisect.bisect_left(empty, stop)
             for at in empty[lo:hi]:
@@ -273,20 +274,25 @@ class Prepared:
 
     _CHUNK = 8192
 
-    def _lists(self, start: int, stop: int) -> list[list[Any]]:
-        """The columns' values for rows `start:stop` as lists. Batches are asked for in
-        order, so a chunk of each column becomes a list once and is sliced per batch
-        (cheaper than one `tolist` per column per batch); small batches of dicts are
-        built and encoded while they are still in the CPU cache."""
-        cache = self.__dict__.get("_chunk")
-        if cache is None or not (cache[0] <= start and stop <= cache[1]):
+    def _rows(self, start: int, stop: int) -> list[tuple[Any, ...]]:
+        """The value tuples of the sendable rows `start:stop`.
+
+        Batches are asked for in order, so a chunk of each column becomes a list once and
+        one zip over the chunk hands out each batch's rows in turn (cheaper than a
+        `tolist` or a slice per column per batch, and small batches are built and encoded
+        while they are still in the CPU cache). Any other request starts a new chunk.
+        """
+        chunk = self.__dict__.get("_chunk")
+        if chunk is None or chunk[0] != start or stop > chunk[1]:
             if stop - start >= self._CHUNK:
-                return [col[start:stop].tolist() for col in self._columns]
+                return list(zip(*(c[start:stop].tolist() for c in self._columns), strict=True))
             hi = min(start + self._CHUNK, self.n_sendable)
-            cache = (start, hi, [col[start:hi].tolist() for col in self._columns])
-            self.__dict__["_chunk"] = cache
-        lo = cache[0]
-        return [lst[start - lo : stop - lo] for lst in cache[2]]
+            rows = zip(*(c[start:hi].tolist() for c in self._columns), strict=True)
+            chunk = [start, hi, rows]
+            self.__dict__["_chunk"] = chunk
+        out = list(itertools.islice(chunk[2], stop - start))
+        chunk[0] = stop
+        return out
 
     def result_builder(
         self, *, sendable_status: str = "interrupted", extra: dict[str, str] | None = None
