@@ -96,34 +96,6 @@ def _no_gc() -> Iterator[None]:
             gc.enable()
 
 
-def _compile_builder(top_keys: list[str], data_keys: list[str]) -> Any:
-    """A function turning row tuples into payload dicts, written out as a dict display.
-
-    A comprehension over `{k0: v0, k1: v1, "data": {...}}` builds dicts several times faster
-    than `dict(zip(keys, row))`. Only generated names (`k0`, `v0`) appear in the source;
-    the keys themselves are bound as default arguments, so no column name is ever
-    compiled as code (the same technique as `collections.namedtuple`).
-    """
-    top_names = [f"k{i}" for i in range(len(top_keys))]
-    data_names = [f"d{i}" for i in range(len(data_keys))]
-    top_vars = [f"v{i}" for i in range(len(top_keys))]
-    data_vars = [f"w{i}" for i in range(len(data_keys))]
-    items = [f"{k}: {v}" for k, v in zip(top_names, top_vars, strict=True)]
-    if data_keys:
-        inner = ", ".join(f"{k}: {v}" for k, v in zip(data_names, data_vars, strict=True))
-        items.append(f"'data': {{{inner}}}")
-    targets = ", ".join([*top_vars, *data_vars]) + ","
-    params = "".join(f", {k}={k}" for k in [*top_names, *data_names])
-    source = (
-        f"def build(rows{params}):\n    return [{{{', '.join(items)}}} for {targets} in rows]\n"
-    )
-    namespace: dict[str, Any] = dict(
-        zip([*top_names, *data_names], [*top_keys, *data_keys], strict=True)
-    )
-    exec(source, namespace)
-    return namespace["build"]
-
-
 def _compile_structs(top_keys: list[str], data_keys: list[str]) -> Any:
     """A function turning row tuples into msgspec Structs that encode to the payloads.
 
@@ -158,34 +130,6 @@ def _compile_structs(top_keys: list[str], data_keys: list[str]) -> Any:
     return namespace["build"]
 
 
-def _gap_codes(masks: list[np.ndarray], n: int) -> tuple[np.ndarray, np.ndarray]:
-    """Number the distinct patterns of missing keys: (code per row, -1 for none; first row
-    of each pattern)."""
-    gappy = [m for m in masks if m.any()]
-    if not gappy:
-        return np.full(n, -1, dtype=np.int64), np.zeros(0, dtype=np.int64)
-    any_gap = np.logical_or.reduce(gappy)
-    rows = np.flatnonzero(any_gap)
-    out = np.full(n, -1, dtype=np.int64)
-    if not len(rows):
-        return out, np.zeros(0, dtype=np.int64)
-    # 62 columns pack into one int64 per row; more are combined 62 at a time.
-    parts = []
-    for start in range(0, len(gappy), 62):
-        bits = np.zeros(len(rows), dtype=np.int64)
-        for j, mask in enumerate(gappy[start : start + 62]):
-            bits |= mask[rows].astype(np.int64) << j
-        parts.append(bits)
-    if len(parts) == 1:
-        code = parts[0]
-    else:
-        code = np.unique(np.stack(parts, axis=1), axis=0, return_inverse=True)[1].ravel()
-    renum, _ = pd.factorize(code)  # code is per gappy row already
-    out[rows] = renum
-    firsts = rows[np.unique(renum, return_index=True)[1]]
-    return out, firsts
-
-
 @dataclass
 class Prepared:
     """Everything known about a frame before sending.
@@ -202,10 +146,8 @@ class Prepared:
     external_id: np.ndarray
     problems: list[RowProblem]
     _columns: list[np.ndarray] = field(repr=False)
-    _build: Any = field(repr=False)
     _structs: Any = field(repr=False)
-    _gaps: np.ndarray = field(repr=False)
-    _gap_keys: list[tuple[list[str], list[str]]] = field(repr=False)
+    _empty_data: list[int] = field(repr=False)
 
     @property
     def n_rows(self) -> int:
@@ -216,61 +158,23 @@ class Prepared:
         return len(self.sendable)
 
     def payloads(self, start: int = 0, stop: int | None = None) -> list[dict[str, Any]]:
-        """Payload dicts for the sendable rows `start:stop` (all of them by default)."""
-        if stop is None:
-            stop = self.n_sendable
+        """Payload dicts of the sendable rows `start:stop` (all of them by default): exactly
+        what `body` sends, read back."""
         with _no_gc():
-            out: list[dict[str, Any]] = self._build(self._rows(start, stop))
-            gap_at, gap_kind = self._gap_lists()
-            lo, hi = bisect.bisect_left(gap_at, start), bisect.bisect_left(gap_at, stop)
-            if lo < hi:
-                gap_keys = self._gap_keys
-                for at, g in zip(gap_at[lo:hi], gap_kind[lo:hi], strict=True):
-                    payload = out[at - start]
-                    top_missing, data_missing = gap_keys[g]
-                    for key in top_missing:
-                        del payload[key]
-                    if data_missing:
-                        data = payload["data"]
-                        for key in data_missing:
-                            del data[key]
-                        if not data:
-                            del payload["data"]
+            out: list[dict[str, Any]] = msgspec.json.decode(self.body(start, stop))
         return out
 
     def body(self, start: int = 0, stop: int | None = None) -> bytes:
-        """The exact request body for the sendable rows `start:stop`: the bytes of
-        `encode_body(self.payloads(start, stop))`, written without building dicts."""
+        """The exact request body (a JSON array) for the sendable rows `start:stop`."""
         if stop is None:
             stop = self.n_sendable
         with _no_gc():
             rows = self._structs(self._rows(start, stop))
-            empty = self._empty_data_lists()
+            empty = self._empty_data
             lo, hi = bisect.bisect_left(empty, start), bisect.bisect_left(empty, stop)
             for at in empty[lo:hi]:
                 rows[at - start].data = MISSING  # no data value at all: no `data` key
             return encode_body(rows)
-
-    def _empty_data_lists(self) -> list[int]:
-        """Rows whose every data value is left out (so is `data` itself), cached."""
-        cached = self.__dict__.get("_empty_data_cache")
-        if cached is None:
-            n_data = len(self.mapping.data)
-            patterns = [
-                g for g, (_, data) in enumerate(self._gap_keys) if n_data and len(data) == n_data
-            ]
-            cached = np.flatnonzero(np.isin(self._gaps, patterns)).tolist() if patterns else []
-            self.__dict__["_empty_data_cache"] = cached
-        return cached
-
-    def _gap_lists(self) -> tuple[list[int], list[int]]:
-        """Rows with keys to leave out, and which pattern, as plain lists (cached)."""
-        cached = self.__dict__.get("_gap_cache")
-        if cached is None:
-            at = np.flatnonzero(self._gaps >= 0)
-            cached = (at.tolist(), self._gaps[at].tolist())
-            self.__dict__["_gap_cache"] = cached
-        return cached
 
     _CHUNK = 8192
 
@@ -501,7 +405,7 @@ def _prepare(
 
     top_keys: list[str] = []
     top_cols: list[np.ndarray] = []
-    gap_masks: list[np.ndarray] = []  # per key (top then data): where it is left out
+    data_missing: list[np.ndarray] = []  # per data key: where it is left out
     ids: dict[str, np.ndarray] = {}
     id_ok: dict[str, np.ndarray] = {}
     # pandera checks each first-class column's dtype; a column that cannot hold its field
@@ -565,7 +469,6 @@ def _prepare(
             values[gap] = fill
         top_keys.append(name)
         top_cols.append(values)
-        gap_masks.append(gap if fill is MISSING else np.zeros(n, dtype=bool))
 
     data_keys: list[str] = []
     data_cols: list[np.ndarray] = []
@@ -574,7 +477,7 @@ def _prepare(
             sources.append(("data." + key, CODE_NOT_ENCODABLE, enc.messages))
         data_keys.append(key)
         data_cols.append(enc.values)
-        gap_masks.append(enc.missing)
+        data_missing.append(enc.missing)
 
     ext_ok = id_ok.get("external_id", np.zeros(n, dtype=bool))
     has_id = pd.DataFrame(id_ok, copy=False)
@@ -624,16 +527,8 @@ def _prepare(
     def compact(values: np.ndarray) -> np.ndarray:
         return values if everything else values[sendable]
 
-    masks = gap_masks if everything else [m[sendable] for m in gap_masks]
-    gaps, firsts = _gap_codes(masks, len(sendable))
-    n_top = len(top_keys)
-    gap_keys = [
-        (
-            [k for k, m in zip(top_keys, masks[:n_top], strict=True) if m[r]],
-            [k for k, m in zip(data_keys, masks[n_top:], strict=True) if m[r]],
-        )
-        for r in firsts.tolist()
-    ]
+    # Rows with no data value at all are sent without a `data` key (not `"data": {}`).
+    no_data = np.logical_and.reduce(data_missing) if data_missing else np.zeros(n, dtype=bool)
     return Prepared(
         index=index,
         mapping=resolved,
@@ -642,8 +537,6 @@ def _prepare(
         external_id=external_id,
         problems=problems,
         _columns=[compact(c) for c in [*top_cols, *data_cols]],
-        _build=_compile_builder(top_keys, data_keys),
         _structs=_compile_structs(top_keys, data_keys),
-        _gaps=gaps,
-        _gap_keys=gap_keys,
+        _empty_data=np.flatnonzero(compact(no_data)).tolist(),
     )

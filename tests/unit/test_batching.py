@@ -21,6 +21,7 @@ from spotzee_frames._batching import (
     idempotency_key,
     iter_batches,
 )
+from spotzee_frames._encoding import MISSING, encode_value
 from spotzee_frames._errors import ValidationError
 from spotzee_frames._prepare import prepare
 
@@ -166,7 +167,9 @@ _cell = st.one_of(
 @settings(max_examples=80, deadline=None)
 @given(
     rows=st.lists(
-        st.tuples(st.one_of(st.none(), st.text(min_size=1, max_size=4)), _cell, _cell, _cell),
+        st.tuples(
+            st.one_of(st.none(), st.text("abcXYZ019", min_size=1, max_size=4)), _cell, _cell, _cell
+        ),
         max_size=40,
     ),
     anonymous=st.booleans(),
@@ -174,25 +177,42 @@ _cell = st.one_of(
     start=st.integers(0, 40),
     width=st.integers(0, 40),
 )
-def test_property_bodies_are_the_bytes_of_the_payloads(
+def test_property_bodies_hold_each_sendable_row_with_missing_keys_left_out(
     rows: list[tuple[Any, Any, Any, Any]], anonymous: bool, nulls: str, start: int, width: int
 ) -> None:
-    """`Prepared.body` (Structs, nothing deleted) writes exactly what encoding the payload
-    dicts (keys deleted where values are left out) gives, gaps and empty `data` included."""
+    """Each item of `Prepared.body` is its row: every value encoded by the column rules,
+    a left-out value's key absent, `data` absent when it would be empty; any slice of the
+    rows gives the same items."""
+    data_columns = ["a b", "ü", "data"]
     df = pd.DataFrame(
         {
             "external_id": pd.Series([r[0] for r in rows], dtype=object),
-            "a b": pd.Series([r[1] for r in rows], dtype=object),
-            "ü": pd.Series([r[2] for r in rows], dtype=object),
-            "data": pd.Series([r[3] for r in rows], dtype=object),
+            **{
+                c: pd.Series([r[i + 1] for r in rows], dtype=object)
+                for i, c in enumerate(data_columns)
+            },
         }
     )
     if anonymous:
         df["anonymous_id"] = "anon"
     p = prepare(df, nulls=nulls, duplicates="first")  # type: ignore[arg-type]
+    items = orjson.loads(p.body())
+    assert len(items) == p.n_sendable
+    for position, item in zip(p.sendable.tolist(), items, strict=True):
+        want: dict[str, Any] = {}
+        if rows[position][0] is not None:
+            want["external_id"] = rows[position][0]
+        if anonymous:
+            want["anonymous_id"] = "anon"
+        data = {}
+        for i, column in enumerate(data_columns):
+            value = encode_value(rows[position][i + 1], nulls=nulls)  # type: ignore[arg-type]
+            if value is not MISSING:
+                data[column] = value
+        if data:
+            want["data"] = data
+        assert item == want
     stop = min(start + width, p.n_sendable)
     start = min(start, stop)
-    assert p.body(start, stop) == encode_body(p.payloads(start, stop))
-    assert p.body() == encode_body(p.payloads())
-    for item in orjson.loads(p.body()):
-        assert item.get("data", {"x": 1}) != {}  # an empty data object is left out
+    assert orjson.loads(p.body(start, stop)) == items[start:stop]
+    assert p.payloads(start, stop) == items[start:stop]
