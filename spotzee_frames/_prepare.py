@@ -160,8 +160,12 @@ class Prepared:
     def payloads(self, start: int = 0, stop: int | None = None) -> list[dict[str, Any]]:
         """Payload dicts of the sendable rows `start:stop` (all of them by default): exactly
         what `body` sends, read back."""
+        if stop is None:
+            stop = self.n_sendable
+        out: list[dict[str, Any]] = []
         with _no_gc():
-            out: list[dict[str, Any]] = msgspec.json.decode(self.body(start, stop))
+            for lo in range(start, stop, self._CHUNK):  # a chunk of bodies at a time
+                out.extend(msgspec.json.decode(self.body(lo, min(lo + self._CHUNK, stop))))
         return out
 
     def body(self, start: int = 0, stop: int | None = None) -> bytes:
