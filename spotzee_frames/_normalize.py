@@ -266,15 +266,37 @@ def _id_value(value: Any) -> tuple[str | None, str | None]:
         return None, f"{value!r} is a boolean, not an id"
     if isinstance(value, int | np.integer):
         return str(int(value)), None
-    if isinstance(value, float | np.floating | decimal.Decimal):
-        if isinstance(value, decimal.Decimal):
-            finite = value.is_finite()
-        else:
-            finite = bool(np.isfinite(value))
-        if finite and value == int(value):
+    if isinstance(value, decimal.Decimal):
+        if value.is_finite() and value == int(value):
             return str(int(value)), None
         return None, f"{value!r} is not a whole number; ids are strings or integers"
+    if isinstance(value, float | np.floating):
+        if not np.isfinite(value) or value != int(value):
+            return None, f"{value!r} is not a whole number; ids are strings or integers"
+        exact = _exact_float_limit(np.asarray(value).dtype)
+        if abs(float(value)) > exact:
+            return None, _rounded_id(value, exact)
+        return str(int(value)), None
     return None, f"{type(value).__name__} value {_short(value)} is not a string or integer id"
+
+
+def _exact_float_limit(dtype: Any) -> int:
+    """The largest magnitude up to which a float dtype holds every integer (2**53 for
+    float64): past it, a whole float may be a rounded id."""
+    try:
+        bits = int(np.finfo(dtype).nmant) + 1
+    except (TypeError, ValueError):  # not a numpy float dtype: take float64's
+        bits = 53
+    return int(2**bits)
+
+
+def _rounded_id(value: np.floating | float, exact: int) -> str:
+    return (
+        f"{value!s} cannot be trusted as an id: past 2**{exact.bit_length() - 1} a "
+        "float column skips integers, so the id may have been rounded already (a blank cell "
+        "in a CSV column of ids makes it float); read the column as text, e.g. "
+        "pd.read_csv(..., dtype={'<column>': str}), or as Int64"
+    )
 
 
 def normalize_id(
@@ -306,17 +328,29 @@ def normalize_id(
         out[na] = None
         return _finish(n, field, column, out, na, {})
     if kind == "f":
+        float_type: np.dtype[Any] = (
+            dtype if isinstance(dtype, np.dtype) else np.dtype(getattr(dtype, "numpy_dtype", "f8"))
+        )
+        exact = _exact_float_limit(float_type)
         floats = values.to_numpy(dtype=np.float64, na_value=np.nan)
         na = np.isnan(floats)
         whole = np.isfinite(floats) & (np.floor(floats) == floats)
+        too_big = whole & (np.abs(floats) > exact)
+        whole &= ~too_big
         out = np.full(n, None, dtype=object)
         if whole.any():
             out[whole] = floats[whole].astype(np.int64).astype(str)
-        bad = ~na & ~whole
+        bad = ~na & ~whole & ~too_big
         errors = {
             int(p): f"{float(floats[p])!r} is not a whole number; ids are strings or integers"
             for p in np.flatnonzero(bad)
         }
+        errors.update(
+            {
+                int(p): _rounded_id(float_type.type(floats[p]), exact)
+                for p in np.flatnonzero(too_big)
+            }
+        )
         return _finish(n, field, column, out, na, errors)
     return _via_objects(values, field, column, _id_value)
 
@@ -795,6 +829,23 @@ def normalize_locale(values: pd.Series, *, column: Any = None) -> FieldResult:
 # --- dispatch -------------------------------------------------------------------------------
 
 
+def plain_arrow(values: pd.Series) -> pd.Series:
+    """An Arrow column of a type the normalisers do not read directly, as one they do: a
+    dictionary column (what `read_parquet(dtype_backend="pyarrow")` gives for a category)
+    as a pandas categorical, a string_view column as large_string text."""
+    dtype = values.dtype
+    if not isinstance(dtype, pd.ArrowDtype):
+        return values
+    t = dtype.pyarrow_dtype
+    if pa.types.is_dictionary(t):
+        arr = values.array.__arrow_array__()
+        return pd.Series(arr.to_pandas().array, index=values.index, name=values.name)
+    if pa.types.is_string_view(t):
+        text = pc.cast(values.array.__arrow_array__(), pa.large_string())
+        return pd.Series(pd.arrays.ArrowExtensionArray(text), index=values.index, name=values.name)
+    return values
+
+
 def normalize_field(
     field: str,
     values: pd.Series,
@@ -806,6 +857,7 @@ def normalize_field(
 
     `column` (the frame column's label) is named in messages when it differs from `field`.
     """
+    values = plain_arrow(values)
     if field in ID_FIELDS:
         return normalize_id(values, field, column=column)
     if field == "email":

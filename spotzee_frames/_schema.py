@@ -38,7 +38,7 @@ DTYPE_CHECK = "readable_dtype"
 IDENTITY_CHECK = "has_identifier"
 
 _TEXT = frozenset({"text", "object", "category"})
-_TEXT_OR_NUMBER = _TEXT | {"integer", "float"}
+_TEXT_OR_NUMBER = _TEXT | {"integer", "float", "decimal"}
 # What each first-class field can be read from.
 FIELD_FAMILIES: dict[str, frozenset[str]] = {
     "external_id": _TEXT_OR_NUMBER,
@@ -51,8 +51,8 @@ FIELD_FAMILIES: dict[str, frozenset[str]] = {
 
 
 def dtype_family(dtype: Any) -> str:
-    """`text`, `integer`, `float`, `bool`, `datetime`, `timedelta`, `category`, `object`
-    or `other`: the coarse kind of a column's dtype."""
+    """`text`, `integer`, `float`, `decimal`, `bool`, `datetime`, `timedelta`, `category`,
+    `object` or `other`: the coarse kind of a column's dtype."""
     if isinstance(dtype, pd.CategoricalDtype):
         return "category"
     if isinstance(dtype, pd.StringDtype):
@@ -61,8 +61,12 @@ def dtype_family(dtype: Any) -> str:
         import pyarrow as pa_
 
         t = dtype.pyarrow_dtype
-        if pa_.types.is_string(t) or pa_.types.is_large_string(t):
+        if pa_.types.is_string(t) or pa_.types.is_large_string(t) or pa_.types.is_string_view(t):
             return "text"
+        if pa_.types.is_dictionary(t):  # how a pyarrow-backed frame holds a category
+            return "category"
+        if pa_.types.is_decimal(t):
+            return "decimal"
         if pa_.types.is_integer(t):
             return "integer"
         if pa_.types.is_floating(t):

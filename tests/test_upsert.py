@@ -474,14 +474,25 @@ def test_preview_payloads_sits_beside_the_source_rows() -> None:
         ({"mapping": {"nope": "email"}}, "not in the frame"),
         ({"mapping": {"plan": "email"}}, "all map to 'email'"),
         ({"mapping": {"external_id": None}}, "no column gives external_id"),
+        ({"exclude": [["plan"]]}, "exclude must list column labels"),
+        ({"exclude": "nope"}, "exclude names column 'nope'"),
+        ({"progress": "yes"}, "progress must be None"),
     ],
 )
 def test_bad_calls_raise_before_sending(
     client: Client, sandbox: Sandbox, kwargs: dict[str, Any], message: str
 ) -> None:
+    kwargs = {"progress": False, **kwargs}
     with pytest.raises(ValidationError, match=message):
-        upsert(contacts(3), client=client, progress=False, **kwargs)
+        upsert(contacts(3), client=client, **kwargs)
     assert sandbox.requests == []
+
+
+def test_exclude_takes_one_label_or_none(client: Client, sandbox: Sandbox) -> None:
+    upsert(contacts(1), exclude="plan", client=client, progress=False)
+    assert "plan" not in sandbox.users["c0"]["data"]
+    upsert(contacts(1, start=1), exclude=None, client=client, progress=False)
+    assert sandbox.users["c1"]["data"]["plan"] == "gold"
 
 
 def test_invalid_rows_do_not_shrink_batches(client: Client, sandbox: Sandbox) -> None:
@@ -753,3 +764,54 @@ def test_results_missing_some_indexes_are_not_guessed(tampered: Any) -> None:
     result = upsert(contacts(3), client=tampered(_rewrite(strip_one_index)), progress=False)
     assert result.status.astype(str).tolist() == ["failed", "upserted", "upserted"]
     assert result.loc[0, "error_code"] == "missing_result"
+
+
+# -- columns as real files and pipelines hand them over -----------------------------------------
+
+
+def test_float_ids_past_2_53_are_invalid_not_rounded(client: Client, sandbox: Sandbox) -> None:
+    """A CSV id column with one blank cell becomes float64: past 2**53 its values may
+    already be rounded, and past 2**63 they do not fit an int64: never send either."""
+    for dtype in ("float64", "Float64", "float32"):
+        df = pd.DataFrame({"external_id": pd.array([1e20, 1e19, 17.0, 2.0**24 + 2], dtype=dtype)})
+        result = upsert(df, client=client, progress=False)
+        assert result.status.tolist()[:3] == ["invalid", "invalid", "upserted"]
+        assert result.error_message[0].startswith("external_id: 1e+20 cannot be trusted as an id")
+        assert "read the column as text" in result.error_message[1]
+        assert result.status[3] == ("invalid" if dtype == "float32" else "upserted")
+    assert set(sandbox.users) == {"17", str(2**24 + 2)}
+
+
+def test_pyarrow_backed_columns_of_every_kind_feed_first_class_fields(
+    client: Client, sandbox: Sandbox, tmp_path: Any
+) -> None:
+    import pyarrow as pa
+
+    pd.DataFrame(
+        {"external_id": ["a", "b"], "timezone": pd.Categorical(["utc", "Europe/London"])}
+    ).to_parquet(tmp_path / "t.parquet")
+    df = pd.read_parquet(tmp_path / "t.parquet", dtype_backend="pyarrow")
+    assert isinstance(df.timezone.dtype, pd.ArrowDtype)  # dictionary<values=string ...>
+    df["email"] = pd.array(["A@X.com", None], dtype=pd.ArrowDtype(pa.string_view()))
+    df["anonymous_id"] = pd.array(
+        [decimal.Decimal("17"), decimal.Decimal("18.5")], dtype=pd.ArrowDtype(pa.decimal128(4, 1))
+    )
+    result = upsert(df, client=client, progress=False)
+    assert result.status.tolist() == ["upserted", "invalid"]
+    assert "Decimal('18.5') is not a whole number" in result.error_message[1]
+    stored = sandbox.users["a"]
+    assert (stored["timezone"], stored["email"], stored["anonymous_id"]) == ("UTC", "A@x.com", "17")
+
+
+def test_odd_cells_do_not_stop_the_run(client: Client, sandbox: Sandbox) -> None:
+    df = pd.DataFrame(
+        {
+            "external_id": ["a", "b"],
+            "price": [decimal.Decimal("sNaN"), decimal.Decimal("1.5")],  # NaN: missing
+            "ratio": np.array([np.inf, 0.5], dtype=np.float32),
+        }
+    )
+    result = upsert(df, client=client, progress=False)
+    assert result.status.tolist() == ["invalid", "upserted"]
+    assert result.error_message[0] == "column 'ratio': inf is not valid JSON (infinity)"
+    assert sandbox.users["b"]["data"] == {"price": 1.5, "ratio": 0.5}
