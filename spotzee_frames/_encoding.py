@@ -305,6 +305,7 @@ def _encode_float_array(
     inf = np.isinf(data)
     if na is not None:
         inf &= ~na
+    raw = data
     if data.dtype != np.float64:
         # Shortest spelling of the float32/float16 value, read back as a double.
         data = np.where(np.isfinite(data), data, 0).astype(str).astype(np.float64)
@@ -316,7 +317,7 @@ def _encode_float_array(
     messages: dict[int, str] = {}
     if inf.any():
         positions = np.flatnonzero(inf)
-        messages = _inf_messages(positions, data, column)
+        messages = _inf_messages(positions, raw, column)
         obj[inf] = None
     return _result(obj, missing, inf, messages)
 
@@ -469,8 +470,20 @@ def _isna_objects(arr: np.ndarray) -> np.ndarray:
     """pd.isna for 1-D object arrays, where list/array-valued cells count as present."""
     try:
         return np.asarray(pd.isna(arr), dtype=bool)
-    except (TypeError, ValueError):  # pragma: no cover - pd.isna copes with objects
-        return np.fromiter((v is None for v in arr), dtype=bool, count=len(arr))
+    except (TypeError, ValueError, ArithmeticError):  # e.g. a signalling Decimal NaN
+        return np.fromiter((_missing_cell(v) for v in arr), dtype=bool, count=len(arr))
+
+
+def _missing_cell(value: Any) -> bool:
+    """pd.isna for one cell, for the cells pd.isna itself fails on."""
+    if isinstance(value, decimal.Decimal):
+        return value.is_nan()  # quiet or signalling: missing, like NaN
+    if not pd.api.types.is_scalar(value):
+        return False
+    try:
+        return bool(pd.isna(value))
+    except (TypeError, ValueError, ArithmeticError):
+        return False
 
 
 def _encode_object_column(values: pd.Series, nulls: NullPolicy, column: str) -> EncodedColumn:
