@@ -9,8 +9,8 @@ Rules (shared by upserts and the trigger calls):
   `timezone`, `locale`) or `data.<key>`. `first_name` and `last_name` are accepted as
   shorthands for `data.first_name` / `data.last_name`, because the API keeps them in `data`.
 - A column named like a first-class field maps itself: exactly, or (when no other column
-  claims that field) up to case, surrounding blanks and `-`/space for `_`, so a CRM
-  export's `Email` or `External ID` is not silently sent as custom data.
+  claims that field) up to case and punctuation, so a CRM export's `Email`, `E-mail` or
+  `External ID`, or a JSON API's `externalId`, is not silently sent as custom data.
 - Every other column goes to `data.<column>` unless it is excluded, either with
   `mapping={column: None}` or with `exclude=[column, ...]`.
 - A column mapped to a first-class field is never duplicated into `data`.
@@ -21,6 +21,7 @@ from __future__ import annotations
 import difflib
 from collections.abc import Hashable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 from ._errors import ValidationError
 
@@ -98,8 +99,29 @@ def _data_key(column: Hashable) -> str:
 
 
 def _loose_name(label: str) -> str:
-    """`' External-ID '` → `'external_id'`: how a first-class field may be spelt."""
-    return "_".join(label.strip().lower().replace("-", " ").split())
+    """`' External-ID '`, `externalId`, `Time Zone`, `E-mail` → `'externalid'`, `'timezone'`,
+    `'email'`: a label with case and everything but letters and digits dropped, the form
+    in which a column spelt like a first-class field is recognised."""
+    return "".join(ch for ch in label.lower() if ch.isalnum())
+
+
+def _exclusions(exclude: Any) -> list[Hashable]:
+    """`exclude=` as a list of column labels: None is none, a bare label (a string, or any
+    other hashable that is not a collection) is that one column."""
+    if exclude is None:
+        return []
+    if isinstance(exclude, str | bytes) or not isinstance(exclude, Iterable):
+        items = [exclude]
+    else:
+        items = list(exclude)
+    for c in items:
+        try:
+            hash(c)
+        except TypeError:
+            raise ValidationError(
+                f"exclude must list column labels; {c!r} ({type(c).__name__}) cannot be one"
+            ) from None
+    return items
 
 
 def resolve_mapping(
@@ -141,7 +163,7 @@ def resolve_mapping(
             )
 
     excluded_set: list[Hashable] = []
-    for c in exclude:
+    for c in _exclusions(exclude):
         if c not in seen:
             raise ValidationError(
                 f"exclude names column {c!r}, which is not in the frame"
@@ -186,11 +208,12 @@ def resolve_mapping(
     exact = {c for c in cols if isinstance(c, str) and c in allowed and c not in target_of}
     claimed = {t for t in target_of.values() if t is not None} | exact
     loose: dict[str, list[Hashable]] = {}
+    loose_fields = {_loose_name(f): f for f in fields}
     for col in cols:
         if col in target_of or col in exact or not isinstance(col, str):
             continue
-        name = _loose_name(col)
-        if name in allowed and name not in claimed:
+        name = loose_fields.get(_loose_name(col))
+        if name is not None and name not in claimed:
             loose.setdefault(name, []).append(col)
     # Only an unambiguous loose match counts; `Email` and `EMAIL` together stay data.
     loose_target = {cs[0]: name for name, cs in loose.items() if len(cs) == 1}

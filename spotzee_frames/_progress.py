@@ -15,6 +15,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+from ._errors import ValidationError
+
 __all__ = ["ProgressEvent", "ProgressLike", "Reporter", "make_reporter"]
 
 logger = logging.getLogger("spotzee_frames")
@@ -223,10 +225,16 @@ def make_reporter(progress: ProgressLike, *, desc: str, total: int) -> Reporter:
             renderer = _TqdmRenderer(desc, total, notebook=notebook)
         else:
             renderer = None
-    elif progress is False:
-        renderer = None
     else:
-        raise TypeError(
-            f"progress must be None (auto), True, False or a callable, not {progress!r}"
-        )
+        check_progress(progress)
+        renderer = None
     return Reporter(renderer, desc=desc, total=total)
+
+
+def check_progress(progress: Any) -> None:
+    """Raise ValidationError unless `progress=` is None, True, False or a callable."""
+    if progress is None or isinstance(progress, bool) or callable(progress):
+        return
+    raise ValidationError(
+        f"progress must be None (auto), True, False or a callable, not {progress!r}"
+    )

@@ -54,7 +54,7 @@ from ._prepare import (
     combine_problems,
     duplicate_problems,
 )
-from ._progress import ProgressLike, make_reporter
+from ._progress import ProgressLike, check_progress, make_reporter
 from ._results import ResultBuilder
 
 __all__ = [
@@ -161,8 +161,9 @@ def _positive_int(value: Any, name: str) -> int:
 
 
 def _check_options(
-    frame: Any, send_id: Any, dry_run: Any, max_recipients: Any, duplicates: Any
+    frame: Any, send_id: Any, dry_run: Any, max_recipients: Any, duplicates: Any, progress: Any
 ) -> str | None:
+    check_progress(progress)
     if not isinstance(frame, pd.DataFrame):
         raise ValidationError(f"expected a pandas DataFrame, got {type(frame).__name__}")
     if not isinstance(dry_run, bool):
@@ -570,7 +571,7 @@ def _trigger(
     default_region: str | None,
     duplicates: DuplicatePolicy,
 ) -> pd.DataFrame:
-    send_key = _check_options(frame, send_id, dry_run, max_recipients, duplicates)
+    send_key = _check_options(frame, send_id, dry_run, max_recipients, duplicates, progress)
     _guard(frame, target, max_recipients)
     prepared = _prepare(
         frame,

@@ -20,7 +20,7 @@ from ._batching import Batch, check_batch_size, iter_batches
 from ._encoding import NULL_POLICIES, NullPolicy
 from ._errors import APIError, Interrupted, SpotzeeError, ValidationError
 from ._prepare import DUPLICATE_POLICIES, DuplicatePolicy, Prepared, check_choice, prepare
-from ._progress import ProgressLike, make_reporter
+from ._progress import ProgressLike, check_progress, make_reporter
 from ._results import ResultBuilder
 
 if TYPE_CHECKING:
@@ -55,8 +55,9 @@ def _check_region(default_region: Any) -> str | None:
 
 
 def _check_options(
-    mode: Any, nulls: Any, duplicates: Any, batch_size: Any, default_region: Any
+    mode: Any, nulls: Any, duplicates: Any, batch_size: Any, default_region: Any, progress: Any
 ) -> str | None:
+    check_progress(progress)
     check_choice("mode", mode, MODES)
     check_choice("nulls", nulls, NULL_POLICIES)
     check_choice("duplicates", duplicates, DUPLICATE_POLICIES)
@@ -144,7 +145,7 @@ def upsert(
     Interrupted
         KeyboardInterrupt during the run; `.result` holds the partial result frame.
     """
-    region = _check_options(mode, nulls, duplicates, batch_size, default_region)
+    region = _check_options(mode, nulls, duplicates, batch_size, default_region, progress)
     if not isinstance(dry_run, bool):
         raise ValidationError(f"dry_run must be True or False, not {dry_run!r}")
     prepared = prepare(

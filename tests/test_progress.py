@@ -10,6 +10,7 @@ import time
 import pytest
 
 from spotzee_frames import _progress
+from spotzee_frames._errors import ValidationError
 from spotzee_frames._progress import ProgressEvent, Reporter, make_reporter
 
 
@@ -149,7 +150,7 @@ def test_callback_events_are_throttled_but_close_always_reports() -> None:
 
 
 def test_bad_progress_value_is_refused() -> None:
-    with pytest.raises(TypeError, match="progress must be"):
+    with pytest.raises(ValidationError, match="progress must be"):
         make_reporter("yes", desc="x", total=1)  # type: ignore[arg-type]
 
 

@@ -173,6 +173,17 @@ def test_an_exact_or_explicit_column_wins_over_a_loose_one() -> None:
     assert resolved.data == {"Email": "Email"}
 
 
+def test_case_and_punctuation_do_not_hide_a_field() -> None:
+    resolved = resolve_mapping(["externalId", "E-mail", "Time Zone", "anonymousID", "emailAddress"])
+    assert resolved.fields == {
+        "external_id": "externalId",
+        "anonymous_id": "anonymousID",
+        "email": "E-mail",
+        "timezone": "Time Zone",
+    }
+    assert resolved.data == {"emailAddress": "emailAddress"}  # another word: still data
+
+
 def test_two_loose_spellings_of_one_field_stay_custom_data() -> None:
     resolved = resolve_mapping(["Email", "EMAIL", "id"])
     assert "email" not in resolved.fields
