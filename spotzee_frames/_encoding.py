@@ -539,10 +539,13 @@ def _encode_arrow(values: pd.Series, nulls: NullPolicy, column: str) -> EncodedC
     if pa.types.is_integer(pa_type):
         target = str(pa_type).replace("int", "Int").replace("uInt", "UInt")
         return encode_column(values.astype(target), nulls=nulls, column=column)
+    if pa.types.is_float16(pa_type):  # no masked float16 dtype: numpy's, nulls as NaN
+        arr = pa.array(values.array)
+        na = np.asarray(arr.is_null().to_numpy(zero_copy_only=False), dtype=bool)
+        data = np.asarray(arr.to_numpy(zero_copy_only=False), dtype=np.float16)
+        return _encode_float_array(data, na, nulls, column)
     if pa.types.is_floating(pa_type):
-        target = (
-            "Float32" if pa.types.is_float32(pa_type) or pa.types.is_float16(pa_type) else "Float64"
-        )
+        target = "Float32" if pa.types.is_float32(pa_type) else "Float64"
         return encode_column(values.astype(target), nulls=nulls, column=column)
     if pa.types.is_boolean(pa_type):
         return encode_column(values.astype("boolean"), nulls=nulls, column=column)

@@ -92,7 +92,19 @@ def test_nullable_missing_follows_nulls(dtype: str) -> None:
     assert clear.values[1] is None and not clear.missing.any()
 
 
-@pytest.mark.parametrize("dtype", ["float64", "float32", "Float32", "Float64", "float16"])
+@pytest.mark.parametrize(
+    "dtype",
+    [
+        "float64",
+        "float32",
+        "Float32",
+        "Float64",
+        "float16",
+        "halffloat[pyarrow]",
+        "float[pyarrow]",
+        "double[pyarrow]",
+    ],
+)
 def test_floats_nan_and_shortest_spelling(dtype: str) -> None:
     out = enc([0.1, 2.5, np.nan], dtype)
     assert list(out.values)[:2] == [0.1, 2.5]
@@ -101,12 +113,15 @@ def test_floats_nan_and_shortest_spelling(dtype: str) -> None:
     assert orjson.dumps(list(out.values)[:2]) == b"[0.1,2.5]"
 
 
-@pytest.mark.parametrize("dtype", ["float64", "float32", "Float64"])
+@pytest.mark.parametrize(
+    "dtype", ["float64", "float32", "Float64", "float16", "halffloat[pyarrow]"]
+)
 def test_infinity_makes_the_row_invalid_naming_the_column(dtype: str) -> None:
     out = enc([1.0, np.inf, -np.inf], dtype)
     assert out.invalid.tolist() == [False, True, True]
     assert set(out.messages) == {1, 2}
-    assert "column 'col'" in out.messages[1] and "inf" in out.messages[1]
+    assert out.messages[1] == "column 'col': inf is not valid JSON (infinity)"
+    assert out.messages[2] == "column 'col': -inf is not valid JSON (infinity)"
 
 
 def test_float_whole_numbers_stay_floats_in_data() -> None:
