@@ -95,7 +95,18 @@ def _close(word: str, choices: Iterable[str]) -> str:
 
 
 def _data_key(column: Hashable) -> str:
-    return column if isinstance(column, str) else str(column)
+    """The text a column label stands for: a string as it is; a tuple (a MultiIndex
+    label, as `groupby().agg([...]).reset_index()` leaves them) as its non-blank parts
+    joined by `_`, so ('spend', 'sum') is `spend_sum` and ('external_id', '') is
+    `external_id`; anything else as `str()`."""
+    if isinstance(column, str):
+        return column
+    if isinstance(column, tuple):
+        parts = [
+            str(p) for p in column if not (p is None or (isinstance(p, str) and not p.strip()))
+        ]
+        return "_".join(parts)
+    return str(column)
 
 
 def _loose_name(label: str) -> str:
@@ -210,9 +221,9 @@ def resolve_mapping(
     loose: dict[str, list[Hashable]] = {}
     loose_fields = {_loose_name(f): f for f in fields}
     for col in cols:
-        if col in target_of or col in exact or not isinstance(col, str):
+        if col in target_of or col in exact or not isinstance(col, str | tuple):
             continue
-        name = loose_fields.get(_loose_name(col))
+        name = loose_fields.get(_loose_name(_data_key(col)))
         if name is not None and name not in claimed:
             loose.setdefault(name, []).append(col)
     # Only an unambiguous loose match counts; `Email` and `EMAIL` together stay data.

@@ -188,3 +188,10 @@ def test_two_loose_spellings_of_one_field_stay_custom_data() -> None:
     resolved = resolve_mapping(["Email", "EMAIL", "id"])
     assert "email" not in resolved.fields
     assert set(resolved.data) == {"Email", "EMAIL", "id"}
+
+
+def test_multiindex_labels_read_as_their_joined_parts() -> None:
+    """`groupby().agg([...]).reset_index()` leaves labels like ('external_id', '')."""
+    resolved = resolve_mapping([("external_id", ""), ("spend", "sum"), ("Spend", "max")])
+    assert resolved.fields == {"external_id": ("external_id", "")}
+    assert resolved.data == {"spend_sum": ("spend", "sum"), "Spend_max": ("Spend", "max")}
