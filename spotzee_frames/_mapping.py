@@ -139,7 +139,7 @@ def resolve_mapping(
     columns: Iterable[Hashable],
     mapping: Mapping[Hashable, str | None] | None = None,
     *,
-    exclude: Iterable[Hashable] = (),
+    exclude: Iterable[Hashable] | Hashable | None = (),
     fields: Sequence[str] = FIRST_CLASS,
     rest_to_data: bool = True,
 ) -> ResolvedMapping:

@@ -366,7 +366,7 @@ def prepare(
     *,
     nulls: NullPolicy = "omit",
     default_region: str | None = None,
-    exclude: Iterable[Hashable] = (),
+    exclude: Iterable[Hashable] | Hashable | None = (),
     duplicates: DuplicatePolicy = "reject",
 ) -> Prepared:
     """Validate, normalise and encode a frame of contacts; see the module docstring."""
@@ -387,7 +387,7 @@ def _prepare(
     *,
     nulls: NullPolicy = "omit",
     default_region: str | None = None,
-    exclude: Iterable[Hashable] = (),
+    exclude: Iterable[Hashable] | Hashable | None = (),
     duplicates: DuplicatePolicy = "reject",
 ) -> Prepared:
     """Validate, normalise and encode a frame of contacts; see the module docstring."""

@@ -76,7 +76,7 @@ def upsert(
     batch_size: int = 100,
     progress: ProgressLike = None,
     client: Client | None = None,
-    exclude: Iterable[Hashable] = (),
+    exclude: Iterable[Hashable] | Hashable | None = (),
     duplicates: DuplicatePolicy = "reject",
     include_payload: bool = False,
 ) -> pd.DataFrame:
@@ -113,7 +113,8 @@ def upsert(
     client
         A `spotzee_frames.Client`; by default one built from `SPOTZEE_API_KEY`.
     exclude
-        Columns to leave out (same as mapping them to None).
+        Columns to leave out (same as mapping them to None): a list of labels, or one
+        label.
     duplicates
         Rows sharing an `external_id` (or, without one, an `anonymous_id`):
         `"reject"` (default) holds back every such row whose values differ, as `invalid`
@@ -374,7 +375,7 @@ def preview_payloads(
     n: int | None = 5,
     nulls: NullPolicy = "omit",
     default_region: str | None = None,
-    exclude: Iterable[Hashable] = (),
+    exclude: Iterable[Hashable] | Hashable | None = (),
     duplicates: DuplicatePolicy = "reject",
 ) -> pd.DataFrame:
     """The first `n` rows (all with None) beside what `upsert` would send for each.
