@@ -14,6 +14,7 @@ import contextlib
 import email.utils
 import ipaddress
 import logging
+import math
 import os
 import platform
 import queue
@@ -45,6 +46,7 @@ from ._errors import (
     InsecureTransportError,
     KeyScopeError,
     PermissionDeniedError,
+    RateLimitError,
     SpotzeeError,
     TransportError,
     error_class_for,
@@ -156,14 +158,16 @@ def _parse_retry_after(value: str | None) -> float | None:
     if not value:
         return None
     try:
-        return max(0.0, float(value))
+        seconds = float(value)
     except ValueError:
-        pass
-    try:
-        when = email.utils.parsedate_to_datetime(value)
-    except (TypeError, ValueError):
+        try:
+            when = email.utils.parsedate_to_datetime(value)
+            seconds = when.timestamp() - time.time()
+        except (TypeError, ValueError, OverflowError, IndexError):  # not an HTTP date either
+            return None
+    if not math.isfinite(seconds):  # "inf", "nan": no usable word from the server
         return None
-    return max(0.0, when.timestamp() - time.time())
+    return max(0.0, seconds)
 
 
 def _error_from_response(response: httpx.Response, attempts: int) -> APIError:
@@ -179,15 +183,19 @@ def _error_from_response(response: httpx.Response, attempts: int) -> APIError:
     code = _CODE_BY_STATUS.get(status, "server_error" if status >= 500 else "http_error")
     param = None
     errors = None
+    message = None
     if isinstance(body, dict):
         if isinstance(body.get("code"), str) and body["code"]:
             code = body["code"]
-        message = body.get("message") or body.get("error") or body.get("title")
+        # The first of the message fields that really is text (`error` is the legacy mirror).
+        message = next(
+            (body[k] for k in ("message", "error", "title") if isinstance(body.get(k), str)), None
+        )
         param = body.get("param") if isinstance(body.get("param"), str) else None
-        errors = body.get("errors") if isinstance(body.get("errors"), list) else None
-        request_id = body.get("request_id") or request_id
-    else:
-        message = None
+        if isinstance(body.get("errors"), list):
+            errors = [e for e in body["errors"] if isinstance(e, dict)] or None
+        if isinstance(body.get("request_id"), str) and body["request_id"]:
+            request_id = body["request_id"]
     if not isinstance(message, str) or not message:
         text = response.text.strip() if response.content else ""
         kind = response.headers.get("content-type", "").split(";")[0] or "no"
@@ -405,6 +413,9 @@ class Client:
         if isinstance(exc, TransportError):
             # A lost answer may hide applied work: only a keyed or safe request goes again.
             return keyed or call.method in _SAFE_METHODS
+        retry_after = getattr(exc, "retry_after", None)
+        if retry_after is not None and retry_after > self.max_retry_time:
+            return False  # the server's wait is longer than this call may take: stop now
         return is_transient(exc)
 
     def _wait_seconds(self, state: RetryCallState) -> float:
@@ -417,9 +428,25 @@ class Client:
             # Honour the server's word; on repeated 429s double it, and add jitter so a
             # fan-out does not come back as one burst.
             doubling = 2 ** (n - 1) if getattr(exc, "status_code", None) == 429 else 1
-            wait = min(self.backoff_max, max(retry_after * doubling, backoff))
+            wait = max(retry_after, min(self.backoff_max, max(retry_after * doubling, backoff)))
             return float(wait + random.uniform(0.0, 0.5))
         return float(backoff)
+
+    def _check_gate(self, call: Call, attempt: int) -> None:
+        """Fail at once, unsent, while the server's last Retry-After has longer to run
+        than a call may take (`max_retry_time`): waiting it out would only hang the run,
+        and sending anyway would only collect more 429s."""
+        wait = self._gate.paused_for
+        if wait > self.max_retry_time:
+            raise RateLimitError(
+                f"{call.method} {call.path} not sent: the server asked for a pause of "
+                f"{wait:,.0f} s more (Retry-After), longer than max_retry_time="
+                f"{self.max_retry_time:g} s; nothing was applied, try again later",
+                status_code=429,
+                code="rate_limited",
+                retry_after=wait,
+                attempts=attempt - 1,
+            )
 
     async def _attempt(self, call: Call, key: str | None, attempt: int) -> Response:
         http = self._ensure_http()
@@ -433,6 +460,7 @@ class Client:
         if key is not None:
             headers["Idempotency-Key"] = key
         async with self._sem:
+            self._check_gate(call, attempt)
             await self._gate.wait()
             await self._pacer.wait()
             await self._gate.wait()
@@ -458,6 +486,13 @@ class Client:
                     f"{call.method} {call.path} failed: {type(exc).__name__}: {exc}",
                     attempts=attempt,
                 ) from exc
+            except httpx.DecodingError as exc:  # an answer came, but it cannot be read
+                self.stats["network_errors"] += 1
+                raise TransportError(
+                    f"{call.method} {call.path}: the answer could not be decoded ({exc})",
+                    attempts=attempt,
+                    code="invalid_response",
+                ) from exc
         self._note_rate_headers(response)
         request_id = response.headers.get("x-request-id")
         logger.debug(
@@ -468,7 +503,7 @@ class Client:
             attempt,
             request_id,
         )
-        if response.status_code >= 400:
+        if not 200 <= response.status_code < 300:  # a redirect is not a success either
             error = _error_from_response(response, attempt)
             if error.status_code == 429:
                 self.stats["rate_limited"] += 1
@@ -488,14 +523,16 @@ class Client:
             try:
                 data = orjson.loads(response.content)
             except orjson.JSONDecodeError as exc:
-                raise APIError(
+                # As good as a lost answer: the work may have been done. Retried like one
+                # (keyed and safe requests only), then the caller reports it as unknown.
+                unreadable = TransportError(
                     f"{call.method} {call.path} answered {response.status_code} with a body "
                     "that is not JSON",
-                    status_code=response.status_code,
                     code="invalid_response",
-                    request_id=request_id,
                     attempts=attempt,
-                ) from exc
+                )
+                unreadable.request_id = request_id
+                raise unreadable from exc
         self._pacer.recover()
         replayed = response.headers.get("idempotent-replayed", "").lower() == "true"
         if replayed:

@@ -95,7 +95,9 @@ class WebhookVerificationError(SpotzeeError):
 
 
 class TransportError(SpotzeeError):
-    """The request never got an HTTP answer (connection, timeout…), after any retries."""
+    """The request got no usable answer, after any retries: no answer at all (connection,
+    timeout…; code `network_error` or `timeout`) or one that cannot be read (`invalid_response`).
+    Either way the work may or may not have been done."""
 
     def __init__(self, message: str, *, attempts: int = 1, code: str = "network_error") -> None:
         super().__init__(message)
@@ -130,6 +132,9 @@ class APIError(SpotzeeError):
         self.request_id = request_id
         self.retry_after = retry_after
         self.attempts = attempts
+        # Set when a 401/403 stops an upsert or trigger run part-way: the result frame of
+        # what was done before it (rows not reached are `interrupted`).
+        self.result: Any = None
 
     def __str__(self) -> str:
         where = f" (param {self.param})" if self.param else ""
@@ -204,7 +209,9 @@ def is_transient(error: BaseException) -> bool:
     if isinstance(error, TransportError):
         return True
     if isinstance(error, APIError):
-        return error.status_code >= 500 or error.status_code == 429 or error.code in RETRYABLE_CODES
+        status = error.status_code
+        # By status first: a 400 that calls itself rate_limited is still a 400.
+        return status >= 500 or status == 429 or (status == 409 and error.code in RETRYABLE_CODES)
     return False
 
 

@@ -334,6 +334,9 @@ def test_retry_after_parsing() -> None:
     assert _parse_retry_after("0.5") == 0.5
     assert _parse_retry_after(None) is None
     assert _parse_retry_after("soon") is None
+    assert _parse_retry_after("inf") is None and _parse_retry_after("nan") is None
+    assert _parse_retry_after("Mon, 99 Zzz 99999999 99:99:99 GMT") is None  # no OverflowError
+    assert _parse_retry_after("-5") == 0.0
     http_date = time.strftime("%a, %d %b %Y %H:%M:%S GMT", time.gmtime(time.time() + 30))
     assert 25 <= (_parse_retry_after(http_date) or 0) <= 31
 
@@ -388,6 +391,64 @@ def test_a_429_without_retry_after_still_pauses_every_worker() -> None:
     assert all(isinstance(o, sf._client.Response) for o in outcomes.values())
     # The first answer was a 429 with no Retry-After: what started after it waited ~1 s.
     assert max(starts) - starts[0] >= 0.9
+
+
+def test_a_retry_after_longer_than_a_call_may_take_fails_fast_and_sends_no_more() -> None:
+    starts: list[float] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        starts.append(time.monotonic())
+        answer = problem(429, "rate_limited", "come back in an hour")
+        answer.headers["Retry-After"] = "3600"
+        return answer
+
+    transport = httpx.MockTransport(handler)
+    began = time.monotonic()
+    options = {**FAST, "max_concurrency": 2}
+    with Client(SECRET, "https://api.example.test/api/client", transport=transport, **options) as c:  # type: ignore[arg-type]
+        outcomes = dict(c.stream([Call("GET", "/campaigns") for _ in range(20)]))
+    assert time.monotonic() - began < 5
+    assert all(isinstance(o, sf.RateLimitError) for o in outcomes.values())
+    assert len(starts) <= 2  # only what was already on its way went out
+    assert "longer than max_retry_time" in str(outcomes[19])
+
+
+@pytest.mark.parametrize(
+    ("status", "code", "retried"),
+    [
+        (400, "rate_limited", False),
+        (422, "rate_limited", False),
+        (409, "idempotency_in_progress", True),
+    ],
+)
+def test_retries_go_by_status_first(status: int, code: str, retried: bool) -> None:
+    seen: list[int] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        seen.append(1)
+        if len(seen) == 1:
+            return problem(status, code, "no")
+        return httpx.Response(200, json={"ok": True})
+
+    transport = httpx.MockTransport(handler)
+    with Client(SECRET, "https://api.example.test/api/client", transport=transport, **FAST) as c:
+        outcome = dict(
+            c.stream([Call("POST", "/users/batch", content=b"[]", idempotency_key="k")])
+        )[0]
+    assert len(seen) == (2 if retried else 1)
+    assert isinstance(outcome, sf._client.Response) == retried
+
+
+def test_an_undecodable_answer_is_a_lost_answer() -> None:
+    def handler(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(200, headers={"Content-Encoding": "gzip"}, content=b"not gzip")
+
+    transport = httpx.MockTransport(handler)
+    options = {**FAST, "max_attempts": 3}
+    with Client(SECRET, "https://api.example.test/api/client", transport=transport, **options) as c:  # type: ignore[arg-type]
+        outcome = dict(c.stream([Call("GET", "/campaigns")]))[0]
+    assert isinstance(outcome, sf.TransportError) and outcome.code == "invalid_response"
+    assert outcome.attempts == 3  # a safe GET: retried like a lost answer
 
 
 def test_timeout_then_in_progress_then_replay_applies_once(served: Served) -> None:
