@@ -19,8 +19,8 @@ from typing import Any, Literal, cast
 import numpy as np
 import pandas as pd
 
-from ._client import Client, resolve_client
-from ._errors import ValidationError
+from ._client import Client, Response, resolve_client
+from ._errors import APIError, ValidationError
 
 __all__ = [
     "CAMPAIGN_STATES",
@@ -273,11 +273,24 @@ def _check_id(value: Any, what: str) -> int:
     return number
 
 
+def _object(response: Response, what: str) -> dict[str, Any]:
+    """The JSON object a single look-up answers; an error when it is anything else (its
+    state could not be checked, so nothing may be sent on its word)."""
+    if not isinstance(response.data, Mapping):
+        raise APIError(
+            f"the answer to the {what} look-up is {type(response.data).__name__}, not a "
+            f"{what} object; its state cannot be checked, so nothing was sent",
+            status_code=response.status_code,
+            code="unexpected_response",
+            request_id=response.request_id,
+        )
+    return dict(response.data)
+
+
 def fetch_campaign(campaign_id: int, *, client: Client | None = None) -> dict[str, Any]:
     """The raw campaign object (`GET /campaigns/{id}`); NotFoundError when unknown."""
     number = _check_id(campaign_id, "campaign_id")
-    data = resolve_client(client).request("GET", f"/campaigns/{number}").data
-    return dict(data) if isinstance(data, Mapping) else {"id": number}
+    return _object(resolve_client(client).request("GET", f"/campaigns/{number}"), "campaign")
 
 
 def _as_series(frame: pd.DataFrame) -> pd.Series:
@@ -328,8 +341,7 @@ def journeys(client: Client | None = None, **filters: Any) -> pd.DataFrame:
 def fetch_journey(journey_id: int, *, client: Client | None = None) -> dict[str, Any]:
     """The raw journey object (`GET /journeys/{id}`); NotFoundError when unknown."""
     number = _check_id(journey_id, "journey_id")
-    data = resolve_client(client).request("GET", f"/journeys/{number}").data
-    return dict(data) if isinstance(data, Mapping) else {"id": number}
+    return _object(resolve_client(client).request("GET", f"/journeys/{number}"), "journey")
 
 
 def journey(journey_id: int, *, client: Client | None = None) -> pd.Series:

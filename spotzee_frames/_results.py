@@ -12,7 +12,9 @@ Statuses used by upserts (triggers may pass their own list):
     invalid      the row was not sent: a value failed validation here
     skipped      the row was not sent: another row with the same id was sent instead
     rejected     the server refused this item; its code and message are given
-    failed       the row's batch never succeeded (after retries); resending is safe
+    failed       no success is known for the row's request (after retries): it was
+                 refused as a whole, or its answer was lost or could not be read, so it
+                 may or may not have been applied; resending is safe
     interrupted  the run was stopped before this row's outcome was known; it may or may
                  not have been applied, and resending it is safe
 """
@@ -20,12 +22,13 @@ Statuses used by upserts (triggers may pass their own list):
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any, cast
+from typing import Any, cast, overload
 
 import numpy as np
+import orjson
 import pandas as pd
 
-__all__ = ["RESULT_COLUMNS", "STATUSES", "ResultBuilder"]
+__all__ = ["RESULT_COLUMNS", "STATUSES", "ResultBuilder", "text_or"]
 
 STATUSES: tuple[str, ...] = (
     "upserted",
@@ -37,6 +40,25 @@ STATUSES: tuple[str, ...] = (
     "failed",
     "interrupted",
 )
+
+
+@overload
+def text_or(value: Any, default: str) -> str: ...
+@overload
+def text_or(value: Any, default: None = None) -> str | None: ...
+def text_or(value: Any, default: str | None = None) -> str | None:
+    """A value from a server's answer as one text for a result cell: a string as it is,
+    a number or a structure as its JSON, nothing (None, "") as `default`."""
+    if value is None or (isinstance(value, str) and not value):
+        return default
+    if isinstance(value, str):
+        return value
+    try:
+        return orjson.dumps(value).decode()
+    except TypeError:
+        return str(value)
+
+
 RESULT_COLUMNS: tuple[str, ...] = (
     "status",
     "error_code",

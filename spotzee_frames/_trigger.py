@@ -34,7 +34,9 @@ from ._client import Call, Client, Response, resolve_client
 from ._encoding import MISSING, UnencodableValue, encode_column, encode_value
 from ._errors import (
     APIError,
+    AuthenticationError,
     Interrupted,
+    PermissionDeniedError,
     SpotzeeError,
     TargetStateError,
     ValidationError,
@@ -55,7 +57,7 @@ from ._prepare import (
     duplicate_problems,
 )
 from ._progress import ProgressLike, check_progress, make_reporter
-from ._results import ResultBuilder
+from ._results import ResultBuilder, text_or
 
 __all__ = [
     "STATUSES",
@@ -477,9 +479,28 @@ def _check_journey(journey_id: int, client: Client) -> None:
 
 
 def _is_failure(error: SpotzeeError) -> bool:
-    """Failed (worth re-running) rather than rejected (the server said no)."""
-    # Network trouble after retries, or an answer that may pass on its own.
-    return not isinstance(error, APIError) or is_transient(error)
+    """Failed (worth re-running) rather than rejected (the server said no): network
+    trouble or an unreadable answer after retries, an answer that may pass on its own, or
+    one that is no verdict at all (a redirect)."""
+    if not isinstance(error, APIError) or is_transient(error):
+        return True
+    return not 400 <= error.status_code < 500
+
+
+def _refusal(data: Any) -> tuple[str, str] | None:
+    """(code, message) when a 2xx answer's body still says no: `success: false`, or the
+    error envelope (`status: "error"`); None when it does not."""
+    if not isinstance(data, Mapping):
+        return None
+    success = data.get("success")
+    said_no = success is False or (isinstance(success, str) and success.lower() == "false")
+    if not said_no and data.get("status") != "error":
+        return None
+    code, message = data.get("code"), data.get("message", data.get("error"))
+    return (
+        text_or(code, "unsuccessful"),
+        text_or(message, "the server answered 2xx with a body that says the send failed"),
+    )
 
 
 def _message(error: SpotzeeError, send_id: str | None) -> str:
@@ -515,14 +536,9 @@ def _send(
         for position, outcome in outcomes:
             row = [int(sendable[position])]
             if isinstance(outcome, Response):
-                data = outcome.data
-                if isinstance(data, Mapping) and data.get("success") is False:
-                    builder.set_error(
-                        row,
-                        "rejected",
-                        str(data.get("code") or "unsuccessful"),
-                        message=str(data.get("message") or "the server answered success: false"),
-                    )
+                refusal = _refusal(outcome.data)
+                if refusal is not None:
+                    builder.set_error(row, "rejected", refusal[0], message=refusal[1])
                 else:
                     builder.set_status(row, "triggered")
                 builder.set_extra("replayed", row, outcome.replayed)
@@ -543,6 +559,9 @@ def _send(
                 request_id=getattr(outcome, "request_id", None),
             )
             reporter.advance(1, 1)
+    except (AuthenticationError, PermissionDeniedError) as exc:
+        exc.result = _finish(builder)  # who was already sent to before the key stopped working
+        raise
     finally:
         close = getattr(outcomes, "close", None)
         if close is not None:

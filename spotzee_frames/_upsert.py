@@ -18,10 +18,17 @@ import phonenumbers
 
 from ._batching import Batch, check_batch_size, iter_batches
 from ._encoding import NULL_POLICIES, NullPolicy
-from ._errors import APIError, Interrupted, SpotzeeError, ValidationError
+from ._errors import (
+    APIError,
+    AuthenticationError,
+    Interrupted,
+    PermissionDeniedError,
+    SpotzeeError,
+    ValidationError,
+)
 from ._prepare import DUPLICATE_POLICIES, DuplicatePolicy, Prepared, check_choice, prepare
 from ._progress import ProgressLike, check_progress, make_reporter
-from ._results import ResultBuilder
+from ._results import ResultBuilder, text_or
 
 if TYPE_CHECKING:
     from ._client import Client, Response
@@ -214,7 +221,7 @@ def _send(
         for number, outcome in stream:
             batch = batches.pop(number)
             rows = sendable[batch.start : batch.stop]
-            bad = _record(builder, rows, outcome, mode=mode)
+            bad = _record(builder, rows, outcome, mode=mode, sent_ids=prepared.external_id[rows])
             reporter.advance(done=len(rows), failed=bad)
     except KeyboardInterrupt as exc:
         _close(stream)
@@ -227,6 +234,11 @@ def _send(
             "applied; sending them again is safe). The partial result is in .result",
             result=builder.to_frame(),
         ) from exc
+    except (AuthenticationError, PermissionDeniedError) as exc:
+        _close(stream)
+        reporter.close()
+        exc.result = builder.to_frame()  # what was done before the key stopped working
+        raise
     except BaseException:
         _close(stream)
         reporter.close()
@@ -248,113 +260,166 @@ def _close(stream: Iterator[Any]) -> None:
         close()
 
 
-def _record(builder: ResultBuilder, rows: np.ndarray, outcome: Any, *, mode: str) -> int:
-    """Write one batch's outcome into the builder; return how many rows did not succeed."""
+def _record(
+    builder: ResultBuilder, rows: np.ndarray, outcome: Any, *, mode: str, sent_ids: np.ndarray
+) -> int:
+    """Write one batch's outcome into the builder; return how many rows did not succeed.
+    `sent_ids` are the external ids the batch's items carried (None where none)."""
     if isinstance(outcome, SpotzeeError):
         return _record_error(builder, rows, outcome)
     response: Response = outcome
     builder.set_sent(rows, attempts=response.attempts, request_id=response.request_id)
     builder.set_extra("replayed", rows, bool(response.replayed))
-    if mode == "async":
+    data = response.data
+    if isinstance(data, dict) and data.get("status") == "error":
+        # A 2xx whose body is the error envelope: no success to report for any row.
+        builder.set_error(
+            rows,
+            "failed",
+            text_or(data.get("code"), CODE_UNEXPECTED),
+            field=text_or(data.get("param")),
+            message=text_or(
+                data.get("message", data.get("error")),
+                f"the server answered {response.status_code} with an error body",
+            ),
+        )
+        return len(rows)
+    if mode == "async" and not (isinstance(data, dict) and isinstance(data.get("results"), list)):
         builder.set_status(rows, "queued")
         builder.clear_error(rows)
         return 0
-    return _record_items(builder, rows, response.data)
+    # Sync mode, or an async answer that reports per item after all: read the items.
+    return _record_items(builder, rows, data, sent_ids)
 
 
 def _record_error(builder: ResultBuilder, rows: np.ndarray, exc: SpotzeeError) -> int:
-    code = getattr(exc, "code", None) or type(exc).__name__
-    message = getattr(exc, "message", None) or str(exc)
+    code = text_or(getattr(exc, "code", None), type(exc).__name__)
+    message = text_or(getattr(exc, "message", None), str(exc))
     builder.set_sent(
         rows,
         attempts=getattr(exc, "attempts", None),
-        request_id=getattr(exc, "request_id", None),
+        request_id=text_or(getattr(exc, "request_id", None)),
     )
     status_code = getattr(exc, "status_code", None)
     builder.set_error(
         rows,
         "failed",
         code,
-        field=getattr(exc, "param", None),
+        field=text_or(getattr(exc, "param", None)),
         message=f"{status_code} {message}" if status_code else message,
     )
-    # A whole-request refusal that names the items at fault: those are `rejected`, the
-    # others stay `failed` (not applied, fine to resend once the bad rows are fixed).
-    if isinstance(exc, APIError) and exc.errors:
+    # A request refused as invalid (400/422) that names the items at fault: those are
+    # `rejected`, the others stay `failed` (not applied, fine to resend once the bad rows
+    # are fixed). A 5xx or 429 judged no item, whatever its body lists.
+    if isinstance(exc, APIError) and exc.status_code in (400, 422):
         for item in exc.errors:
-            param = str(item.get("param") or "")
-            match = _ITEM_PARAM.match(param)
+            if not isinstance(item, dict):
+                continue
+            match = _ITEM_PARAM.match(text_or(item.get("param"), "") or "")
             if not match or int(match.group(1)) >= len(rows):
                 continue
             row = rows[int(match.group(1))]
             builder.set_error(
                 [row],
                 "rejected",
-                item.get("code") or exc.code,
+                text_or(item.get("code"), code),
                 field=match.group(2),
-                message=item.get("message") or message,
+                message=text_or(item.get("message"), message),
             )
     return len(rows)
 
 
-def _record_items(builder: ResultBuilder, rows: np.ndarray, data: Any) -> int:
-    results = data.get("results") if isinstance(data, dict) else None
-    if not isinstance(results, list):
-        builder.set_error(
-            rows,
-            "failed",
-            CODE_UNEXPECTED,
-            message="the answer to POST /users/batch had no 'results' list",
+def _item_outcome(item: dict[str, Any]) -> tuple[str, Any]:
+    """("ok", user), ("error", {code, param, message}) or ("bad", why) for one result."""
+    error = item.get("error")
+    user = item.get("user") or item.get("contact")  # the docs use both names
+    if error and user:
+        return "bad", "the result for this item had both 'user' and 'error'"
+    if error:
+        return "error", error if isinstance(error, dict) else {"message": error}
+    if isinstance(user, dict):
+        return "ok", user
+    return "bad", "the result for this item had neither 'user' nor 'error'"
+
+
+def _result_rows(results: list[Any], sent_ids: np.ndarray) -> list[int | None] | None:
+    """The batch position each result speaks for (None: unusable), or None when the
+    results cannot be matched to the items at all.
+
+    By `index` (a digit string is read as a number). A server that leaves `index` out of
+    every one of exactly n results is read in request order, as the contract says, unless
+    the `external_id`s they carry say otherwise: then by those ids, when each names a
+    different item of the batch."""
+    n = len(sent_ids)
+    if len(results) == n and not any(isinstance(r, dict) and "index" in r for r in results):
+        echoed = [r.get("external_id") if isinstance(r, dict) else None for r in results]
+        in_order = all(
+            not isinstance(e, str) or sent is None or e == sent
+            for e, sent in zip(echoed, sent_ids, strict=True)
         )
+        if in_order:
+            return list(range(n))
+        where = {sent: i for i, sent in enumerate(sent_ids) if sent is not None}
+        rows = [where.get(e) if isinstance(e, str) else None for e in echoed]
+        if None in rows or len(set(rows)) != n:
+            return None
+        return list(rows)
+    out: list[int | None] = []
+    for r in results:
+        index = r.get("index") if isinstance(r, dict) else None
+        if isinstance(index, str) and index.isdigit():
+            index = int(index)
+        ok = isinstance(index, int) and not isinstance(index, bool) and 0 <= index < n
+        out.append(index if ok else None)
+    return out
+
+
+def _record_items(builder: ResultBuilder, rows: np.ndarray, data: Any, sent_ids: np.ndarray) -> int:
+    results = data.get("results") if isinstance(data, dict) else None
+    matched = _result_rows(results, sent_ids) if isinstance(results, list) else None
+    if not isinstance(results, list) or matched is None:
+        why = (
+            "the answer to POST /users/batch had no 'results' list"
+            if not isinstance(results, list)
+            else "the answer's results have no index and their external_ids do not match "
+            "the items sent"
+        )
+        builder.set_error(rows, "failed", CODE_UNEXPECTED, message=why)
         return len(rows)
-    n = len(rows)
-    seen = np.zeros(n, dtype=bool)
+    outcomes: dict[int, list[tuple[str, Any]]] = {}
+    for item, at in zip(results, matched, strict=True):
+        if at is not None and isinstance(item, dict):
+            outcomes.setdefault(at, []).append(_item_outcome(item))
     ok_at: list[int] = []
     user_ids: list[Any] = []
     bad = 0
-    # Results come in request order; a server that leaves `index` out of every one of
-    # exactly n results is read by position (one that leaves out only some is not).
-    by_position = len(results) == n and not any(
-        isinstance(item, dict) and "index" in item for item in results
-    )
-    for position, item in enumerate(results):
-        if not isinstance(item, dict):
-            continue
-        index = position if by_position else item.get("index")
-        if not isinstance(index, int) or isinstance(index, bool) or not 0 <= index < n:
-            continue
-        if seen[index]:
-            continue
-        seen[index] = True
-        error = item.get("error")
-        user = item.get("user", item.get("contact"))
-        if error:
-            err = error if isinstance(error, dict) else {"message": str(error)}
-            builder.set_error(
-                [rows[index]],
-                "rejected",
-                err.get("code") or "rejected",
-                field=err.get("param"),
-                message=err.get("message") or str(err),
-            )
-            bad += 1
-        elif isinstance(user, dict):
-            ok_at.append(index)
-            uid = user.get("id")
+    for at, found in sorted(outcomes.items()):
+        kind, detail = found[0]
+        if len({k for k, _ in found}) > 1:  # one item, contradictory results: no verdict
+            kind, detail = "bad", "the answer holds contradictory results for this item"
+        if kind == "ok":
+            ok_at.append(at)
+            uid = detail.get("id")
             user_ids.append(uid if isinstance(uid, int) and not isinstance(uid, bool) else None)
-        else:
+            continue
+        bad += 1
+        if kind == "error":
             builder.set_error(
-                [rows[index]],
-                "failed",
-                CODE_UNEXPECTED,
-                message="the result for this item had neither 'user' nor 'error'",
+                [rows[at]],
+                "rejected",
+                text_or(detail.get("code"), "rejected"),
+                field=text_or(detail.get("param")),
+                message=text_or(detail.get("message"), text_or(detail)),
             )
-            bad += 1
+        else:
+            builder.set_error([rows[at]], "failed", CODE_UNEXPECTED, message=detail)
     if ok_at:
-        at = rows[np.asarray(ok_at, dtype=np.int64)]
-        builder.set_status(at, "upserted")
-        builder.clear_error(at)
-        builder.set_extra("user_id", at, user_ids)
+        at_rows = rows[np.asarray(ok_at, dtype=np.int64)]
+        builder.set_status(at_rows, "upserted")
+        builder.clear_error(at_rows)
+        builder.set_extra("user_id", at_rows, user_ids)
+    seen = np.zeros(len(rows), dtype=bool)
+    seen[list(outcomes)] = True
     if not seen.all():
         missing = rows[~seen]
         builder.set_error(

@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -62,4 +62,44 @@ def served() -> Iterator[Served]:
             c.close()
 
 
-__all__ = ["FAST", "Served", "problem", "spotzee_frames"]
+class Tamper(httpx.AsyncBaseTransport):
+    """The sandbox's own transport, with its answers edited by `edit`."""
+
+    def __init__(
+        self,
+        inner: httpx.AsyncBaseTransport,
+        edit: Callable[[httpx.Request, httpx.Response, bytes], httpx.Response],
+    ) -> None:
+        self.inner = inner
+        self.edit = edit
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        response = await self.inner.handle_async_request(request)
+        body = await response.aread()
+        return self.edit(request, response, body)
+
+
+@pytest.fixture
+def tampered(sandbox: Sandbox) -> Iterator[Callable[..., Client]]:
+    """`tampered(edit, **client_options)`: a client of `sandbox` whose answers `edit`
+    rewrites (`edit(request, response, body) -> response`), to play a quirky server."""
+    made: list[Client] = []
+
+    def make(edit: Callable[..., httpx.Response], **options: Any) -> Client:
+        transport = Tamper(sandbox.transport(), edit)
+        made.append(
+            Client(
+                "sk_test_tamper",
+                "http://localhost/api/client",
+                transport=transport,
+                **{**FAST, **options},
+            )
+        )
+        return made[-1]
+
+    yield make
+    for c in made:
+        c.close()
+
+
+__all__ = ["FAST", "Served", "Tamper", "problem", "spotzee_frames"]

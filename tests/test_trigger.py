@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import datetime as dt
 from collections import Counter
+from collections.abc import Callable
 from typing import Any
 
+import httpx
 import numpy as np
 import orjson
 import pandas as pd
@@ -13,6 +15,8 @@ import pytest
 
 import spotzee_frames  # noqa: F401  (registers df.spotzee)
 from spotzee_frames import (
+    APIError,
+    AuthenticationError,
     Client,
     Interrupted,
     NotFoundError,
@@ -24,7 +28,7 @@ from spotzee_frames._progress import ProgressEvent
 from spotzee_frames._trigger import idempotency_key, trigger_campaign, trigger_journey
 from spotzee_frames.sandbox import DEMO_ENTRANCES, Sandbox
 
-from .conftest import FAST, Served
+from .conftest import FAST, Served, problem
 
 RESULT_COLUMNS = [
     "status",
@@ -520,3 +524,86 @@ def test_bodies_are_stable_across_runs(sandbox: Sandbox, client: Client) -> None
         "z_attr": "2026-01-02",
     }
     assert len(sandbox.campaign_sends) == 1
+
+
+# -- quirky answers ------------------------------------------------------------------------------
+
+
+def _on_sends(
+    change: Callable[[httpx.Response, bytes], httpx.Response],
+) -> Callable[..., httpx.Response]:
+    """A `tampered` edit that rewrites the answers to trigger POSTs only."""
+
+    def edit(request: httpx.Request, response: httpx.Response, body: bytes) -> httpx.Response:
+        if request.method != "POST":
+            return httpx.Response(response.status_code, headers=response.headers, content=body)
+        return change(response, body)
+
+    return edit
+
+
+@pytest.mark.parametrize(
+    ("answer", "status", "code"),
+    [
+        (
+            httpx.Response(307, headers={"Location": "https://elsewhere.example/"}),
+            "failed",
+            "http_error",
+        ),
+        (httpx.Response(200, content=b"<html>sent?</html>"), "failed", "invalid_response"),
+        (
+            httpx.Response(200, json={"success": "false", "code": "suppressed"}),
+            "rejected",
+            "suppressed",
+        ),
+        (
+            httpx.Response(200, json={"status": "error", "message": ["no"]}),
+            "rejected",
+            "unsuccessful",
+        ),
+    ],
+)
+def test_answers_that_are_no_send_are_never_triggered(
+    sandbox: Sandbox, tampered: Any, answer: httpx.Response, status: str, code: str
+) -> None:
+    cid = _campaign(sandbox, state="running")
+    client = tampered(_on_sends(lambda response, body: answer), max_attempts=2)
+    result = trigger_campaign(_audience(3), cid, client=client, progress=False)
+    assert result.status.astype(str).tolist() == [status] * 3
+    assert result.error_code.tolist() == [code] * 3
+    assert result.error_message.map(type).eq(str).all()
+
+
+def test_a_key_revoked_mid_run_says_who_was_already_sent_to(
+    sandbox: Sandbox, tampered: Any
+) -> None:
+    cid = _campaign(sandbox, state="running")
+    sent = {"n": 0}
+
+    def revoke_after_two(response: httpx.Response, body: bytes) -> httpx.Response:
+        sent["n"] += 1
+        if sent["n"] > 2:
+            return problem(401, "authentication_required", "key revoked")
+        return httpx.Response(response.status_code, headers=response.headers, content=body)
+
+    client = tampered(_on_sends(revoke_after_two), max_concurrency=1)
+    with pytest.raises(AuthenticationError) as caught:
+        trigger_campaign(_audience(6), cid, client=client, progress=False)
+    partial = caught.value.result
+    assert list(partial.index) == list(_audience(6).index)
+    assert partial.status.astype(str).tolist()[:2] == ["triggered", "triggered"]
+    assert "triggered" not in partial.status.astype(str).tolist()[2:]
+
+
+def test_a_campaign_look_up_that_is_no_campaign_sends_nothing(
+    sandbox: Sandbox, tampered: Any
+) -> None:
+    def listish(request: httpx.Request, response: httpx.Response, body: bytes) -> httpx.Response:
+        if request.method == "GET":
+            return httpx.Response(200, json=[{"id": 1}])
+        return httpx.Response(response.status_code, headers=response.headers, content=body)
+
+    cid = _campaign(sandbox, state="draft")
+    with pytest.raises(APIError, match="not a campaign object"):
+        trigger_campaign(_audience(2), cid, client=tampered(listish), progress=False)
+    assert _posts(sandbox) == []

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 import decimal
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
 import httpx
@@ -604,45 +604,6 @@ def test_batches_that_never_succeed_fail_and_can_be_resent(sandbox: Sandbox) -> 
 # -- fakes around the sandbox: odd answers and auth ----------------------------------------------
 
 
-class Tamper(httpx.AsyncBaseTransport):
-    """The sandbox's own transport, with its answers edited by `edit`."""
-
-    def __init__(
-        self,
-        inner: httpx.AsyncBaseTransport,
-        edit: Callable[[httpx.Request, httpx.Response, bytes], httpx.Response],
-    ) -> None:
-        self.inner = inner
-        self.edit = edit
-
-    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
-        response = await self.inner.handle_async_request(request)
-        body = await response.aread()
-        return self.edit(request, response, body)
-
-
-def _client_with(sb: Sandbox, edit: Callable[..., httpx.Response]) -> Client:
-    return Client(
-        "sk_test_tamper",
-        "http://localhost/api/client",
-        transport=Tamper(sb.transport(), edit),
-        **FAST,
-    )
-
-
-@pytest.fixture
-def tampered(sandbox: Sandbox) -> Iterator[Callable[[Callable[..., httpx.Response]], Client]]:
-    made: list[Client] = []
-
-    def make(edit: Callable[..., httpx.Response]) -> Client:
-        made.append(_client_with(sandbox, edit))
-        return made[-1]
-
-    yield make
-    for c in made:
-        c.close()
-
-
 def _rewrite(edit: Callable[[dict[str, Any]], None]) -> Callable[..., httpx.Response]:
     """A `tampered` edit that changes the JSON answer in place and sends it on."""
 
@@ -764,6 +725,109 @@ def test_results_missing_some_indexes_are_not_guessed(tampered: Any) -> None:
     result = upsert(contacts(3), client=tampered(_rewrite(strip_one_index)), progress=False)
     assert result.status.astype(str).tolist() == ["failed", "upserted", "upserted"]
     assert result.loc[0, "error_code"] == "missing_result"
+
+
+def _answer(status: int, content: bytes = b"", **headers: str) -> Callable[..., httpx.Response]:
+    def edit(request: httpx.Request, response: httpx.Response, body: bytes) -> httpx.Response:
+        return httpx.Response(status, headers=headers, content=content)
+
+    return edit
+
+
+@pytest.mark.parametrize(
+    ("mode", "edit", "code"),
+    [
+        ("async", _answer(302, location="https://elsewhere.example/"), "http_error"),
+        (
+            "sync",
+            _answer(200, b"<html>ok</html>", **{"content-type": "text/html"}),
+            "invalid_response",
+        ),
+        (
+            "async",
+            _answer(200, b'{"status": "error", "code": "validation_failed"}'),
+            "validation_failed",
+        ),
+        ("sync", _answer(200, b'{"results": null}'), "unexpected_response"),
+    ],
+)
+def test_answers_that_are_no_success_never_read_as_one(
+    tampered: Any, mode: str, edit: Any, code: str
+) -> None:
+    result = upsert(contacts(2), mode=mode, client=tampered(edit), progress=False)  # type: ignore[arg-type]
+    assert result.status.astype(str).tolist() == ["failed", "failed"]
+    assert result.error_code.tolist() == [code, code]
+
+
+def test_unindexed_results_out_of_order_are_matched_by_their_external_id(tampered: Any) -> None:
+    def shuffle(data: dict[str, Any]) -> None:
+        for r in data["results"]:
+            del r["index"]
+        data["results"].reverse()
+        data["results"][0] = {"external_id": "c2", "error": {"code": "parameter_invalid_format"}}
+
+    result = upsert(contacts(3), client=tampered(_rewrite(shuffle)), progress=False)
+    assert result.status.astype(str).tolist() == ["upserted", "upserted", "rejected"]
+
+
+def test_unindexed_results_naming_other_items_are_not_guessed(tampered: Any) -> None:
+    def mislabel(data: dict[str, Any]) -> None:
+        for r in data["results"]:
+            del r["index"]
+            r["external_id"] = "someone-else"
+
+    result = upsert(contacts(2), client=tampered(_rewrite(mislabel)), progress=False)
+    assert result.status.astype(str).tolist() == ["failed", "failed"]
+
+
+def test_contradictory_or_odd_results(tampered: Any) -> None:
+    def odd(data: dict[str, Any]) -> None:
+        r = data["results"]
+        r.append({"index": 0, "error": {"code": "x"}})  # item 0: upserted and refused
+        r[1]["error"] = {"code": "y"}  # item 1: both user and error
+        r[2] = {"index": "2", "user": None, "contact": r[2]["user"]}  # lenient: "2", contact
+        r[3]["index"] = 3
+        r[3].pop("user")
+        r[3]["error"] = {"code": ["a", "b"], "message": {"text": "nested"}, "param": 7}
+
+    result = upsert(contacts(4), client=tampered(_rewrite(odd)), progress=False)
+    assert result.status.astype(str).tolist() == ["failed", "failed", "upserted", "rejected"]
+    assert result.error_code[0] == result.error_code[1] == "unexpected_response"
+    assert result.loc[3, ["error_code", "error_field", "error_message"]].tolist() == [
+        '["a","b"]',
+        "7",
+        '{"text":"nested"}',
+    ]
+
+
+def test_a_server_error_naming_items_rejects_none_of_them(tampered: Any) -> None:
+    def refuse(request: httpx.Request, response: httpx.Response, body: bytes) -> httpx.Response:
+        errors = ["plain text", {"param": "items.0.email", "code": "x", "message": ["m"]}]
+        return problem(500, "internal_error", "boom", errors=errors, request_id=["r"])
+
+    result = upsert(contacts(2), client=tampered(refuse), progress=False)
+    assert result.status.astype(str).tolist() == ["failed", "failed"]
+    assert result.request_id.isna().all()
+
+
+def test_a_key_revoked_mid_run_keeps_what_was_done(tampered: Any) -> None:
+    calls = {"n": 0}
+
+    def revoke_after_two(
+        request: httpx.Request, response: httpx.Response, body: bytes
+    ) -> httpx.Response:
+        calls["n"] += 1
+        if calls["n"] > 2:
+            return problem(401, "authentication_required", "key revoked")
+        return httpx.Response(response.status_code, headers=response.headers, content=body)
+
+    client = tampered(revoke_after_two, max_concurrency=1)
+    with pytest.raises(AuthenticationError) as caught:
+        upsert(contacts(500), batch_size=100, client=client, progress=False)
+    partial = caught.value.result
+    assert len(partial) == 500
+    assert partial.status.astype(str).iloc[:200].eq("upserted").all()
+    assert not partial.status.astype(str).iloc[200:].eq("upserted").any()
 
 
 # -- columns as real files and pipelines hand them over -----------------------------------------
