@@ -414,8 +414,14 @@ class Client:
             # A lost answer may hide applied work: only a keyed or safe request goes again.
             return keyed or call.method in _SAFE_METHODS
         retry_after = getattr(exc, "retry_after", None)
-        if retry_after is not None and retry_after > self.max_retry_time:
-            return False  # the server's wait is longer than this call may take: stop now
+        if retry_after is not None and retry_after > self.max_retry_time and is_transient(exc):
+            # The server's wait is longer than this call may take: stop now, and say why.
+            if isinstance(exc, APIError) and "max_retry_time" not in exc.message:
+                exc.message += (
+                    f" (the server asked to wait {retry_after:,.0f} s, longer than "
+                    f"max_retry_time={self.max_retry_time:g} s: not retried; try again later)"
+                )
+            return False
         return is_transient(exc)
 
     def _wait_seconds(self, state: RetryCallState) -> float:

@@ -410,7 +410,7 @@ def test_a_retry_after_longer_than_a_call_may_take_fails_fast_and_sends_no_more(
     assert time.monotonic() - began < 5
     assert all(isinstance(o, sf.RateLimitError) for o in outcomes.values())
     assert len(starts) <= 2  # only what was already on its way went out
-    assert "longer than max_retry_time" in str(outcomes[19])
+    assert all("longer than max_retry_time" in str(o) for o in outcomes.values())
 
 
 @pytest.mark.parametrize(
