@@ -170,6 +170,22 @@ def _parse_retry_after(value: str | None) -> float | None:
     return max(0.0, seconds)
 
 
+def _lost_answer(call: Call, exc: Exception, attempt: int) -> TransportError:
+    """No usable answer: a timeout, a network failure, or a body that cannot be decoded."""
+    where = f"{call.method} {call.path}"
+    if isinstance(exc, httpx.TimeoutException):
+        return TransportError(
+            f"{where} timed out ({type(exc).__name__})", attempts=attempt, code="timeout"
+        )
+    if isinstance(exc, httpx.DecodingError):  # an answer came, but it cannot be read
+        return TransportError(
+            f"{where}: the answer could not be decoded ({exc})",
+            attempts=attempt,
+            code="invalid_response",
+        )
+    return TransportError(f"{where} failed: {type(exc).__name__}: {exc}", attempts=attempt)
+
+
 def _error_from_response(response: httpx.Response, attempts: int) -> APIError:
     """Turn any error answer, JSON envelope or not, into the matching APIError."""
     status = response.status_code
@@ -479,26 +495,9 @@ class Client:
                     content=content,
                     headers=headers,
                 )
-            except httpx.TimeoutException as exc:
+            except (httpx.TransportError, httpx.DecodingError) as exc:
                 self.stats["network_errors"] += 1
-                raise TransportError(
-                    f"{call.method} {call.path} timed out ({type(exc).__name__})",
-                    attempts=attempt,
-                    code="timeout",
-                ) from exc
-            except httpx.TransportError as exc:
-                self.stats["network_errors"] += 1
-                raise TransportError(
-                    f"{call.method} {call.path} failed: {type(exc).__name__}: {exc}",
-                    attempts=attempt,
-                ) from exc
-            except httpx.DecodingError as exc:  # an answer came, but it cannot be read
-                self.stats["network_errors"] += 1
-                raise TransportError(
-                    f"{call.method} {call.path}: the answer could not be decoded ({exc})",
-                    attempts=attempt,
-                    code="invalid_response",
-                ) from exc
+                raise _lost_answer(call, exc, attempt) from exc
         self._note_rate_headers(response)
         request_id = response.headers.get("x-request-id")
         logger.debug(
