@@ -111,19 +111,33 @@ def _flatten(record: Mapping[str, Any], nested: Mapping[str, str]) -> dict[str, 
     return flat
 
 
-def _to_int(values: pd.Series) -> pd.Series:
+def to_int(values: pd.Series) -> pd.Series:
+    """Integers as `Int64`, exactly (ids past 2**53 included); a column that is not all
+    integers is kept as the server sent it."""
+    objects = values.astype(object).where(values.notna(), None).tolist()
+    try:
+        return pd.Series(pd.array(objects, dtype="Int64"), index=values.index, name=values.name)
+    except (ValueError, TypeError, OverflowError):
+        pass
     try:
         return pd.to_numeric(values).astype("Int64")
-    except (ValueError, TypeError):
+    except (ValueError, TypeError, OverflowError):
         return values  # not integers after all: keep what the server sent
 
 
-def _to_time(values: pd.Series) -> pd.Series:
+def to_utc_times(values: pd.Series) -> pd.Series:
+    """ISO 8601 texts as `datetime64[ns, UTC]`; what cannot be read, or lies outside the
+    years 1677-2262 that nanoseconds span (placeholders like 0001-01-01 or 9999-12-31),
+    is NaT rather than an error."""
     try:
         parsed = pd.to_datetime(values, utc=True, format="ISO8601")
-    except (ValueError, TypeError):
+    except (ValueError, TypeError, OverflowError):
         parsed = pd.to_datetime(values, utc=True, format="mixed", errors="coerce")
-    return parsed.astype("datetime64[ns, UTC]")
+    try:
+        return parsed.astype("datetime64[ns, UTC]")
+    except (ValueError, OverflowError):  # pandas' OutOfBoundsDatetime is a ValueError
+        lo, hi = pd.Timestamp.min.tz_localize("UTC"), pd.Timestamp.max.tz_localize("UTC")
+        return parsed.where((parsed >= lo) & (parsed <= hi)).astype("datetime64[ns, UTC]")
 
 
 def _to_category(values: pd.Series, categories: tuple[str, ...]) -> pd.Series:
@@ -136,13 +150,13 @@ def _to_category(values: pd.Series, categories: tuple[str, ...]) -> pd.Series:
 def _convert(values: pd.Series, column: _Column) -> pd.Series:
     kind = column.kind
     if kind == "int":
-        return _to_int(values)
+        return to_int(values)
     if kind == "str":
         return values.astype("string")
     if kind == "category":
         return _to_category(values, column.categories)
     if kind == "time":
-        return _to_time(values)
+        return to_utc_times(values)
     if kind == "bool":
         try:
             return values.astype("boolean")
@@ -159,8 +173,14 @@ def _typed_frame(
 ) -> pd.DataFrame:
     """A frame with `columns` first (always present, typed), then any `dynamic_prefixes`
     columns seen (e.g. `stats_*`, typed by their kind), then unknown fields as given."""
-    frame = pd.DataFrame.from_records(list(records)) if records else pd.DataFrame()
-    frame.index = pd.RangeIndex(len(frame))
+    # Column by column from the records' own values: a frame built by from_records would
+    # turn integers missing from some records into floats (and ids past 2**53 with them).
+    records = [r for r in records if isinstance(r, Mapping)]
+    names = list(dict.fromkeys(k for r in records for k in r))
+    frame = pd.DataFrame(
+        {k: pd.Series([r.get(k) for r in records], dtype=object) for k in names},
+        index=pd.RangeIndex(len(records)),
+    )
     known = [c.name for c in columns]
     dynamic_prefixes = dynamic_prefixes or {}
     dynamic = sorted(
@@ -178,7 +198,7 @@ def _typed_frame(
         kind = next(k for p, k in dynamic_prefixes.items() if name.startswith(p))
         out[name] = _convert(frame[name], _Column(name, kind))
     for name in rest:
-        out[name] = frame[name]
+        out[name] = frame[name].infer_objects()
     return pd.DataFrame(out, index=frame.index)
 
 
@@ -268,8 +288,8 @@ def _check_id(value: Any, what: str) -> int:
         number = int(value)
     except ValueError:
         raise ValidationError(f"{what} must be an integer id, not {value!r}") from None
-    if number < 1:
-        raise ValidationError(f"{what} must be a positive integer id, not {value!r}")
+    if not 1 <= number < 2**63:
+        raise ValidationError(f"{what} must be a positive (64-bit) integer id, not {value!r}")
     return number
 
 
@@ -421,7 +441,8 @@ def events(
     if event_name is not None:
         params["event_name"] = event_name
     if campaign_id is not None:
-        ids = [campaign_id] if isinstance(campaign_id, (int, np.integer, str)) else campaign_id
+        several = isinstance(campaign_id, list | tuple | set | np.ndarray | pd.Series | pd.Index)
+        ids: list[Any] = list(cast(Iterable[Any], campaign_id)) if several else [campaign_id]
         params["campaign_id"] = [_check_id(c, "campaign_id") for c in ids]
     if include_payload:
         params["include_payload"] = "true"

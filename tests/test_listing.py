@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 from urllib.parse import parse_qs
 
+import httpx
 import pandas as pd
 import pytest
 
@@ -274,3 +275,26 @@ def test_schedule_campaign_promotes_a_draft(sandbox: Sandbox, client: Client) ->
     again = schedule_campaign(cid, client=client)
     assert again["state"] == "scheduled"
     assert len([r for r in sandbox.requests if r.method == "PATCH"]) == 1
+
+
+def test_odd_field_values_never_break_a_listing() -> None:
+    """Placeholder dates, ids past 2**53 and stray non-objects from a server."""
+    records = [
+        {"id": 9007199254740993, "created_at": "9999-12-31T00:00:00Z"},
+        {"name": "no id", "created_at": "0001-01-01T00:00:00Z"},
+        "not a campaign",
+    ]
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(200, json={"results": records, "nextCursor": None})
+
+    transport = httpx.MockTransport(handler)
+    with Client("sk_test_odd", "https://api.example.test/api/client", transport=transport) as c:
+        frame = campaigns(client=c)
+    assert len(frame) == 2
+    assert frame["id"].dtype == "Int64" and frame["id"][0] == 9007199254740993
+    assert frame["created_at"].dtype == UTC_NS and frame["created_at"].isna().all()
+    with pytest.raises(ValidationError, match="integer id"):
+        events("2026-01-01", "2026-02-01", campaign_id=1.5, client=c)  # type: ignore[arg-type]
+    with pytest.raises(ValidationError, match="64-bit"):
+        campaign(10**30, client=c)
