@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import math
 import time
 from collections.abc import Iterable, Mapping
 from typing import Any
@@ -24,6 +25,7 @@ import orjson
 import pandas as pd
 
 from ._errors import ValidationError, WebhookVerificationError
+from ._listing import to_int, to_utc_times
 
 __all__ = ["verify_webhook", "webhooks_to_frame"]
 
@@ -35,8 +37,13 @@ DEFAULT_TOLERANCE = 300.0
 def _header(headers: Mapping[str, Any] | Iterable[tuple[str, Any]], name: str) -> str | None:
     """The value of header `name`, matched case-insensitively (HTTP header names are)."""
     items = headers.items() if isinstance(headers, Mapping) else headers
-    for key, value in items:
-        if str(key).lower() == name:
+    for pair in items:
+        if not isinstance(pair, tuple | list) or len(pair) != 2:
+            raise ValidationError(f"headers must be (name, value) pairs; got {pair!r}")
+        key, value = pair
+        # ASGI and raw HTTP libraries give names as bytes
+        label = key.decode("latin-1") if isinstance(key, bytes | bytearray) else str(key)
+        if label.strip().lower() == name:
             if isinstance(value, bytes):
                 return value.decode("latin-1").strip()
             return str(value).strip()
@@ -74,13 +81,12 @@ def _verify_timestamped(
             "Spotzee-Signature must carry t=<unix seconds> and at least one v1=<hex>",
             reason="malformed_signature",
         )
-    try:
-        sent_at = int(timestamp)
-    except ValueError:
+    if not (timestamp.isascii() and timestamp.isdigit()):  # int() takes other scripts' digits too
         raise WebhookVerificationError(
             f"Spotzee-Signature timestamp {timestamp!r} is not a unix time in seconds",
             reason="malformed_signature",
-        ) from None
+        )
+    sent_at = int(timestamp)
     current = time.time() if now is None else now
     if abs(current - sent_at) > tolerance:
         raise WebhookVerificationError(
@@ -130,7 +136,32 @@ def verify_webhook(
     """
     if not isinstance(secret, str) or not secret:
         raise ValidationError("secret must be the endpoint's non-empty secret string (whsec_…)")
-    body = raw_body.encode("utf-8") if isinstance(raw_body, str) else bytes(raw_body)
+    if isinstance(raw_body, str):
+        body = raw_body.encode("utf-8")
+    elif isinstance(raw_body, bytes | bytearray | memoryview):
+        body = bytes(raw_body)
+    else:
+        raise ValidationError(
+            f"raw_body must be the request body exactly as received (bytes or str), not "
+            f"{type(raw_body).__name__}"
+            + (
+                ": pass the raw bytes, before any JSON parsing"
+                if isinstance(raw_body, Mapping)
+                else ""
+            )
+        )
+    if isinstance(headers, str | bytes) or not isinstance(headers, Mapping | Iterable):
+        raise ValidationError(
+            "headers must be a mapping of header names to values, or a list of "
+            f"(name, value) pairs, not {type(headers).__name__}"
+        )
+    if (
+        isinstance(tolerance, bool)
+        or not isinstance(tolerance, int | float)
+        or not math.isfinite(tolerance)
+        or tolerance < 0
+    ):
+        raise ValidationError(f"tolerance must be a number of seconds >= 0, not {tolerance!r}")
     timestamped = _header(headers, _TIMESTAMPED_HEADER)
     legacy = _header(headers, _LEGACY_HEADER)
     if timestamped is not None:
@@ -158,37 +189,90 @@ def verify_webhook(
 _BASE_COLUMNS = ["event_type", "timestamp", "project_id"]
 
 
-def _as_payload(item: Mapping[str, Any] | bytes | str) -> dict[str, Any]:
-    if isinstance(item, (bytes, str)):
-        item = orjson.loads(item)
+def _as_payload(item: Mapping[str, Any] | bytes | str, position: int) -> dict[str, Any]:
+    if isinstance(item, bytes | str):
+        try:
+            item = orjson.loads(item)
+        except orjson.JSONDecodeError as exc:
+            raise ValidationError(f"webhook payload {position} is not JSON: {exc}") from None
     if not isinstance(item, Mapping):
         raise ValidationError(
-            "each webhook payload must be a JSON object (dict, str or bytes), "
+            f"webhook payload {position} must be a JSON object (dict, str or bytes), "
             f"not {type(item).__name__}"
         )
     return dict(item)
 
 
+def _flatten(record: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
+    """`{"data": {"a": {"b": 1}}}` → `{"data_a_b": 1}`: objects flattened, lists kept."""
+    out: dict[str, Any] = {}
+    for key, value in record.items():
+        name = f"{prefix}{key}"
+        if isinstance(value, Mapping) and value:
+            out.update(_flatten(value, name + "_"))
+        elif not (isinstance(value, Mapping) and prefix == "" and key == "data"):
+            out[name] = value  # an empty top-level `data` adds no column
+    return out
+
+
 def webhooks_to_frame(payloads: Iterable[Mapping[str, Any] | bytes | str]) -> pd.DataFrame:
     """One row per webhook payload: `event_type` (category), `timestamp` (UTC),
     `project_id` (Int64), and `data` flattened to `data_<key>` columns (nested objects
-    become `data_<key>_<subkey>`; lists stay lists). Other top-level fields are kept.
+    become `data_<key>_<subkey>`; lists stay lists; a `data` that is not an object stays
+    as a `data` column). Other top-level fields are kept. A field that cannot be read as
+    its type (a timestamp that is no ISO 8601 time, a project_id that is no integer) is
+    missing in that row, never an error for the whole frame.
     """
-    records = [_as_payload(item) for item in payloads]
-    frame = pd.json_normalize(records, sep="_") if records else pd.DataFrame(columns=_BASE_COLUMNS)
-    for column in _BASE_COLUMNS:
-        if column not in frame.columns:
-            frame[column] = None
-    # a `data` that was empty for every payload survives json_normalize as an object column
-    if "data" in frame.columns:
-        frame = frame.drop(columns="data")
-    frame["event_type"] = frame["event_type"].astype("string").astype("category")
-    frame["timestamp"] = pd.to_datetime(frame["timestamp"], utc=True, format="ISO8601").astype(
-        "datetime64[ns, UTC]"
+    if isinstance(payloads, Mapping | str | bytes):
+        raise ValidationError(
+            "webhooks_to_frame takes a list of payloads; for one payload pass [payload]"
+        )
+    rows = [_flatten(_as_payload(item, i)) for i, item in enumerate(payloads)]
+    names = list(dict.fromkeys([*_BASE_COLUMNS, *(k for r in rows for k in r)]))
+    # Column by column from the payloads' own values: integers absent from some payloads
+    # stay exact integers (a float column would round those past 2**53).
+    frame = pd.DataFrame(
+        {k: pd.Series([r.get(k) for r in rows], dtype=object) for k in names},
+        index=pd.RangeIndex(len(rows)),
     )
-    frame["project_id"] = pd.to_numeric(frame["project_id"]).astype("Int64")
+    frame["event_type"] = (
+        frame["event_type"]
+        .map(lambda v: v if v is None or isinstance(v, str) else str(v))
+        .astype("string")
+        .astype("category")
+    )
+    frame["timestamp"] = to_utc_times(
+        frame["timestamp"].map(lambda v: v if isinstance(v, str) else None)
+    )
+    frame["project_id"] = to_int(
+        frame["project_id"].map(
+            lambda v: (
+                v
+                if isinstance(v, int) and not isinstance(v, bool) and -(2**63) <= v < 2**63
+                else None
+            )
+        )
+    )
     rest = [c for c in frame.columns if c not in _BASE_COLUMNS]
-    if rest:
+    for column in rest:
         # nullable dtypes, so an integer field absent from some payloads stays an integer
-        frame[rest] = frame[rest].convert_dtypes()
+        frame[column] = _nullable(frame[column])
     return frame[_BASE_COLUMNS + rest]
+
+
+def _nullable(values: pd.Series) -> pd.Series:
+    """A column of payload values with the nullable dtype that holds them exactly."""
+    present = values.dropna()
+    if len(present) and all(isinstance(v, int) and not isinstance(v, bool) for v in present):
+        exact = to_int(values)
+        if isinstance(exact.dtype, pd.Int64Dtype):
+            return exact
+    if len(present) and all(isinstance(v, str) for v in present):
+        return values.astype("string")
+    if len(present) and all(isinstance(v, bool) for v in present):
+        return values.astype("boolean")
+    if len(present) and all(
+        isinstance(v, float | int) and not isinstance(v, bool) for v in present
+    ):
+        return values.astype("Float64")
+    return values  # lists, mixtures, big integers: as they came

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import time
 
 import orjson
 import pandas as pd
 import pytest
 
-from spotzee_frames._errors import SpotzeeError, WebhookVerificationError
+from spotzee_frames._errors import SpotzeeError, ValidationError, WebhookVerificationError
 from spotzee_frames._webhooks import verify_webhook, webhooks_to_frame
 
 SECRET = "whsec_3kT9bq2XzP"
@@ -177,3 +178,41 @@ def test_webhooks_to_frame_empty() -> None:
     assert len(frame) == 0
     assert str(frame["timestamp"].dtype) == "datetime64[ns, UTC]"
     assert str(frame["project_id"].dtype) == "Int64"
+
+
+def test_frames_from_odd_payloads_keep_what_they_can() -> None:
+    frame = webhooks_to_frame(
+        [
+            {"event_type": "a", "data": "hello", "timestamp": "yesterday", "project_id": "abc"},
+            {"event_type": "b", "data": {"n": 9007199254740993}, "timestamp": 1700000000},
+            {"event_type": "c", "data": {}, "timestamp": "0001-01-01T00:00:00Z", "project_id": 7},
+        ]
+    )
+    assert frame["data"].tolist()[0] == "hello"  # a data that is no object is kept
+    assert frame["data_n"].dtype == "Int64" and frame["data_n"][1] == 9007199254740993
+    assert frame["timestamp"].isna().all()
+    assert frame["project_id"].tolist()[:2] == [pd.NA, pd.NA] and frame["project_id"][2] == 7
+    for bad in (["{not json"], {"event_type": "a"}):
+        with pytest.raises(ValidationError):
+            webhooks_to_frame(bad)  # type: ignore[arg-type]
+
+
+def test_verify_webhook_refuses_wrong_arguments_and_reads_asgi_headers() -> None:
+    body = b'{"event_type":"a"}'
+    raw = [(k.lower().encode(), v.encode()) for k, v in _legacy(body).items()]  # ASGI form
+    assert verify_webhook(body, raw, SECRET) == {"event_type": "a"}
+    for args in [
+        ({"a": 1}, {}),
+        (None, {}),
+        (5, {}),
+        (body, None),
+        (body, "X-Spotzee-Signature: x"),
+    ]:
+        with pytest.raises(ValidationError):
+            verify_webhook(*args, SECRET)  # type: ignore[arg-type]
+    with pytest.raises(ValidationError, match="tolerance"):
+        verify_webhook(body, {}, SECRET, tolerance=float("nan"))
+    digits = "".join(chr(0x660 + int(d)) for d in str(int(time.time())))  # Arabic-Indic
+    with pytest.raises(WebhookVerificationError) as caught:
+        verify_webhook(body, {"Spotzee-Signature": f"t={digits},v1=ab"}, SECRET)
+    assert caught.value.reason == "malformed_signature"
