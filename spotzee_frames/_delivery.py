@@ -27,9 +27,14 @@ def _per_user(frame: pd.DataFrame, prefix: str) -> pd.DataFrame:
     known = frame[frame["external_id"].notna()]
     counts = pd.crosstab(known["external_id"], known["name"].astype("string"))
     counts = counts.astype("Int64")
-    counts.columns = [f"{prefix}{name}" for name in counts.columns]
+    time_names = [f"{prefix}first_event_at", f"{prefix}last_event_at"]
+    # An event may be called anything, even first_event_at: its count then says so.
+    counts.columns = [
+        f"{prefix}{name}" + ("_count" if f"{prefix}{name}" in time_names else "")
+        for name in counts.columns
+    ]
     times = known.groupby("external_id")["created_at"].agg(["min", "max"])
-    times.columns = [f"{prefix}first_event_at", f"{prefix}last_event_at"]
+    times.columns = time_names
     out = pd.concat([counts, times], axis=1)
     out.index = pd.Index(out.index, dtype="string", name="external_id")
     for column in times.columns:
@@ -66,6 +71,15 @@ def campaign_events(
     per_user = _per_user(raw, prefix)
     if audience is None:
         return per_user
+    if not isinstance(audience, pd.DataFrame):
+        raise ValidationError(
+            "audience must be the DataFrame the campaign was sent to, not "
+            f"{type(audience).__name__}"
+        )
+    try:
+        hash(on)
+    except TypeError:
+        raise ValidationError(f"on must name one column of the audience, not {on!r}") from None
     if on not in audience.columns:
         raise ValidationError(
             f"on={on!r} is not a column of the audience frame; pass the name of the column "

@@ -49,17 +49,20 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from phonenumbers import PhoneMetadata
 
+from ._errors import ValidationError
 from ._mapping import FIRST_CLASS, ID_FIELDS
 
 __all__ = [
     "FIRST_CLASS",
     "FieldResult",
+    "check_region",
     "normalize_email",
     "normalize_field",
     "normalize_id",
     "normalize_locale",
     "normalize_phone",
     "normalize_timezone",
+    "plain_arrow",
 ]
 
 TIMEZONE_MAX = 50
@@ -827,6 +830,20 @@ def normalize_locale(values: pd.Series, *, column: Any = None) -> FieldResult:
 
 
 # --- dispatch -------------------------------------------------------------------------------
+
+
+def check_region(default_region: Any) -> str | None:
+    """`default_region=` checked (a region phonenumbers knows, any case), upper-cased."""
+    if default_region is None:
+        return None
+    if not isinstance(default_region, str) or (
+        default_region.upper() not in phonenumbers.SUPPORTED_REGIONS
+    ):
+        raise ValidationError(
+            "default_region must be a two-letter region code phonenumbers knows, such as "
+            f"'AU', 'GB' or 'US'; got {default_region!r}"
+        )
+    return default_region.upper()
 
 
 def plain_arrow(values: pd.Series) -> pd.Series:

@@ -44,7 +44,7 @@ from ._errors import (
 )
 from ._listing import fetch_campaign, fetch_journey
 from ._mapping import resolve_mapping
-from ._normalize import FieldResult, normalize_field, normalize_id
+from ._normalize import FieldResult, check_region, normalize_field, normalize_id
 from ._prepare import (
     CODE_INVALID,
     CODE_NO_ID,
@@ -157,8 +157,8 @@ class _Target:
 def _positive_int(value: Any, name: str) -> int:
     if isinstance(value, bool | np.bool_) or not isinstance(value, int | np.integer):
         raise ValidationError(f"{name} must be a positive integer, not {value!r}")
-    if value < 1:
-        raise ValidationError(f"{name} must be a positive integer, not {value!r}")
+    if not 1 <= value < 2**63:
+        raise ValidationError(f"{name} must be a positive (64-bit) integer, not {value!r}")
     return int(value)
 
 
@@ -203,6 +203,13 @@ def _attribute_names(
             "attributes must be a list of column names (or a dict {column: attribute name}), "
             f"not {attributes!r}"
         )
+    for column in attributes:
+        try:
+            hash(column)
+        except TypeError:
+            raise ValidationError(
+                f"attributes must name columns; {column!r} ({type(column).__name__}) cannot be one"
+            ) from None
     pairs = dict(attributes) if isinstance(attributes, Mapping) else {c: str(c) for c in attributes}
     columns = list(frame.columns)
     seen: dict[str, Hashable] = {}
@@ -591,6 +598,7 @@ def _trigger(
     duplicates: DuplicatePolicy,
 ) -> pd.DataFrame:
     send_key = _check_options(frame, send_id, dry_run, max_recipients, duplicates, progress)
+    default_region = check_region(default_region)
     _guard(frame, target, max_recipients)
     prepared = _prepare(
         frame,

@@ -14,7 +14,6 @@ from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 import pandas as pd
-import phonenumbers
 
 from ._batching import Batch, check_batch_size, iter_batches
 from ._encoding import NULL_POLICIES, NullPolicy
@@ -26,6 +25,7 @@ from ._errors import (
     SpotzeeError,
     ValidationError,
 )
+from ._normalize import check_region
 from ._prepare import DUPLICATE_POLICIES, DuplicatePolicy, Prepared, check_choice, prepare
 from ._progress import ProgressLike, check_progress, make_reporter
 from ._results import ResultBuilder, text_or
@@ -48,19 +48,6 @@ CODE_NO_OUTCOME = "no_outcome"
 _ITEM_PARAM = re.compile(r"^(?:items\.|\[)?(\d+)\]?(?:\.(.+))?$")
 
 
-def _check_region(default_region: Any) -> str | None:
-    if default_region is None:
-        return None
-    if not isinstance(default_region, str) or (
-        default_region.upper() not in phonenumbers.SUPPORTED_REGIONS
-    ):
-        raise ValidationError(
-            "default_region must be a two-letter region code phonenumbers knows, such as "
-            f"'AU', 'GB' or 'US'; got {default_region!r}"
-        )
-    return default_region.upper()
-
-
 def _check_options(
     mode: Any, nulls: Any, duplicates: Any, batch_size: Any, default_region: Any, progress: Any
 ) -> str | None:
@@ -69,7 +56,7 @@ def _check_options(
     check_choice("nulls", nulls, NULL_POLICIES)
     check_choice("duplicates", duplicates, DUPLICATE_POLICIES)
     check_batch_size(batch_size)
-    return _check_region(default_region)
+    return check_region(default_region)
 
 
 def upsert(

@@ -87,3 +87,20 @@ def test_no_events_gives_zero_rows_or_empty_columns(
     joined = campaign_events(CID, *window, audience=audience, client=client)
     assert joined["first_event_at"].isna().all()
     assert joined.index.equals(audience.index)
+
+
+def test_any_event_name_and_caller_mistakes(
+    sandbox: Sandbox, client: Client, window: tuple[pd.Timestamp, pd.Timestamp]
+) -> None:
+    start, end = window
+    at = (start + pd.Timedelta(minutes=5)).isoformat()
+    sandbox.add_events(name="first_event_at", external_id="101", campaign_id=CID, created_at=at)
+    per_user = campaign_events(CID, start, end, client=client)
+    assert per_user.loc["101", "first_event_at_count"] == 1
+    assert per_user["first_event_at"].dtype == "datetime64[ns, UTC]"
+    joined = campaign_events(CID, start, end, audience=_audience(), on="customer", client=client)
+    assert joined["first_event_at_count"].tolist() == [1, 0, 0, 0]
+    with pytest.raises(ValidationError, match="audience must be the DataFrame"):
+        campaign_events(CID, start, end, audience=[1, 2], client=client)  # type: ignore[arg-type]
+    with pytest.raises(ValidationError, match="on must name one column"):
+        campaign_events(CID, start, end, audience=_audience(), on=["customer"], client=client)

@@ -607,3 +607,18 @@ def test_a_campaign_look_up_that_is_no_campaign_sends_nothing(
     with pytest.raises(APIError, match="not a campaign object"):
         trigger_campaign(_audience(2), cid, client=tampered(listish), progress=False)
     assert _posts(sandbox) == []
+
+
+def test_more_caller_mistakes_are_validation_errors(sandbox: Sandbox, client: Client) -> None:
+    cid = _campaign(sandbox, state="running")
+    jid = _journey(sandbox, "live")
+    df = _audience(2)
+    for call in (
+        lambda: trigger_campaign(df, cid, default_region=5, client=client),  # type: ignore[arg-type]
+        lambda: trigger_campaign(df, cid, default_region="ZZZ", client=client),
+        lambda: trigger_campaign(df, cid, attributes=[["plan"]], client=client),  # type: ignore[list-item]
+        lambda: trigger_journey(df, jid, entrance_id=10**30, client=client),
+    ):
+        with pytest.raises(ValidationError):
+            call()
+    assert _posts(sandbox) == []
