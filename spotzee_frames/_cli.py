@@ -8,8 +8,11 @@ sent), 130 interrupted. Data goes to stdout, errors and progress to stderr.
 
 from __future__ import annotations
 
+import bz2
 import functools
+import gzip
 import json
+import lzma
 import os
 import sys
 from collections.abc import Callable, Hashable, Iterator, Sequence
@@ -18,10 +21,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn, ParamSpec, TypeVar
 
 import click
+import orjson
 import pandas as pd
 
 from ._client import Client
 from ._errors import Interrupted, SpotzeeError, ValidationError
+from ._listing import nullable_column, to_int
 from ._summary import SENT_STATUSES, format_table, summary
 from ._summary import preview as payload_preview
 from ._version import __version__
@@ -46,7 +51,7 @@ _READERS = {
     ".pq": "parquet",
     ".jsonl": "jsonl",
     ".ndjson": "jsonl",
-    ".json": "jsonl",
+    ".json": "json",
 }
 _REPORT_FORMATS = (".csv", ".parquet")
 # Result columns copied into a report, in this order, when the result has them.
@@ -178,7 +183,7 @@ def _kind_of(path: Path) -> str:
     if kind is None:
         raise UsageFailure(
             f"cannot tell the format of {path.name!r} from its extension; use one of "
-            ".csv, .tsv, .parquet, .jsonl (JSON lines)"
+            ".csv, .tsv, .parquet, .jsonl (JSON lines) or .json (an array, or lines)"
         )
     return kind
 
@@ -189,33 +194,36 @@ def read_frame(
     *,
     encoding: str = "utf-8",
 ) -> pd.DataFrame:
-    """Read a CSV, TSV, Parquet or JSON-lines file.
+    """Read a CSV, TSV, Parquet, JSON-lines or JSON-array file, losing nothing.
 
-    In text files only empty fields are missing values (a name "NA" or "None" stays text),
-    and the columns `text_columns(header)` names are read as text, so identifiers and
-    phone numbers keep their leading zeros and are never turned into floats.
+    In text files only empty fields are missing values (a name "NA" or "None" stays text).
+    The columns `text_columns(header)` names are text; any other column becomes a number
+    or a boolean only when every value reads back exactly as written, so a postcode 0800,
+    an account 00123 or an 18-digit id stays text, and whole numbers with blanks stay
+    whole numbers (`Int64`), never floats. A CSV's separator (`,` `;` `|` or tab) is taken
+    from its header line; a UTF-8 byte-order mark is never part of a column name. Rows
+    that end in an extra separator (as spreadsheets write them) do not shift columns.
     """
     kind = _kind_of(path)
+    codec = encoding
     try:
+        if _has_utf8_bom(path) or _is_utf8(encoding):
+            codec = "utf-8-sig"  # the same as UTF-8, and a byte-order mark is not a column
         if kind in ("csv", "tsv"):
-            sep = "\t" if kind == "tsv" else ","
-            codec = encoding
-            if codec.lower().replace("-", "").replace("_", "") == "utf8":
-                codec = "utf-8-sig"  # the same, and a byte-order mark is not a column name
-            header = list(pd.read_csv(path, sep=sep, nrows=0, encoding=codec).columns)
-            as_text = {c: "string" for c in text_columns(header)}
-            return pd.read_csv(
+            sep = "\t" if kind == "tsv" else _separator(path, codec)
+            frame = pd.read_csv(
                 path,
                 sep=sep,
-                dtype=as_text,
+                dtype=str,
                 keep_default_na=False,
                 na_values=[""],
                 encoding=codec,
+                index_col=False,
             )
+            return _exact_types(frame, set(text_columns(list(frame.columns))))
         if kind == "parquet":
-            return pd.read_parquet(path)
-        # Keep JSON types and parse no dates.
-        return pd.read_json(path, lines=True, dtype=False, encoding=encoding)
+            return pd.read_parquet(path, dtype_backend="numpy_nullable")
+        return _read_json(path, codec)
     except UnicodeDecodeError as exc:
         raise UsageFailure(
             f"cannot read {path}: it is not {encoding} text ({_one_line(exc)}); "
@@ -225,6 +233,80 @@ def read_frame(
         raise UsageFailure(f"unknown --encoding {encoding!r}") from None
     except (OSError, ValueError, ImportError) as exc:
         raise UsageFailure(f"cannot read {path}: {_one_line(exc)}") from None
+
+
+def _is_utf8(encoding: str) -> bool:
+    return encoding.lower().replace("-", "").replace("_", "") in ("utf8", "utf8sig")
+
+
+def _has_utf8_bom(path: Path) -> bool:
+    if path.suffix.lower() in (".gz", ".bz2", ".zip", ".xz", ".zst", ".parquet", ".pq"):
+        return False
+    with path.open("rb") as f:
+        return f.read(3) == b"\xef\xbb\xbf"
+
+
+def _separator(path: Path, codec: str) -> str:
+    """The CSV separator its header line uses most: `,` unless `;`, `|` or tab win."""
+    header = pd.read_csv(path, sep="\x01", nrows=0, encoding=codec, dtype=str).columns
+    line = str(header[0]) if len(header) else ""
+    counts = {sep: line.count(sep) for sep in (",", ";", "\t", "|")}
+    best = max(counts, key=lambda sep: counts[sep])
+    return best if counts[best] > counts[","] else ","
+
+
+_INTEGER = r"-?(?:0|[1-9][0-9]*)"
+_DECIMAL = r"-?(?:0|[1-9][0-9]*)(?:\.[0-9]+)?(?:[eE][-+]?[0-9]+)?"
+_BOOLEANS = {"true": True, "false": False}
+
+
+def _exact_types(frame: pd.DataFrame, text: set[Hashable]) -> pd.DataFrame:
+    """Text columns as read; others typed only where the text reads back exactly."""
+    out = {}
+    for column in frame.columns:
+        values = frame[column]
+        present = values.dropna()
+        if column in text or not len(present):
+            out[column] = values.astype("string") if column in text else values
+            continue
+        if present.str.fullmatch(_INTEGER).all():
+            objects = pd.Series(
+                [int(v) if isinstance(v, str) else None for v in values], dtype=object
+            )
+            ints = to_int(objects)
+            if isinstance(ints.dtype, pd.Int64Dtype):  # within 64 bits
+                out[column] = ints.set_axis(values.index)
+                continue
+        elif present.str.fullmatch(_DECIMAL).all():
+            out[column] = values.astype("Float64")
+            continue
+        elif present.str.lower().isin(list(_BOOLEANS)).all():
+            out[column] = values.str.lower().map(_BOOLEANS).astype("boolean")
+            continue
+        out[column] = values
+    return pd.DataFrame(out, index=frame.index)
+
+
+def _read_json(path: Path, codec: str) -> pd.DataFrame:
+    """JSON lines, or one JSON array of objects; each column with the nullable dtype that
+    holds its values exactly (see `webhooks_to_frame`)."""
+    opener: Any = {".gz": gzip.open, ".bz2": bz2.open, ".xz": lzma.open}.get(
+        path.suffix.lower(), open
+    )
+    with opener(path, "rt", encoding=codec) as f:
+        text = f.read()
+    stripped = text.lstrip()
+    if stripped.startswith("["):
+        records = orjson.loads(stripped)
+    else:
+        records = [orjson.loads(line) for line in text.splitlines() if line.strip()]
+    if not isinstance(records, list) or not all(isinstance(r, dict) for r in records):
+        raise ValueError("expected JSON objects, one per line or in one array")
+    names = list(dict.fromkeys(k for r in records for k in r))
+    return pd.DataFrame(
+        {k: nullable_column(pd.Series([r.get(k) for r in records], dtype=object)) for k in names},
+        index=pd.RangeIndex(len(records)),
+    )
 
 
 def _parse_map(values: Sequence[str], mapping_file: Path | None) -> dict[Hashable, str | None]:
@@ -314,7 +396,7 @@ def build_report(result: pd.DataFrame, source: pd.DataFrame) -> pd.DataFrame:
     part = part.rename(columns={c: f"spotzee_{c}" for c in columns if c in source.columns})
     src = source.loc[~sent.to_numpy()]
     report = pd.concat([part.reset_index(drop=True), src.reset_index(drop=True)], axis=1)
-    report.insert(0, "row", list(bad))
+    report.insert(0, "spotzee_row" if "row" in report.columns else "row", list(bad))
     return report
 
 
@@ -466,8 +548,23 @@ def _input_file(func: F) -> F:
     return _file_argument(_encoding_option(func))
 
 
+def _check_report(ctx: click.Context, param: click.Parameter, value: Path | None) -> Path | None:
+    """Refuse a report the run could not write, before anything is sent."""
+    if value is None:
+        return None
+    if value.suffix.lower() not in (".csv", ".parquet"):
+        raise click.BadParameter("the report must be a .csv or .parquet file", ctx, param)
+    folder = value.parent if str(value.parent) else Path(".")
+    if not folder.is_dir():
+        raise click.BadParameter(f"folder {str(folder)!r} does not exist", ctx, param)
+    if not os.access(folder, os.W_OK):
+        raise click.BadParameter(f"folder {str(folder)!r} is not writable", ctx, param)
+    return value
+
+
 _report_option = click.option(
     "--report",
+    callback=_check_report,
     type=click.Path(dir_okay=False, writable=True, path_type=Path),
     help="Write the rows that were not sent, with their errors and source columns, "
     "to this .csv or .parquet file.",
@@ -779,8 +876,18 @@ def demo(progress: bool | None) -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> None:
-    """The `spotzee-frames` entry point."""
-    cli.main(args=list(argv) if argv is not None else None, prog_name="spotzee-frames")
+    """The `spotzee-frames` entry point. Ctrl-C exits 130 wherever it lands (click's own
+    handling would print "Aborted!" and exit 1, which here means "rows failed")."""
+    args = list(argv) if argv is not None else None
+    try:
+        code = cli.main(args=args, prog_name="spotzee-frames", standalone_mode=False)
+    except (click.exceptions.Abort, KeyboardInterrupt):
+        click.echo("interrupted", err=True)
+        sys.exit(EXIT_INTERRUPTED)
+    except click.ClickException as exc:
+        exc.show()
+        sys.exit(exc.exit_code)
+    sys.exit(code if isinstance(code, int) else EXIT_OK)
 
 
 if __name__ == "__main__":  # pragma: no cover

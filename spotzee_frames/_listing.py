@@ -34,8 +34,11 @@ __all__ = [
     "fetch_journey",
     "journey",
     "journeys",
+    "nullable_column",
     "schedule_campaign",
+    "to_int",
     "to_rfc3339",
+    "to_utc_times",
     "users",
 ]
 
@@ -123,6 +126,25 @@ def to_int(values: pd.Series) -> pd.Series:
         return pd.to_numeric(values).astype("Int64")
     except (ValueError, TypeError, OverflowError):
         return values  # not integers after all: keep what the server sent
+
+
+def nullable_column(values: pd.Series) -> pd.Series:
+    """A column of JSON values (object dtype, None where absent) with the nullable dtype
+    that holds them exactly: Int64, string, boolean or Float64; anything else as is."""
+    present = values.dropna()
+    if len(present) and all(isinstance(v, int) and not isinstance(v, bool) for v in present):
+        exact = to_int(values)
+        if isinstance(exact.dtype, pd.Int64Dtype):
+            return exact
+    if len(present) and all(isinstance(v, str) for v in present):
+        return values.astype("string")
+    if len(present) and all(isinstance(v, bool) for v in present):
+        return values.astype("boolean")
+    if len(present) and all(
+        isinstance(v, float | int) and not isinstance(v, bool) for v in present
+    ):
+        return values.astype("Float64")
+    return values  # lists, mixtures, big integers: as they came
 
 
 def to_utc_times(values: pd.Series) -> pd.Series:

@@ -25,7 +25,7 @@ import orjson
 import pandas as pd
 
 from ._errors import ValidationError, WebhookVerificationError
-from ._listing import to_int, to_utc_times
+from ._listing import nullable_column, to_int, to_utc_times
 
 __all__ = ["verify_webhook", "webhooks_to_frame"]
 
@@ -256,23 +256,5 @@ def webhooks_to_frame(payloads: Iterable[Mapping[str, Any] | bytes | str]) -> pd
     rest = [c for c in frame.columns if c not in _BASE_COLUMNS]
     for column in rest:
         # nullable dtypes, so an integer field absent from some payloads stays an integer
-        frame[column] = _nullable(frame[column])
+        frame[column] = nullable_column(frame[column])
     return frame[_BASE_COLUMNS + rest]
-
-
-def _nullable(values: pd.Series) -> pd.Series:
-    """A column of payload values with the nullable dtype that holds them exactly."""
-    present = values.dropna()
-    if len(present) and all(isinstance(v, int) and not isinstance(v, bool) for v in present):
-        exact = to_int(values)
-        if isinstance(exact.dtype, pd.Int64Dtype):
-            return exact
-    if len(present) and all(isinstance(v, str) for v in present):
-        return values.astype("string")
-    if len(present) and all(isinstance(v, bool) for v in present):
-        return values.astype("boolean")
-    if len(present) and all(
-        isinstance(v, float | int) and not isinstance(v, bool) for v in present
-    ):
-        return values.astype("Float64")
-    return values  # lists, mixtures, big integers: as they came

@@ -614,3 +614,81 @@ def test_spreadsheet_exports_are_read_as_written(runner: CliRunner, tmp_path: Pa
     unknown = invoke(runner, "--sandbox", "upsert", str(latin), "--encoding", "klingon")
     assert unknown.exit_code == 2
     assert "unknown --encoding" in unknown.stderr
+
+
+def test_real_world_files_lose_nothing(
+    runner: CliRunner, tmp_path: Path, served: Served, served_env: dict[str, str]
+) -> None:
+    """Trailing separators, leading zeros and long ids in data columns, blanks in whole
+    numbers, semicolons, JSON arrays and lines, a BOM read as cp1252."""
+    files = {
+        # spreadsheets end rows with a separator: the columns must not shift
+        "trailing.csv": "external_id,first_name,plan\nC1,Ann,pro,\nC2,Bob,free,\n",
+        "numbers.csv": (
+            "external_id,postcode,account,crm_id,visits,score,vip\n"
+            "C3,0800,00123,123456789012345678,4,1.5,TRUE\n"
+            "C4,2000,00124,,,2,false\n"
+        ),
+        "european.csv": "external_id;email;spend\nC5;e@example.com;1.234,56\n",
+        "array.json": '[{"external_id": 123456789012345678, "n": 1}, {"external_id": null, '
+        '"anonymous_id": "a6", "n": null}]',
+        "lines.jsonl": '\ufeff{"external_id": "C7", "crm": "00777"}\n',
+    }
+    for name, text in files.items():
+        path = tmp_path / name
+        path.write_text(text, encoding="utf-8")
+        result = invoke(runner, "upsert", str(path), env=served_env)
+        assert result.exit_code == 0, (name, result.output, result.stderr)
+    users = users_in(served)
+    assert users["C1"]["data"] == {"first_name": "Ann", "plan": "pro"}
+    assert users["C3"]["data"] == {
+        "postcode": "0800",
+        "account": "00123",
+        "crm_id": 123456789012345678,
+        "visits": 4,
+        "score": 1.5,
+        "vip": True,
+    }
+    assert users["C4"]["data"] == {
+        "postcode": "2000",
+        "account": "00124",
+        "score": 2.0,
+        "vip": False,
+    }
+    assert users["C5"]["email"] == "e@example.com" and users["C5"]["data"] == {"spend": "1.234,56"}
+    assert users["123456789012345678"]["data"] == {"n": 1}
+    assert users["C7"]["data"] == {"crm": "00777"}
+    bom = tmp_path / "bom.csv"
+    bom.write_bytes(b"\xef\xbb\xbfexternal_id,city\nC8,Paris\n")
+    result = invoke(runner, "upsert", str(bom), "--encoding", "cp1252", env=served_env)
+    assert result.exit_code == 0, result.output
+    assert users_in(served)["C8"]["data"] == {"city": "Paris"}
+
+
+def test_a_source_column_named_row_and_a_report_folder_that_is_missing(
+    runner: CliRunner, tmp_path: Path
+) -> None:
+    source = tmp_path / "rows.csv"
+    source.write_text("row,external_id,email\n1,a,bad@@x\n2,b,b@example.com\n", encoding="utf-8")
+    report = tmp_path / "report.csv"
+    result = invoke(runner, "--sandbox", "upsert", str(source), "--report", str(report))
+    assert result.exit_code == 1, result.output
+    written = pd.read_csv(report, dtype=str)
+    assert list(written.columns[:2]) == ["spotzee_row", "status"]
+    assert written["row"].tolist() == ["1"] and written["spotzee_row"].tolist() == ["0"]
+    missing = invoke(
+        runner, "--sandbox", "upsert", str(source), "--report", str(tmp_path / "no" / "r.csv")
+    )
+    assert missing.exit_code == 2 and "does not exist" in missing.stderr
+
+
+def test_main_turns_ctrl_c_anywhere_into_130(monkeypatch: pytest.MonkeyPatch) -> None:
+    from spotzee_frames import _cli
+
+    def interrupted(*args: object, **kwargs: object) -> None:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(_cli.cli, "main", interrupted)
+    with pytest.raises(SystemExit) as caught:
+        _cli.main(["campaigns"])
+    assert caught.value.code == 130
