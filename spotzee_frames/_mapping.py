@@ -9,8 +9,9 @@ Rules (shared by upserts and the trigger calls):
   `timezone`, `locale`) or `data.<key>`. `first_name` and `last_name` are accepted as
   shorthands for `data.first_name` / `data.last_name`, because the API keeps them in `data`.
 - A column named like a first-class field maps itself: exactly, or (when no other column
-  claims that field) up to case and punctuation, so a CRM export's `Email`, `E-mail` or
-  `External ID`, or a JSON API's `externalId`, is not silently sent as custom data.
+  claims that field) up to case and punctuation, so a CRM export's `Email`, `E-mail`,
+  `Email Address`, `Phone Number` or `External ID`, or a JSON API's `externalId`, is not
+  silently sent as custom data.
 - Every other column goes to `data.<column>` unless it is excluded, either with
   `mapping={column: None}` or with `exclude=[column, ...]`.
 - A column mapped to a first-class field is never duplicated into `data`.
@@ -107,6 +108,10 @@ def _data_key(column: Hashable) -> str:
         ]
         return "_".join(parts)
     return str(column)
+
+
+# CRM headers that name a first-class field in other words (compared as `_loose_name`s).
+_LOOSE_ALIASES = {"emailaddress": "email", "phonenumber": "phone"}
 
 
 def _loose_name(label: str) -> str:
@@ -220,6 +225,7 @@ def resolve_mapping(
     claimed = {t for t in target_of.values() if t is not None} | exact
     loose: dict[str, list[Hashable]] = {}
     loose_fields = {_loose_name(f): f for f in fields}
+    loose_fields.update({k: f for k, f in _LOOSE_ALIASES.items() if f in fields})
     for col in cols:
         if col in target_of or col in exact or not isinstance(col, str | tuple):
             continue

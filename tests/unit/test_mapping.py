@@ -174,14 +174,17 @@ def test_an_exact_or_explicit_column_wins_over_a_loose_one() -> None:
 
 
 def test_case_and_punctuation_do_not_hide_a_field() -> None:
-    resolved = resolve_mapping(["externalId", "E-mail", "Time Zone", "anonymousID", "emailAddress"])
+    resolved = resolve_mapping(["externalId", "E-mail", "Time Zone", "anonymousID", "plan"])
     assert resolved.fields == {
         "external_id": "externalId",
         "anonymous_id": "anonymousID",
         "email": "E-mail",
         "timezone": "Time Zone",
     }
-    assert resolved.data == {"emailAddress": "emailAddress"}  # another word: still data
+    assert resolved.data == {"plan": "plan"}
+    crm = resolve_mapping(["Email Address", "Phone Number", "Mobile"])
+    assert crm.fields == {"email": "Email Address", "phone": "Phone Number"}
+    assert crm.data == {"Mobile": "Mobile"}
 
 
 def test_two_loose_spellings_of_one_field_stay_custom_data() -> None:
