@@ -626,7 +626,7 @@ def upsert(
     progress: bool | None,
     encoding: str,
 ) -> None:
-    """Upsert the contacts in FILE (.csv, .tsv, .parquet or .jsonl) as Spotzee users.
+    """Upsert the contacts in FILE (.csv, .tsv, .parquet, .jsonl or .json) as Spotzee users.
 
     Prints how many rows were upserted and the rows that were not, grouped by reason.
     Every other column goes to the user's custom `data`. Re-running the same file is
