@@ -53,6 +53,7 @@ __all__ = [
     "NullPolicy",
     "UnencodableValue",
     "encode_column",
+    "encode_object",
     "encode_value",
     "iso_duration",
 ]
@@ -222,16 +223,7 @@ def encode_value(value: Any, *, nulls: NullPolicy = "omit", _top: bool = True) -
             return _null(nulls) if _top else None
         return _iso_timestamp(pd.Timestamp(value))
     if isinstance(value, Mapping):
-        out_dict: dict[str, Any] = {}
-        for key, item in value.items():
-            if isinstance(key, str):
-                name = key
-            elif isinstance(key, int | np.integer) and not isinstance(key, bool | np.bool_):
-                name = str(int(key))
-            else:
-                raise UnencodableValue(f"a dict key {_short(key)} is not a string")
-            out_dict[name] = encode_value(item, nulls=nulls, _top=False)
-        return out_dict
+        return {_object_key(k): encode_value(v, nulls=nulls, _top=False) for k, v in value.items()}
     if isinstance(value, list | tuple):
         return [encode_value(item, nulls=nulls, _top=False) for item in value]
     if isinstance(value, np.ndarray):
@@ -256,6 +248,26 @@ def encode_value(value: Any, *, nulls: NullPolicy = "omit", _top: bool = True) -
     raise UnencodableValue(
         f"a {type(value).__name__} value ({_short(value)}) is not JSON-encodable"
     )
+
+
+def _object_key(key: Any) -> str:
+    if isinstance(key, str):
+        return key
+    if isinstance(key, int | np.integer) and not isinstance(key, bool | np.bool_):
+        return str(int(key))
+    raise UnencodableValue(f"a dict key {_short(key)} is not a string")
+
+
+def encode_object(value: Mapping[Any, Any], *, nulls: NullPolicy = "omit") -> dict[str, Any]:
+    """A top-level JSON object (a trigger's event): its values follow `nulls` as a row's
+    fields do, so with "omit" a missing value leaves its key out (deeper down, as in
+    `encode_value`, a missing value is null)."""
+    out: dict[str, Any] = {}
+    for key, item in value.items():
+        encoded = encode_value(item, nulls=nulls)
+        if encoded is not MISSING:
+            out[_object_key(key)] = encoded
+    return out
 
 
 def _sort_key(item: Any) -> tuple[str, str]:

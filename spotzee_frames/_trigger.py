@@ -31,7 +31,7 @@ import orjson
 import pandas as pd
 
 from ._client import Call, Client, Response, resolve_client
-from ._encoding import MISSING, UnencodableValue, encode_column, encode_value
+from ._encoding import MISSING, UnencodableValue, encode_column, encode_object
 from ._errors import (
     APIError,
     AuthenticationError,
@@ -287,7 +287,7 @@ def _events(frame: pd.DataFrame, event: EventSpec, *, default: Any) -> _Events:
         return _Events(default, None, [])
     if isinstance(event, Mapping):
         try:
-            encoded = encode_value(dict(event), nulls="omit")
+            encoded = encode_object(event, nulls="omit")
         except UnencodableValue as exc:
             raise ValidationError(f"event cannot be sent as JSON: {exc}") from None
         return _Events(encoded, None, [])
@@ -310,7 +310,7 @@ def _events(frame: pd.DataFrame, event: EventSpec, *, default: Any) -> _Events:
                 )
                 continue
             try:
-                values[position] = encode_value(dict(produced), nulls="omit")
+                values[position] = encode_object(produced, nulls="omit")
             except UnencodableValue as exc:
                 unencodable[position] = f"event: {exc}"
         return _Events(

@@ -622,3 +622,25 @@ def test_more_caller_mistakes_are_validation_errors(sandbox: Sandbox, client: Cl
         with pytest.raises(ValidationError):
             call()
     assert _posts(sandbox) == []
+
+
+def test_missing_event_values_are_left_out_in_every_event_form(
+    sandbox: Sandbox, client: Client
+) -> None:
+    """A dict, a list of columns and a callable over the same data send the same event,
+    so a re-run in another form replays instead of sending again."""
+    cid = _campaign(sandbox, state="running")
+    df = pd.DataFrame({"external_id": ["u1"], "a": [np.nan], "t": [pd.NaT], "b": [1]})
+    forms: list[Any] = [
+        {"a": np.nan, "t": pd.NaT, "b": 1, "nested": {"x": np.nan}},
+        lambda row: {"a": row.a, "t": row.t, "b": row.b, "nested": {"x": np.nan}},
+    ]
+    first = trigger_campaign(df, cid, event=forms[0], client=client, progress=False)
+    second = trigger_campaign(df, cid, event=forms[1], client=client, progress=False)
+    assert first.status.tolist() == second.status.tolist() == ["triggered"]
+    assert second.replayed.tolist() == [True]
+    sends = [s for s in sandbox.campaign_sends if s["campaign_id"] == cid]
+    assert len(sends) == 1
+    assert sends[0]["event"] == {"b": 1, "nested": {"x": None}}  # null only inside
+    columns = trigger_campaign(df, cid, event=["a", "t", "b"], client=client, progress=False)
+    assert columns.status.tolist() == ["triggered"]
