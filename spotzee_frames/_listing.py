@@ -148,9 +148,11 @@ def nullable_column(values: pd.Series) -> pd.Series:
 
 
 def to_utc_times(values: pd.Series) -> pd.Series:
-    """ISO 8601 texts as `datetime64[ns, UTC]`; what cannot be read, or lies outside the
-    years 1677-2262 that nanoseconds span (placeholders like 0001-01-01 or 9999-12-31),
-    is NaT rather than an error."""
+    """ISO 8601 texts as `datetime64[ns, UTC]`; what cannot be read (a number: its unit
+    would be a guess), or lies outside the years 1677-2262 that nanoseconds span
+    (placeholders like 0001-01-01 or 9999-12-31), is NaT rather than an error."""
+    if values.dtype == object:
+        values = values.map(lambda v: v if isinstance(v, str | dt.datetime) else None)
     try:
         parsed = pd.to_datetime(values, utc=True, format="ISO8601")
     except (ValueError, TypeError, OverflowError):

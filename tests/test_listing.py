@@ -282,6 +282,7 @@ def test_odd_field_values_never_break_a_listing() -> None:
     records = [
         {"id": 9007199254740993, "created_at": "9999-12-31T00:00:00Z"},
         {"name": "no id", "created_at": "0001-01-01T00:00:00Z"},
+        {"name": "epoch", "created_at": 1700000000},
         "not a campaign",
     ]
 
@@ -291,7 +292,7 @@ def test_odd_field_values_never_break_a_listing() -> None:
     transport = httpx.MockTransport(handler)
     with Client("sk_test_odd", "https://api.example.test/api/client", transport=transport) as c:
         frame = campaigns(client=c)
-    assert len(frame) == 2
+    assert len(frame) == 3
     assert frame["id"].dtype == "Int64" and frame["id"][0] == 9007199254740993
     assert frame["created_at"].dtype == UTC_NS and frame["created_at"].isna().all()
     with pytest.raises(ValidationError, match="integer id"):
