@@ -360,28 +360,8 @@ def check_choice(name: str, value: Any, choices: Iterable[str]) -> None:
         raise ValidationError(f"{name} must be one of {listed}; got {value!r}")
 
 
+@_no_gc()  # a context manager from contextlib also decorates
 def prepare(
-    frame: pd.DataFrame,
-    mapping: Mapping[Hashable, str | None] | None = None,
-    *,
-    nulls: NullPolicy = "omit",
-    default_region: str | None = None,
-    exclude: Iterable[Hashable] | Hashable | None = (),
-    duplicates: DuplicatePolicy = "reject",
-) -> Prepared:
-    """Validate, normalise and encode a frame of contacts; see the module docstring."""
-    with _no_gc():
-        return _prepare(
-            frame,
-            mapping,
-            nulls=nulls,
-            default_region=default_region,
-            exclude=exclude,
-            duplicates=duplicates,
-        )
-
-
-def _prepare(
     frame: pd.DataFrame,
     mapping: Mapping[Hashable, str | None] | None = None,
     *,
