@@ -35,6 +35,7 @@ __all__ = [
     "journey",
     "journeys",
     "nullable_column",
+    "positive_int",
     "schedule_campaign",
     "to_int",
     "to_rfc3339",
@@ -305,16 +306,24 @@ def campaigns(client: Client | None = None, **filters: Any) -> pd.DataFrame:
     return _campaign_frame(_list("/campaigns", _filters(filters), client))
 
 
+def positive_int(value: Any, name: str, *, noun: str = "integer") -> int:
+    """`value` as an int from 1 to 2**63 - 1 (what an id or a count can be); anything
+    else (a bool, a float, a string) is a ValidationError naming `name`."""
+    if isinstance(value, bool | np.bool_) or not isinstance(value, int | np.integer):
+        raise ValidationError(f"{name} must be a positive {noun}, not {value!r}")
+    if not 1 <= value < 2**63:
+        raise ValidationError(f"{name} must be a positive (64-bit) {noun}, not {value!r}")
+    return int(value)
+
+
 def _check_id(value: Any, what: str) -> int:
-    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer, str)):
-        raise ValidationError(f"{what} must be an integer id, not {value!r}")
-    try:
-        number = int(value)
-    except ValueError:
-        raise ValidationError(f"{what} must be an integer id, not {value!r}") from None
-    if not 1 <= number < 2**63:
-        raise ValidationError(f"{what} must be a positive (64-bit) integer id, not {value!r}")
-    return number
+    """An id for a path or a filter: a positive integer, or its digits as text."""
+    if isinstance(value, str):
+        try:
+            value = int(value)
+        except ValueError:
+            raise ValidationError(f"{what} must be an integer id, not {value!r}") from None
+    return positive_int(value, what, noun="integer id")
 
 
 def _object(response: Response, what: str) -> dict[str, Any]:

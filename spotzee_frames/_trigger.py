@@ -42,7 +42,7 @@ from ._errors import (
     ValidationError,
     is_transient,
 )
-from ._listing import fetch_campaign, fetch_journey
+from ._listing import fetch_campaign, fetch_journey, positive_int
 from ._mapping import resolve_mapping
 from ._normalize import FieldResult, check_region, normalize_field, normalize_id
 from ._prepare import (
@@ -154,14 +154,6 @@ class _Target:
 # -- checking the arguments -----------------------------------------------------------------
 
 
-def _positive_int(value: Any, name: str) -> int:
-    if isinstance(value, bool | np.bool_) or not isinstance(value, int | np.integer):
-        raise ValidationError(f"{name} must be a positive integer, not {value!r}")
-    if not 1 <= value < 2**63:
-        raise ValidationError(f"{name} must be a positive (64-bit) integer, not {value!r}")
-    return int(value)
-
-
 def _check_options(
     frame: Any, send_id: Any, dry_run: Any, max_recipients: Any, duplicates: Any, progress: Any
 ) -> str | None:
@@ -172,7 +164,7 @@ def _check_options(
         raise ValidationError(f"dry_run must be True or False, not {dry_run!r}")
     check_choice("duplicates", duplicates, DUPLICATE_POLICIES)
     if max_recipients is not None:
-        _positive_int(max_recipients, "max_recipients")
+        positive_int(max_recipients, "max_recipients")
     if send_id is None:
         return None
     if isinstance(send_id, bool) or not isinstance(send_id, str | int | np.integer):
@@ -681,7 +673,7 @@ def trigger_campaign(
     `error_code`, `error_field`, `error_message`, `external_id`, `attempts`,
     `request_id`, `replayed`.
     """
-    target = _Target("campaign", _positive_int(campaign_id, "campaign_id"))
+    target = _Target("campaign", positive_int(campaign_id, "campaign_id"))
     return _trigger(
         frame,
         target,
@@ -723,8 +715,8 @@ def trigger_journey(
     """
     target = _Target(
         "journey",
-        _positive_int(journey_id, "journey_id"),
-        _positive_int(entrance_id, "entrance_id"),
+        positive_int(journey_id, "journey_id"),
+        positive_int(entrance_id, "entrance_id"),
     )
     return _trigger(
         frame,
