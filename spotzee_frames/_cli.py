@@ -26,7 +26,7 @@ import pandas as pd
 
 from ._client import Client
 from ._errors import Interrupted, SpotzeeError, ValidationError
-from ._listing import nullable_column, to_int
+from ._listing import nullable_column, records_frame, to_int
 from ._summary import SENT_STATUSES, format_table, summary
 from ._summary import preview as payload_preview
 from ._version import __version__
@@ -54,6 +54,7 @@ _READERS = {
     ".json": "json",
 }
 _REPORT_FORMATS = (".csv", ".parquet")
+_COMPRESSED = (".gz", ".bz2", ".zip", ".xz", ".zst")
 # Result columns copied into a report, in this order, when the result has them.
 _REPORT_COLUMNS = (
     "status",
@@ -177,7 +178,7 @@ def _one_line(exc: BaseException) -> str:
 
 def _kind_of(path: Path) -> str:
     suffixes = [s.lower() for s in path.suffixes]
-    if suffixes and suffixes[-1] in (".gz", ".bz2", ".zip", ".xz", ".zst") and len(suffixes) > 1:
+    if suffixes and suffixes[-1] in _COMPRESSED and len(suffixes) > 1:
         suffixes = suffixes[:-1]
     kind = _READERS.get(suffixes[-1] if suffixes else "")
     if kind is None:
@@ -240,7 +241,7 @@ def _is_utf8(encoding: str) -> bool:
 
 
 def _has_utf8_bom(path: Path) -> bool:
-    if path.suffix.lower() in (".gz", ".bz2", ".zip", ".xz", ".zst", ".parquet", ".pq"):
+    if path.suffix.lower() in (*_COMPRESSED, ".parquet", ".pq"):
         return False
     with path.open("rb") as f:
         return f.read(3) == b"\xef\xbb\xbf"
@@ -302,11 +303,8 @@ def _read_json(path: Path, codec: str) -> pd.DataFrame:
         records = [orjson.loads(line) for line in text.splitlines() if line.strip()]
     if not isinstance(records, list) or not all(isinstance(r, dict) for r in records):
         raise ValueError("expected JSON objects, one per line or in one array")
-    names = list(dict.fromkeys(k for r in records for k in r))
-    return pd.DataFrame(
-        {k: nullable_column(pd.Series([r.get(k) for r in records], dtype=object)) for k in names},
-        index=pd.RangeIndex(len(records)),
-    )
+    frame = records_frame(records)
+    return pd.DataFrame({k: nullable_column(frame[k]) for k in frame.columns}, index=frame.index)
 
 
 def _parse_map(values: Sequence[str], mapping_file: Path | None) -> dict[Hashable, str | None]:
@@ -345,11 +343,19 @@ def _split(value: str | None) -> list[str] | None:
 
 
 def _check_report_path(report: Path | None) -> None:
-    if report is not None and report.suffix.lower() not in _REPORT_FORMATS:
+    """Refuse a report the run could not write, before anything is read or sent."""
+    if report is None:
+        return
+    if report.suffix.lower() not in _REPORT_FORMATS:
         raise UsageFailure(
             f"--report {report.name!r}: the report is written as CSV or Parquet; "
             "give it a .csv or .parquet extension"
         )
+    folder = report.parent
+    if not folder.is_dir():
+        raise UsageFailure(f"--report {str(report)!r}: folder {str(folder)!r} does not exist")
+    if not os.access(folder, os.W_OK):
+        raise UsageFailure(f"--report {str(report)!r}: folder {str(folder)!r} is not writable")
 
 
 def _text_columns_for(
@@ -548,23 +554,8 @@ def _input_file(func: F) -> F:
     return _file_argument(_encoding_option(func))
 
 
-def _check_report(ctx: click.Context, param: click.Parameter, value: Path | None) -> Path | None:
-    """Refuse a report the run could not write, before anything is sent."""
-    if value is None:
-        return None
-    if value.suffix.lower() not in (".csv", ".parquet"):
-        raise click.BadParameter("the report must be a .csv or .parquet file", ctx, param)
-    folder = value.parent if str(value.parent) else Path(".")
-    if not folder.is_dir():
-        raise click.BadParameter(f"folder {str(folder)!r} does not exist", ctx, param)
-    if not os.access(folder, os.W_OK):
-        raise click.BadParameter(f"folder {str(folder)!r} is not writable", ctx, param)
-    return value
-
-
 _report_option = click.option(
     "--report",
-    callback=_check_report,
     type=click.Path(dir_okay=False, writable=True, path_type=Path),
     help="Write the rows that were not sent, with their errors and source columns, "
     "to this .csv or .parquet file.",
