@@ -36,6 +36,7 @@ __all__ = [
     "journeys",
     "nullable_column",
     "positive_int",
+    "records_frame",
     "schedule_campaign",
     "to_int",
     "to_rfc3339",
@@ -129,6 +130,18 @@ def to_int(values: pd.Series) -> pd.Series:
         return values  # not integers after all: keep what the server sent
 
 
+def records_frame(records: Sequence[Mapping[str, Any]]) -> pd.DataFrame:
+    """JSON objects as a frame of object columns (None where a record lacks the key),
+    keys in order of first appearance. Built column by column from the records' own
+    values: `from_records` would turn integers missing from some records into floats,
+    and ids past 2**53 with them."""
+    names = list(dict.fromkeys(k for r in records for k in r))
+    return pd.DataFrame(
+        {k: pd.Series([r.get(k) for r in records], dtype=object) for k in names},
+        index=pd.RangeIndex(len(records)),
+    )
+
+
 def nullable_column(values: pd.Series) -> pd.Series:
     """A column of JSON values (object dtype, None where absent) with the nullable dtype
     that holds them exactly: Int64, string, boolean or Float64; anything else as is."""
@@ -198,14 +211,7 @@ def _typed_frame(
 ) -> pd.DataFrame:
     """A frame with `columns` first (always present, typed), then any `dynamic_prefixes`
     columns seen (e.g. `stats_*`, typed by their kind), then unknown fields as given."""
-    # Column by column from the records' own values: a frame built by from_records would
-    # turn integers missing from some records into floats (and ids past 2**53 with them).
-    records = [r for r in records if isinstance(r, Mapping)]
-    names = list(dict.fromkeys(k for r in records for k in r))
-    frame = pd.DataFrame(
-        {k: pd.Series([r.get(k) for r in records], dtype=object) for k in names},
-        index=pd.RangeIndex(len(records)),
-    )
+    frame = records_frame([r for r in records if isinstance(r, Mapping)])
     known = [c.name for c in columns]
     dynamic_prefixes = dynamic_prefixes or {}
     dynamic = sorted(

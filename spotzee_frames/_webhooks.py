@@ -25,7 +25,7 @@ import orjson
 import pandas as pd
 
 from ._errors import ValidationError, WebhookVerificationError
-from ._listing import nullable_column, to_int, to_utc_times
+from ._listing import nullable_column, records_frame, to_int, to_utc_times
 
 __all__ = ["verify_webhook", "webhooks_to_frame"]
 
@@ -228,13 +228,10 @@ def webhooks_to_frame(payloads: Iterable[Mapping[str, Any] | bytes | str]) -> pd
             "webhooks_to_frame takes a list of payloads; for one payload pass [payload]"
         )
     rows = [_flatten(_as_payload(item, i)) for i, item in enumerate(payloads)]
-    names = list(dict.fromkeys([*_BASE_COLUMNS, *(k for r in rows for k in r)]))
-    # Column by column from the payloads' own values: integers absent from some payloads
-    # stay exact integers (a float column would round those past 2**53).
-    frame = pd.DataFrame(
-        {k: pd.Series([r.get(k) for r in rows], dtype=object) for k in names},
-        index=pd.RangeIndex(len(rows)),
-    )
+    frame = records_frame(rows)
+    for column in _BASE_COLUMNS:
+        if column not in frame.columns:
+            frame[column] = pd.Series([None] * len(frame), index=frame.index, dtype=object)
     frame["event_type"] = (
         frame["event_type"]
         .map(lambda v: v if v is None or isinstance(v, str) else str(v))
