@@ -21,14 +21,14 @@ Statuses used by upserts (triggers may pass their own list):
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any, cast, overload
 
 import numpy as np
 import orjson
 import pandas as pd
 
-__all__ = ["RESULT_COLUMNS", "STATUSES", "ResultBuilder", "text_or"]
+__all__ = ["RESULT_COLUMNS", "STATUSES", "ResultBuilder", "refusal", "text_or"]
 
 STATUSES: tuple[str, ...] = (
     "upserted",
@@ -57,6 +57,25 @@ def text_or(value: Any, default: str | None = None) -> str | None:
         return orjson.dumps(value).decode()
     except TypeError:
         return str(value)
+
+
+def refusal(data: Any, *, default_code: str) -> tuple[str, str | None, str] | None:
+    """(code, param, message) when a 2xx answer's body still says no (the error envelope,
+    `status: "error"`, or `success: false`); None when it does not."""
+    if not isinstance(data, Mapping):
+        return None
+    success = data.get("success")
+    said_no = success is False or (isinstance(success, str) and success.lower() == "false")
+    if not said_no and data.get("status") != "error":
+        return None
+    return (
+        text_or(data.get("code"), default_code),
+        text_or(data.get("param")),
+        text_or(
+            data.get("message", data.get("error")),
+            "the server answered 2xx with a body that says the request failed",
+        ),
+    )
 
 
 RESULT_COLUMNS: tuple[str, ...] = (

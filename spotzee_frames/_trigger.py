@@ -57,7 +57,7 @@ from ._prepare import (
     duplicate_problems,
 )
 from ._progress import ProgressLike, check_progress, make_reporter
-from ._results import ResultBuilder, text_or
+from ._results import ResultBuilder, refusal
 
 __all__ = [
     "STATUSES",
@@ -486,22 +486,6 @@ def _is_failure(error: SpotzeeError) -> bool:
     return not 400 <= error.status_code < 500
 
 
-def _refusal(data: Any) -> tuple[str, str] | None:
-    """(code, message) when a 2xx answer's body still says no: `success: false`, or the
-    error envelope (`status: "error"`); None when it does not."""
-    if not isinstance(data, Mapping):
-        return None
-    success = data.get("success")
-    said_no = success is False or (isinstance(success, str) and success.lower() == "false")
-    if not said_no and data.get("status") != "error":
-        return None
-    code, message = data.get("code"), data.get("message", data.get("error"))
-    return (
-        text_or(code, "unsuccessful"),
-        text_or(message, "the server answered 2xx with a body that says the send failed"),
-    )
-
-
 def _message(error: SpotzeeError, send_id: str | None) -> str:
     code = getattr(error, "code", None)
     if code == "idempotency_key_mismatch":
@@ -535,9 +519,10 @@ def _send(
         for position, outcome in outcomes:
             row = [int(sendable[position])]
             if isinstance(outcome, Response):
-                refusal = _refusal(outcome.data)
-                if refusal is not None:
-                    builder.set_error(row, "rejected", refusal[0], message=refusal[1])
+                said_no = refusal(outcome.data, default_code="unsuccessful")
+                if said_no is not None:
+                    code, param, message = said_no
+                    builder.set_error(row, "rejected", code, field=param, message=message)
                 else:
                     builder.set_status(row, "triggered")
                 builder.set_extra("replayed", row, outcome.replayed)

@@ -28,7 +28,7 @@ from ._errors import (
 from ._normalize import check_region
 from ._prepare import DUPLICATE_POLICIES, DuplicatePolicy, Prepared, check_choice, prepare
 from ._progress import ProgressLike, check_progress, make_reporter
-from ._results import ResultBuilder, text_or
+from ._results import ResultBuilder, refusal, text_or
 
 if TYPE_CHECKING:
     from ._client import Client, Response
@@ -258,18 +258,10 @@ def _record(
     builder.set_sent(rows, attempts=response.attempts, request_id=response.request_id)
     builder.set_extra("replayed", rows, bool(response.replayed))
     data = response.data
-    if isinstance(data, dict) and data.get("status") == "error":
-        # A 2xx whose body is the error envelope: no success to report for any row.
-        builder.set_error(
-            rows,
-            "failed",
-            text_or(data.get("code"), CODE_UNEXPECTED),
-            field=text_or(data.get("param")),
-            message=text_or(
-                data.get("message", data.get("error")),
-                f"the server answered {response.status_code} with an error body",
-            ),
-        )
+    said_no = refusal(data, default_code=CODE_UNEXPECTED)
+    if said_no is not None:  # a 2xx whose body says no: no success to report for any row
+        code, param, message = said_no
+        builder.set_error(rows, "failed", code, field=param, message=message)
         return len(rows)
     if mode == "async" and not (isinstance(data, dict) and isinstance(data.get("results"), list)):
         builder.set_status(rows, "queued")
