@@ -15,6 +15,7 @@ import pandas as pd
 from ._client import Client
 from ._errors import ValidationError
 from ._listing import events
+from ._mapping import check_labels
 from ._normalize import normalize_id
 
 __all__ = ["campaign_events"]
@@ -76,10 +77,7 @@ def campaign_events(
             "audience must be the DataFrame the campaign was sent to, not "
             f"{type(audience).__name__}"
         )
-    try:
-        hash(on)
-    except TypeError:
-        raise ValidationError(f"on must name one column of the audience, not {on!r}") from None
+    check_labels([on], "on must name one column of the audience")
     if on not in audience.columns:
         raise ValidationError(
             f"on={on!r} is not a column of the audience frame; pass the name of the column "

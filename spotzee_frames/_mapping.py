@@ -31,6 +31,7 @@ __all__ = [
     "FIRST_CLASS",
     "ID_FIELDS",
     "ResolvedMapping",
+    "check_labels",
     "resolve_mapping",
 ]
 
@@ -127,17 +128,22 @@ def _exclusions(exclude: Any) -> list[Hashable]:
     if exclude is None:
         return []
     if isinstance(exclude, str | bytes) or not isinstance(exclude, Iterable):
-        items = [exclude]
-    else:
-        items = list(exclude)
-    for c in items:
+        return check_labels([exclude], "exclude must list column labels")
+    return check_labels(exclude, "exclude must list column labels")
+
+
+def check_labels(items: Iterable[Any], rule: str) -> list[Hashable]:
+    """`items` as a list of column labels; one that cannot be a label (a list, a dict) is
+    a ValidationError stating `rule` (e.g. "exclude must list column labels")."""
+    labels = list(items)
+    for label in labels:
         try:
-            hash(c)
+            hash(label)
         except TypeError:
             raise ValidationError(
-                f"exclude must list column labels; {c!r} ({type(c).__name__}) cannot be one"
+                f"{rule}; {label!r} ({type(label).__name__}) cannot be one"
             ) from None
-    return items
+    return labels
 
 
 def resolve_mapping(

@@ -43,7 +43,7 @@ from ._errors import (
     is_transient,
 )
 from ._listing import fetch_campaign, fetch_journey, positive_int
-from ._mapping import resolve_mapping
+from ._mapping import check_labels, resolve_mapping
 from ._normalize import FieldResult, check_region, normalize_field, normalize_id
 from ._prepare import (
     CODE_INVALID,
@@ -195,13 +195,7 @@ def _attribute_names(
             "attributes must be a list of column names (or a dict {column: attribute name}), "
             f"not {attributes!r}"
         )
-    for column in attributes:
-        try:
-            hash(column)
-        except TypeError:
-            raise ValidationError(
-                f"attributes must name columns; {column!r} ({type(column).__name__}) cannot be one"
-            ) from None
+    check_labels(attributes, "attributes must name columns")
     pairs = dict(attributes) if isinstance(attributes, Mapping) else {c: str(c) for c in attributes}
     columns = list(frame.columns)
     seen: dict[str, Hashable] = {}
