@@ -23,6 +23,7 @@ class Pacer:
         self.base_interval = 0.0 if rate is None else 1.0 / rate
         self.interval = self.base_interval
         self._next = 0.0
+        self._lock = asyncio.Lock()
 
     # The edge may count more strictly than the documented budget (or share it with other
     # clients on the host): after a 429 the pace halves, and successes win it back slowly.
@@ -41,12 +42,17 @@ class Pacer:
     async def wait(self) -> None:
         if self.interval == 0.0:
             return
-        loop = asyncio.get_running_loop()
-        now = loop.time()
-        slot = max(now, self._next)
-        self._next = slot + self.interval
-        if slot > now:
-            await asyncio.sleep(slot - now)
+        async with self._lock:  # one waiter at a time: wake-ups are spaced, not only slots
+            loop = asyncio.get_running_loop()
+            now = loop.time()
+            if self._next > now:
+                await asyncio.sleep(self._next - now)
+                now = loop.time()
+            # Nearly on time: keep the schedule, so sleep overshoot costs no pace. Late by
+            # more than half a slot (the loop stalled: a GC pause, the GIL held while
+            # bodies are built): count from now, so the stall releases no burst.
+            late = now - self._next
+            self._next = (now if late > self.interval / 2 else self._next) + self.interval
 
 
 class Gate:
