@@ -186,7 +186,7 @@ def _lost_answer(call: Call, exc: Exception, attempt: int) -> TransportError:
     return TransportError(f"{where} failed: {type(exc).__name__}: {exc}", attempts=attempt)
 
 
-def _error_from_response(response: httpx.Response, attempts: int) -> APIError:
+def _error_from_response(response: httpx.Response, attempts: int, call: Call) -> APIError:
     """Turn any error answer, JSON envelope or not, into the matching APIError."""
     status = response.status_code
     retry_after = _parse_retry_after(response.headers.get("retry-after"))
@@ -212,6 +212,10 @@ def _error_from_response(response: httpx.Response, attempts: int) -> APIError:
             errors = [e for e in body["errors"] if isinstance(e, dict)] or None
         if isinstance(body.get("request_id"), str) and body["request_id"]:
             request_id = body["request_id"]
+    # The API's envelope (or Parcelvoy's `{"error", "code"}`), not a framework's or proxy's page.
+    enveloped = isinstance(body, dict) and (
+        bool(message) or isinstance(body.get("code"), str | int)
+    )
     if not isinstance(message, str) or not message:
         text = response.text.strip() if response.content else ""
         kind = response.headers.get("content-type", "").split(";")[0] or "no"
@@ -227,6 +231,9 @@ def _error_from_response(response: httpx.Response, attempts: int) -> APIError:
         request_id=request_id,
         retry_after=retry_after,
         attempts=attempts,
+        enveloped=enveloped,
+        method=call.method,
+        path=call.path,
     )
 
 
@@ -509,7 +516,7 @@ class Client:
             request_id,
         )
         if not 200 <= response.status_code < 300:  # a redirect is not a success either
-            error = _error_from_response(response, attempt)
+            error = _error_from_response(response, attempt, call)
             if error.status_code == 429:
                 self.stats["rate_limited"] += 1
                 if self._gate.paused_for == 0:  # the first 429 of a burst slows the pace once

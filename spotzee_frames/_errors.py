@@ -12,6 +12,7 @@ means the whole call could not go on (bad configuration, bad key, refused guard)
     ├── WebhookVerificationError    a webhook's signature or timestamp does not check out
     ├── TransportError              the network failed (after any retries)
     └── APIError                    Spotzee answered with an error envelope
+        ├── MissingRouteError       the server has no such route (404/405, no envelope)
         ├── AuthenticationError     401
         ├── PermissionDeniedError   403
         ├── NotFoundError           404
@@ -24,7 +25,9 @@ means the whole call could not go on (bad configuration, bad key, refused guard)
     Interrupted (a KeyboardInterrupt)  a long run was stopped; `.result` holds what was done
 
 An APIError carries `status_code`, `code`, `message`, `param`, `errors`, `request_id`,
-`retry_after` and `attempts`. None of these ever contains the API key.
+`retry_after`, `attempts`, `method` and `path` (of the request), and `enveloped` (whether
+the answer was a JSON error body rather than a proxy's or framework's page). None of these
+ever contains the API key.
 """
 
 from __future__ import annotations
@@ -41,6 +44,7 @@ __all__ = [
     "Interrupted",
     "InvalidRequestError",
     "KeyScopeError",
+    "MissingRouteError",
     "NotFoundError",
     "PermissionDeniedError",
     "QuotaExceededError",
@@ -51,6 +55,7 @@ __all__ = [
     "TransportError",
     "ValidationError",
     "WebhookVerificationError",
+    "route_missing",
 ]
 
 
@@ -122,6 +127,9 @@ class APIError(SpotzeeError):
         request_id: str | None = None,
         retry_after: float | None = None,
         attempts: int = 1,
+        enveloped: bool = True,
+        method: str | None = None,
+        path: str | None = None,
     ) -> None:
         super().__init__(message)
         self.message = message
@@ -132,6 +140,9 @@ class APIError(SpotzeeError):
         self.request_id = request_id
         self.retry_after = retry_after
         self.attempts = attempts
+        self.enveloped = enveloped
+        self.method = method
+        self.path = path
         # Set when a 401/403 stops an upsert or trigger run part-way: the result frame of
         # what was done before it (rows not reached are `interrupted`).
         self.result: Any = None
@@ -146,6 +157,12 @@ class APIError(SpotzeeError):
             f"{type(self).__name__}(status_code={self.status_code}, code={self.code!r}, "
             f"message={self.message!r}, request_id={self.request_id!r})"
         )
+
+
+class MissingRouteError(APIError):
+    """The server has no such route (a 404 or 405 that is not the API's error envelope):
+    a whole-call problem, never a per-row one; `.result` holds the result frame when a run
+    stopped on it."""
 
 
 class AuthenticationError(APIError):
@@ -197,6 +214,16 @@ def error_class_for(status_code: int) -> type[APIError]:
     if status_code >= 500:
         return ServerError
     return _BY_STATUS.get(status_code, APIError)
+
+
+def route_missing(error: BaseException) -> bool:
+    """Whether an error says the route itself does not exist: a 404 or 405 answered with
+    something other than the API's JSON error envelope (a framework's plain-text page, as
+    Parcelvoy gives for `POST /users/batch` or `POST /subscriptions/batch`). A 404 in the
+    envelope names a missing resource instead (an unknown campaign), which is no such thing."""
+    if isinstance(error, MissingRouteError):
+        return True
+    return isinstance(error, APIError) and error.status_code in (404, 405) and not error.enveloped
 
 
 # Error codes worth retrying although their status is a 4xx.

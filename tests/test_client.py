@@ -10,12 +10,14 @@ import threading
 import time
 import traceback
 from dataclasses import dataclass, field
+from typing import Any
 
 import httpx
 import pytest
 
 import spotzee_frames as sf
 from spotzee_frames import Client
+from spotzee_frames import _errors as sf_errors
 from spotzee_frames._client import Call, _parse_retry_after
 from spotzee_frames.sandbox import Faults, Sandbox
 
@@ -465,3 +467,25 @@ def test_timeout_then_in_progress_then_replay_applies_once(served: Served) -> No
     assert served.sandbox.write_counts["c1"] == 1
     statuses = [r.status for r in served.sandbox.requests if r.path.endswith("/users/batch")]
     assert 409 in statuses
+
+
+def test_a_plain_text_404_or_405_reads_as_a_missing_route(tampered: Any) -> None:
+    def edit(request: httpx.Request, response: httpx.Response, body: bytes) -> httpx.Response:
+        if request.url.path.endswith("/users/batch"):
+            return httpx.Response(405, text="Method Not Allowed")
+        if request.url.path.endswith("/lists"):
+            return httpx.Response(404, text="Not Found")
+        return httpx.Response(response.status_code, headers=response.headers, content=body)
+
+    client = tampered(edit)
+    with pytest.raises(sf.APIError) as info:
+        client.request("POST", "/users/batch", json=[ITEM])
+    assert (info.value.method, info.value.path) == ("POST", "/users/batch")
+    assert not info.value.enveloped and sf_errors.route_missing(info.value)
+    with pytest.raises(sf.NotFoundError) as missing_route:
+        client.get("/lists")
+    assert sf_errors.route_missing(missing_route.value)
+    # a 404 in the envelope is a missing resource, not a missing route
+    with pytest.raises(sf.NotFoundError) as missing_thing:
+        client.get("/campaigns/987654")
+    assert missing_thing.value.enveloped and not sf_errors.route_missing(missing_thing.value)

@@ -18,6 +18,7 @@ EXPECTED = [
     "Interrupted",
     "InvalidRequestError",
     "KeyScopeError",
+    "MissingRouteError",
     "NotFoundError",
     "PermissionDeniedError",
     "ProgressEvent",
