@@ -180,6 +180,18 @@ class Prepared:
                 rows[at - start].data = MISSING  # no data value at all: no `data` key
             return encode_body(rows)
 
+    def body_at(self, items: np.ndarray) -> bytes:
+        """The exact body for the sendable rows at positions `items` (ascending) of
+        `sendable`: the same bytes `body` writes for them when they are contiguous."""
+        positions = np.asarray(items, dtype=np.int64)
+        with _no_gc():
+            rows = self._structs(
+                list(zip(*(c[positions].tolist() for c in self._columns), strict=True))
+            )
+            for at in np.flatnonzero(np.isin(positions, self._empty_data)).tolist():
+                rows[at].data = MISSING  # no data value at all: no `data` key
+            return encode_body(rows)
+
     _CHUNK = 8192
 
     def _rows(self, start: int, stop: int) -> list[tuple[Any, ...]]:

@@ -21,7 +21,7 @@ Statuses used by upserts (triggers may pass their own list):
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from typing import Any, cast, overload
 
 import numpy as np
@@ -126,6 +126,15 @@ class ResultBuilder:
 
     def count(self, status: str) -> int:
         return int((self._status == self._code[status]).sum())
+
+    def is_status(self, positions: Positions, statuses: Collection[str]) -> np.ndarray:
+        """Per position, whether the row's status is one of `statuses`."""
+        codes = [self._code[s] for s in statuses if s in self._code]
+        return np.isin(self._status[positions], codes)
+
+    def has_extra(self, name: str) -> bool:
+        """Whether the extra column `name` was declared."""
+        return name in self._extra_dtypes
 
     def set_status(self, positions: Positions, status: str | Sequence[str] | np.ndarray) -> None:
         if isinstance(status, str):
