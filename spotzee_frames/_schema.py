@@ -16,14 +16,54 @@ Python call per cell):
 
 from __future__ import annotations
 
-from collections.abc import Hashable, Mapping
+import contextlib
+import functools
+import os
+import sys
+from collections.abc import Hashable, Iterator, Mapping
 from functools import partial
 from typing import Any
 
 import numpy as np
 import pandas as pd
-import pandera.pandas as pa
-from pandera.errors import SchemaErrors
+
+
+@contextlib.contextmanager
+def _without_pandas_on_spark() -> Iterator[None]:
+    """pandera imports `pyspark.pandas` (for pandas-on-Spark, which this package does not
+    use) on its first import whenever PySpark is installed, and again on its first
+    validation when PySpark is loaded, as on a Spark worker. That costs about half a second,
+    a FutureWarning under pandas 3, and — at import — SPARK_LOCAL_IP=127.0.0.1 set in
+    os.environ, which would bind a Spark driver started afterwards to loopback, out of its
+    executors' reach. Block that one import (pandera catches the ImportError) and leave
+    the environment as it was."""
+    saved = {name: os.environ.get(name) for name in ("SPARK_LOCAL_IP", "PYARROW_IGNORE_TIMEZONE")}
+    block = "pyspark.pandas" not in sys.modules
+    if block:
+        sys.modules["pyspark.pandas"] = None  # type: ignore[assignment]  # None: "cannot import"
+    try:
+        yield
+    finally:
+        if block and sys.modules.get("pyspark.pandas", ...) is None:
+            del sys.modules["pyspark.pandas"]
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+
+
+with _without_pandas_on_spark():
+    import pandera.pandas as pa
+    from pandera.errors import SchemaErrors
+
+
+@functools.cache
+def _pandera_ready() -> None:
+    """pandera's first validation registers its backends: do it with pandas-on-Spark blocked."""
+    with _without_pandas_on_spark():
+        pa.DataFrameSchema({}).validate(pd.DataFrame())
+
 
 __all__ = [
     "DTYPE_CHECK",
@@ -139,6 +179,7 @@ def row_failures(schema: pa.DataFrameSchema, frame: pd.DataFrame) -> dict[str, n
     The frame is validated with a fresh RangeIndex, so failure cases name positions even
     when the caller's index repeats labels.
     """
+    _pandera_ready()
     positional = frame.set_axis(pd.RangeIndex(len(frame)), axis=0)
     try:
         schema.validate(positional, lazy=True)
