@@ -55,6 +55,7 @@ __all__ = [
     "STATUSES",
     "TRIGGER_FIELDS",
     "EventSpec",
+    "check_recipients",
     "idempotency_key",
     "trigger_campaign",
     "trigger_journey",
@@ -167,12 +168,14 @@ def _check_options(
     return text
 
 
-def _guard(frame: pd.DataFrame, target: _Target, max_recipients: int | None) -> None:
-    if max_recipients is not None and len(frame) > max_recipients:
+def check_recipients(n_rows: int, label: str, max_recipients: int | None) -> None:
+    """Refuse to trigger `label` ("campaign 7") for more than `max_recipients` rows (the
+    engines count a whole distributed frame with this, before any task sends)."""
+    if max_recipients is not None and n_rows > max_recipients:
         raise ValidationError(
-            f"refusing to trigger {target.label} for {len(frame):,} rows: that is more than "
+            f"refusing to trigger {label} for {n_rows:,} rows: that is more than "
             f"max_recipients={max_recipients:,}. If every row is meant to receive it, pass "
-            f"max_recipients={len(frame)} (or more); otherwise filter the frame first."
+            f"max_recipients={n_rows} (or more); otherwise filter the frame first."
         )
 
 
@@ -529,7 +532,7 @@ def _trigger(
 ) -> pd.DataFrame:
     send_key = _check_options(frame, send_id, dry_run, max_recipients, duplicates, progress)
     default_region = check_region(default_region)
-    _guard(frame, target, max_recipients)
+    check_recipients(len(frame), target.label, max_recipients)
     prepared = _prepare(
         frame,
         target,
