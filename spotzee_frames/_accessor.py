@@ -1,4 +1,5 @@
-"""The `df.spotzee` pandas accessor: a thin veneer over the plain functions.
+"""The `df.spotzee` pandas accessor: a thin veneer over the plain functions; and the
+hook that gives polars frames the same namespace (`_polars.py`) once polars is imported.
 
 Every method forwards to a function that takes the frame as its first argument, so the
 logic is testable without pandas registration; each method shows that function's
@@ -7,8 +8,13 @@ signature and docstring in `help()` and in Jupyter's `?`.
 
 from __future__ import annotations
 
+import importlib
+import importlib.abc
+import importlib.machinery
 import inspect
-from collections.abc import Callable
+import sys
+import types
+from collections.abc import Callable, Sequence
 from typing import Any, TypeVar
 
 import pandas as pd
@@ -17,7 +23,7 @@ from ._summary import Summary, summary
 from ._trigger import trigger_campaign, trigger_journey
 from ._upsert import upsert
 
-__all__ = ["SpotzeeAccessor"]
+__all__ = ["SpotzeeAccessor", "register_polars"]
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -60,3 +66,61 @@ class SpotzeeAccessor:
     @_forwards_to(summary)
     def summary(self, *args: Any, **kwargs: Any) -> Summary:
         return summary(self._frame, *args, **kwargs)
+
+
+# -- polars --------------------------------------------------------------------------------
+
+
+def _register_now() -> None:
+    importlib.import_module("._polars", __package__)  # registers on import
+
+
+class _Registering(importlib.abc.Loader):
+    """polars' own loader, which registers the namespace once polars has loaded."""
+
+    def __init__(self, loader: importlib.abc.Loader) -> None:
+        self._loader = loader
+
+    def create_module(self, spec: importlib.machinery.ModuleSpec) -> types.ModuleType | None:
+        return self._loader.create_module(spec)
+
+    def exec_module(self, module: types.ModuleType) -> None:
+        self._loader.exec_module(module)
+        _register_now()
+
+    def __getattr__(self, name: str) -> Any:  # resource readers and the like: polars' own
+        return getattr(self._loader, name)
+
+
+class _WhenPolarsLoads(importlib.abc.MetaPathFinder):
+    """Finds nothing itself; when polars is first imported, wraps its loader."""
+
+    def find_spec(
+        self,
+        fullname: str,
+        path: Sequence[str] | None,
+        target: types.ModuleType | None = None,
+    ) -> importlib.machinery.ModuleSpec | None:
+        if fullname != "polars":
+            return None
+        sys.meta_path.remove(self)  # once, and out of the way of the finders asked next
+        for finder in sys.meta_path:
+            spec = finder.find_spec(fullname, path, target)
+            if spec is not None:
+                if spec.loader is not None:
+                    spec.loader = _Registering(spec.loader)
+                return spec
+        return None
+
+
+def register_polars() -> None:
+    """Give polars frames the `spotzee` namespace: now if polars is loaded, else when it
+    is first imported — never importing it here, where it may not be installed and
+    would cost `import spotzee_frames` a fifth of a second."""
+    if sys.modules.get("polars") is not None:
+        _register_now()
+    elif not any(isinstance(f, _WhenPolarsLoads) for f in sys.meta_path):
+        sys.meta_path.insert(0, _WhenPolarsLoads())
+
+
+register_polars()

@@ -1,0 +1,314 @@
+"""Dask: upsert and trigger from a Dask DataFrame, one task per partition, on its workers.
+
+    import spotzee_frames.dask as szd
+    result = szd.upsert(contacts, mapping={"customer_id": "external_id"}, rate_limit=100)
+    result[result.status != "upserted"].to_parquet("spotzee_rejects/")
+
+Install with `pip install 'spotzee-frames[dask]'`. Rows are shuffled by user id
+(`partition="by_id"`), each partition is sorted by id and row, and `map_partitions` runs
+the same operation a pandas frame goes through (`spotzee_frames.upsert`,
+`trigger_campaign`, `trigger_journey`) in each task, with a client the task builds itself
+(see `_engines`). The call returns once every task is done, with the per-row result as a
+Dask DataFrame persisted on the workers (with `distributed`; in memory with Dask's local
+schedulers), indexed like the input, so using it does not send again — unless a worker
+holding part of it dies and Dask recomputes that part, which replays the same requests
+(the server answers them from its idempotency cache for 24 hours).
+
+Each task reads `SPOTZEE_API_KEY` from its worker's environment (e.g.
+`LocalCluster(env={...})`, the workers' service definition, or a secret mounted on them),
+or calls `api_key=`, a function that fetches it where the task runs; the key is never part
+of the task graph.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Hashable, Iterable, Mapping, Sequence
+from dataclasses import replace
+from typing import Any
+
+import dask
+import dask.dataframe as dd
+import numpy as np
+import pandas as pd
+
+from ._encoding import NullPolicy
+from ._engines import (
+    KEY,
+    ROW,
+    STOP,
+    Job,
+    Partitioning,
+    partition_count,
+    partition_key,
+    plan,
+    raise_stop,
+    run_partition,
+    tasks_at_once,
+)
+from ._errors import ValidationError
+from ._prepare import DuplicatePolicy
+from ._trigger import EventSpec
+from ._upsert import Mode
+
+__all__ = ["trigger_campaign", "trigger_journey", "upsert"]
+
+_KEY_HINT = (
+    "Give the workers the key: SPOTZEE_API_KEY in their environment (LocalCluster(env=...), "
+    "the workers' service definition, a mounted secret), or api_key=<a function that "
+    "fetches it where the task runs>"
+)
+
+
+def _slots() -> int:
+    """Tasks that run at once: the threads of the `distributed` cluster in use, else of
+    Dask's local scheduler."""
+    try:
+        from distributed import default_client
+
+        client = default_client()  # type: ignore[no-untyped-call]  # distributed is untyped
+        return max(1, int(sum(client.nthreads().values())))
+    except (ImportError, ValueError):  # no distributed, or no client: a local scheduler
+        return int(dask.config.get("num_workers", None) or dask.system.CPU_COUNT)
+
+
+def _keyed(
+    frame: pd.DataFrame, identity: Sequence[Hashable], partition_info: Any = None
+) -> pd.DataFrame:
+    """The partition with `ROW` (input partition << 33 | position) and `KEY` columns."""
+    number = 0 if partition_info is None else int(partition_info["number"])
+    rows = (number << 33) + np.arange(len(frame), dtype=np.int64)
+    keys = partition_key(frame, identity)
+    # A row without an id keys itself, so such rows spread instead of piling up in one.
+    for at in [i for i, key in enumerate(keys.tolist()) if key is None]:
+        keys[at] = f"#{rows[at]}"
+    out = frame.copy(deep=False)
+    out[ROW] = rows
+    out[KEY] = pd.Series(keys, index=frame.index, dtype=object)
+    return out
+
+
+def _send(frame: pd.DataFrame, job: Job, meta: pd.DataFrame) -> pd.DataFrame:
+    """One task: the partition, in the order that makes a rerun cut the same batches."""
+    ordered = frame.sort_values([KEY, ROW], kind="stable")
+    results = list(run_partition([ordered], job))
+    return pd.concat(results) if results else meta
+
+
+def _run(
+    ddf: Any,
+    operation: str,
+    args: tuple[Any, ...],
+    options: Mapping[str, Any],
+    *,
+    rate_limit: float | None,
+    api_key: Callable[[], str] | None,
+    base_url: str | None,
+    client_options: Mapping[str, Any] | None,
+    partition: Partitioning,
+    partitions: int | None,
+    parallelism: int | None,
+    row_id: Hashable | None,
+) -> dd.DataFrame:
+    if not isinstance(ddf, dd.DataFrame):
+        raise ValidationError(f"expected a Dask DataFrame, got {type(ddf).__name__}")
+    frame_meta = ddf._meta
+    job = plan(
+        operation,
+        args,
+        options,
+        frame_meta,
+        count_rows=lambda: len(ddf),
+        where=_KEY_HINT,
+        rate_limit=rate_limit,
+        api_key=api_key,
+        base_url=base_url,
+        client_options=client_options,
+        partition=partition,
+        partitions=partitions,
+        parallelism=parallelism,
+        row_id=row_id,
+    )
+    slots = parallelism or _slots()
+    keyed_meta = _keyed(frame_meta, job.identity)
+    keyed = ddf.map_partitions(_keyed, job.identity, meta=keyed_meta)  # type: ignore[no-untyped-call]
+    count = ddf.npartitions
+    if partition == "by_id":
+        # A Dask partition lives in a worker's memory: keep about the input's count, in
+        # whole waves of `slots` tasks, so no wave runs short of the budget.
+        count = partitions or partition_count(slots, ddf.npartitions)
+        keyed = keyed.shuffle(on=KEY, npartitions=count)
+    job = replace(job, settings=job.settings.share(tasks_at_once(slots, count)))
+    meta = job.result_meta(frame_meta)
+    sent = keyed.map_partitions(_send, job, meta, meta=meta)
+    done = sent.persist()
+    # Waits for every task; raises what a task raised that was not a whole-call error.
+    stops = done.map_partitions(lambda part: part[STOP].dropna().head(1)).compute()
+    result: dd.DataFrame = done.drop(columns=STOP)
+    if len(stops):
+        raise_stop(stops.iloc[0], result, _KEY_HINT)
+    return result
+
+
+def upsert(
+    ddf: dd.DataFrame,
+    mapping: Mapping[Hashable, str | None] | None = None,
+    *,
+    mode: Mode = "sync",
+    nulls: NullPolicy = "omit",
+    default_region: str | None = None,
+    dry_run: bool = False,
+    batch_size: int = 100,
+    exclude: Iterable[Hashable] | Hashable | None = (),
+    duplicates: DuplicatePolicy = "reject",
+    include_payload: bool = False,
+    rate_limit: float | None = 100.0,
+    api_key: Callable[[], str] | None = None,
+    base_url: str | None = None,
+    client_options: Mapping[str, Any] | None = None,
+    partition: Partitioning = "by_id",
+    partitions: int | None = None,
+    parallelism: int | None = None,
+    row_id: Hashable | None = None,
+) -> dd.DataFrame:
+    """Create or update one Spotzee user per row of `ddf`; return one result row per row.
+
+    `mapping` through `include_payload` are `spotzee_frames.upsert`'s, and mean the same.
+    The rest are `spotzee_frames.spark.upsert`'s, except:
+
+    partitions
+        Partitions to shuffle into with `partition="by_id"`; default the input's count
+        rounded up to a whole number of waves of `parallelism` tasks.
+    parallelism
+        Tasks that run at once (and split `rate_limit`); default the threads of the
+        `distributed` cluster in use (else of Dask's local scheduler).
+
+    Returns a Dask DataFrame indexed like `ddf` (its partitions in id order): `row_id`
+    (or the `row_id=` column) and the columns of `spotzee_frames.upsert`'s result;
+    `batch` counts the requests of one task.
+    """
+    return _run(
+        ddf,
+        "upsert",
+        (),
+        {
+            "mapping": mapping,
+            "mode": mode,
+            "nulls": nulls,
+            "default_region": default_region,
+            "dry_run": dry_run,
+            "batch_size": batch_size,
+            "exclude": exclude,
+            "duplicates": duplicates,
+            "include_payload": include_payload,
+        },
+        rate_limit=rate_limit,
+        api_key=api_key,
+        base_url=base_url,
+        client_options=client_options,
+        partition=partition,
+        partitions=partitions,
+        parallelism=parallelism,
+        row_id=row_id,
+    )
+
+
+def trigger_campaign(
+    ddf: dd.DataFrame,
+    campaign_id: int,
+    *,
+    event: EventSpec = None,
+    attributes: Sequence[Hashable] | Mapping[Hashable, str] | None = None,
+    mapping: Mapping[Hashable, str | None] | None = None,
+    send_id: str | int | None = None,
+    dry_run: bool = False,
+    max_recipients: int | None = 10_000,
+    default_region: str | None = None,
+    duplicates: DuplicatePolicy = "reject",
+    rate_limit: float | None = 100.0,
+    api_key: Callable[[], str] | None = None,
+    base_url: str | None = None,
+    client_options: Mapping[str, Any] | None = None,
+    partition: Partitioning = "by_id",
+    partitions: int | None = None,
+    parallelism: int | None = None,
+    row_id: Hashable | None = None,
+) -> dd.DataFrame:
+    """Trigger campaign `campaign_id` once for each row of `ddf`; one result row per row.
+
+    As `spotzee_frames.spark.trigger_campaign`, with this module's `upsert` options.
+    """
+    return _run(
+        ddf,
+        "trigger_campaign",
+        (campaign_id,),
+        {
+            "event": event,
+            "attributes": attributes,
+            "mapping": mapping,
+            "send_id": send_id,
+            "dry_run": dry_run,
+            "max_recipients": max_recipients,
+            "default_region": default_region,
+            "duplicates": duplicates,
+        },
+        rate_limit=rate_limit,
+        api_key=api_key,
+        base_url=base_url,
+        client_options=client_options,
+        partition=partition,
+        partitions=partitions,
+        parallelism=parallelism,
+        row_id=row_id,
+    )
+
+
+def trigger_journey(
+    ddf: dd.DataFrame,
+    journey_id: int,
+    *,
+    entrance_id: int,
+    event: EventSpec = None,
+    attributes: Sequence[Hashable] | Mapping[Hashable, str] | None = None,
+    mapping: Mapping[Hashable, str | None] | None = None,
+    send_id: str | int | None = None,
+    dry_run: bool = False,
+    max_recipients: int | None = 10_000,
+    default_region: str | None = None,
+    duplicates: DuplicatePolicy = "reject",
+    rate_limit: float | None = 100.0,
+    api_key: Callable[[], str] | None = None,
+    base_url: str | None = None,
+    client_options: Mapping[str, Any] | None = None,
+    partition: Partitioning = "by_id",
+    partitions: int | None = None,
+    parallelism: int | None = None,
+    row_id: Hashable | None = None,
+) -> dd.DataFrame:
+    """Enter each row of `ddf` into journey `journey_id` at step `entrance_id`.
+
+    As `spotzee_frames.spark.trigger_journey`, with this module's `upsert` options.
+    """
+    return _run(
+        ddf,
+        "trigger_journey",
+        (journey_id,),
+        {
+            "entrance_id": entrance_id,
+            "event": event,
+            "attributes": attributes,
+            "mapping": mapping,
+            "send_id": send_id,
+            "dry_run": dry_run,
+            "max_recipients": max_recipients,
+            "default_region": default_region,
+            "duplicates": duplicates,
+        },
+        rate_limit=rate_limit,
+        api_key=api_key,
+        base_url=base_url,
+        client_options=client_options,
+        partition=partition,
+        partitions=partitions,
+        parallelism=parallelism,
+        row_id=row_id,
+    )
