@@ -40,6 +40,7 @@ from ._listing import (
 )
 from ._progress import ProgressEvent
 from ._summary import preview, summary
+from ._track import track
 from ._trigger import trigger_campaign, trigger_journey
 from ._upsert import preview_payloads, upsert
 from ._version import __version__
@@ -81,6 +82,7 @@ __all__ = [  # noqa: RUF022  (plain sorted() order, pinned by tests/test_public_
     "sample_contacts",
     "schedule_campaign",
     "summary",
+    "track",
     "trigger_campaign",
     "trigger_journey",
     "upsert",

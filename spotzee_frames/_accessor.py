@@ -14,6 +14,7 @@ from typing import Any, TypeVar
 import pandas as pd
 
 from ._summary import Summary, summary
+from ._track import track
 from ._trigger import trigger_campaign, trigger_journey
 from ._upsert import upsert
 
@@ -39,8 +40,8 @@ def _forwards_to(func: Callable[..., Any]) -> Callable[[F], F]:
 
 @pd.api.extensions.register_dataframe_accessor("spotzee")
 class SpotzeeAccessor:
-    """`df.spotzee.upsert(...)`, `.trigger_campaign(...)`, `.trigger_journey(...)`,
-    and `.summary()` on a result frame."""
+    """`df.spotzee.upsert(...)`, `.track(...)`, `.trigger_campaign(...)`,
+    `.trigger_journey(...)`, and `.summary()` on a result frame."""
 
     def __init__(self, frame: pd.DataFrame) -> None:
         self._frame = frame
@@ -56,6 +57,10 @@ class SpotzeeAccessor:
     @_forwards_to(trigger_journey)
     def trigger_journey(self, *args: Any, **kwargs: Any) -> pd.DataFrame:
         return trigger_journey(self._frame, *args, **kwargs)
+
+    @_forwards_to(track)
+    def track(self, *args: Any, **kwargs: Any) -> pd.DataFrame:
+        return track(self._frame, *args, **kwargs)
 
     @_forwards_to(summary)
     def summary(self, *args: Any, **kwargs: Any) -> Summary:

@@ -23,7 +23,7 @@ from __future__ import annotations
 import bisect
 import gc
 import itertools
-from collections.abc import Hashable, Iterable, Iterator, Mapping
+from collections.abc import Hashable, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -39,7 +39,7 @@ from ._encoding import MISSING, NULL_POLICIES, NullPolicy, encode_column
 from ._errors import ValidationError
 from ._mapping import FIRST_CLASS, ID_FIELDS, ResolvedMapping, resolve_mapping
 from ._normalize import FieldResult, normalize_field
-from ._results import ResultBuilder
+from ._results import STATUSES, ResultBuilder
 from ._schema import (
     DTYPE_CHECK,
     FIELD_FAMILIES,
@@ -215,10 +215,14 @@ class Prepared:
         return out
 
     def result_builder(
-        self, *, sendable_status: str = "interrupted", extra: dict[str, str] | None = None
+        self,
+        *,
+        sendable_status: str = "interrupted",
+        extra: dict[str, str] | None = None,
+        statuses: Sequence[str] = STATUSES,
     ) -> ResultBuilder:
         """A result builder with the held-back rows filled in, sendable rows at a status."""
-        builder = ResultBuilder(self.index, initial=sendable_status, extra=extra)
+        builder = ResultBuilder(self.index, statuses=statuses, initial=sendable_status, extra=extra)
         builder.set_text("external_id", slice(None), self.external_id)
         for problem in self.problems:
             builder.set_error(

@@ -42,6 +42,7 @@ EXPECTED = [
     "sample_contacts",
     "schedule_campaign",
     "summary",
+    "track",
     "trigger_campaign",
     "trigger_journey",
     "upsert",
