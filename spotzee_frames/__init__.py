@@ -6,6 +6,7 @@ Importing the package registers the `df.spotzee` accessor.
 
 from . import _accessor  # noqa: F401  (registers df.spotzee)
 from ._client import API_VERSION, DEFAULT_BASE_URL, Client
+from ._delete import delete
 from ._delivery import campaign_events
 from ._demo import sample_contacts
 from ._errors import (
@@ -74,6 +75,7 @@ __all__ = [  # noqa: RUF022  (plain sorted() order, pinned by tests/test_public_
     "campaign",
     "campaign_events",
     "campaigns",
+    "delete",
     "events",
     "journey",
     "journeys",

@@ -13,6 +13,7 @@ from typing import Any, TypeVar
 
 import pandas as pd
 
+from ._delete import delete
 from ._summary import Summary, summary
 from ._track import track
 from ._trigger import trigger_campaign, trigger_journey
@@ -40,7 +41,7 @@ def _forwards_to(func: Callable[..., Any]) -> Callable[[F], F]:
 
 @pd.api.extensions.register_dataframe_accessor("spotzee")
 class SpotzeeAccessor:
-    """`df.spotzee.upsert(...)`, `.track(...)`, `.trigger_campaign(...)`,
+    """`df.spotzee.upsert(...)`, `.track(...)`, `.delete(...)`, `.trigger_campaign(...)`,
     `.trigger_journey(...)`, and `.summary()` on a result frame."""
 
     def __init__(self, frame: pd.DataFrame) -> None:
@@ -57,6 +58,10 @@ class SpotzeeAccessor:
     @_forwards_to(trigger_journey)
     def trigger_journey(self, *args: Any, **kwargs: Any) -> pd.DataFrame:
         return trigger_journey(self._frame, *args, **kwargs)
+
+    @_forwards_to(delete)
+    def delete(self, *args: Any, **kwargs: Any) -> pd.DataFrame:
+        return delete(self._frame, *args, **kwargs)
 
     @_forwards_to(track)
     def track(self, *args: Any, **kwargs: Any) -> pd.DataFrame:

@@ -34,6 +34,7 @@ EXPECTED = [
     "campaign",
     "campaign_events",
     "campaigns",
+    "delete",
     "events",
     "journey",
     "journeys",

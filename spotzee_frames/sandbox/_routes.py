@@ -269,6 +269,12 @@ def users_delete(store: Store, call: Call) -> Reply:
     return Reply(204)
 
 
+def users_delete_one(store: Store, call: Call) -> Reply:
+    user = _user_in_path(store, call)
+    store.delete_external([user["external_id"]])
+    return Reply(204)
+
+
 def subscriptions_get(store: Store, call: Call) -> Reply:
     user = _user_in_path(store, call)
     pq = parse_page_query(call.query, sorts=("id",), default_sort="id", default_direction="asc")
@@ -800,6 +806,7 @@ ROUTES: Final = (
     _route("GET", "/users/{external_id}/subscriptions", subscriptions_get),
     _route("PATCH", "/users/{external_id}/subscriptions", subscriptions_patch),
     _route("GET", "/users/{external_id}", users_get),
+    _route("DELETE", "/users/{external_id}", users_delete_one),
     _route("GET", "/campaigns", campaigns_list),
     _route("GET", "/campaigns/{id}", campaigns_get),
     _route("PATCH", "/campaigns/{id}", campaigns_patch),

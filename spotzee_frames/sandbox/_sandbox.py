@@ -158,6 +158,13 @@ class Sandbox:
             return Counter(self._app.store.write_counts)
 
     @property
+    def deletions(self) -> Counter[str]:
+        """external_id -> how many times a stored user of that id was deleted (by either
+        DELETE route; deleting an unknown id counts nothing)."""
+        with self._app.lock:
+            return Counter(self._app.store.deletions)
+
+    @property
     def campaign_sends(self) -> list[dict[str, Any]]:
         """One record per applied campaign trigger: campaign_id, external_id, user (as
         sent), event, request_id, idempotency_key."""

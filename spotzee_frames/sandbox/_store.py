@@ -40,6 +40,8 @@ class Store:
         self.by_anonymous: dict[str, int] = {}
         self.next_user_id = 1
         self.write_counts: Counter[str] = Counter()
+        #: external_id -> how many times a stored user of that id was deleted.
+        self.deletions: Counter[str] = Counter()
         self.campaigns: dict[int, dict[str, Any]] = {}
         self.journeys: dict[int, dict[str, Any]] = {}
         self.entrances: dict[int, frozenset[int]] = {}
@@ -152,6 +154,7 @@ class Store:
             if anonymous_id is not None and self.by_anonymous.get(anonymous_id) == uid:
                 del self.by_anonymous[anonymous_id]
             self.user_subscriptions.pop(uid, None)
+            self.deletions[external_id] += 1
             deleted += 1
         return deleted
 
