@@ -40,6 +40,7 @@ from ._listing import (
     users,
 )
 from ._progress import ProgressEvent
+from ._subscriptions import set_subscription, subscriptions, user_subscriptions
 from ._summary import preview, summary
 from ._track import track
 from ._trigger import trigger_campaign, trigger_journey
@@ -83,11 +84,14 @@ __all__ = [  # noqa: RUF022  (plain sorted() order, pinned by tests/test_public_
     "preview_payloads",
     "sample_contacts",
     "schedule_campaign",
+    "set_subscription",
+    "subscriptions",
     "summary",
     "track",
     "trigger_campaign",
     "trigger_journey",
     "upsert",
+    "user_subscriptions",
     "users",
     "verify_webhook",
     "webhooks_to_frame",

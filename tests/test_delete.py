@@ -92,9 +92,7 @@ def test_more_users_than_max_users_is_refused_but_a_dry_run_is_not(
 def test_calls_stay_under_the_url_budget_with_every_id_encoded(served: Served) -> None:
     sb = served.sandbox
     ids = [f"cust/{k} é&x=1+{'z' * (k % 40)}" for k in range(1500)]
-    sb.add_users(0)
-    for external_id in ids[::7]:
-        served.client.request("POST", "/users/batch", json=[{"external_id": external_id}])
+    sf.upsert(pd.DataFrame({"external_id": ids[::7]}), client=served.client, progress=False)
     result = sf.delete(
         pd.DataFrame({"external_id": ids}), max_users=2000, client=served.client, progress=False
     )
