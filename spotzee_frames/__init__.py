@@ -33,10 +33,13 @@ from ._errors import (
 from ._listing import (
     campaign,
     campaigns,
+    event_counts,
     events,
     journey,
     journeys,
+    lists,
     schedule_campaign,
+    tags,
     users,
 )
 from ._progress import ProgressEvent
@@ -77,9 +80,11 @@ __all__ = [  # noqa: RUF022  (plain sorted() order, pinned by tests/test_public_
     "campaign_events",
     "campaigns",
     "delete",
+    "event_counts",
     "events",
     "journey",
     "journeys",
+    "lists",
     "preview",
     "preview_payloads",
     "sample_contacts",
@@ -87,6 +92,7 @@ __all__ = [  # noqa: RUF022  (plain sorted() order, pinned by tests/test_public_
     "set_subscription",
     "subscriptions",
     "summary",
+    "tags",
     "track",
     "trigger_campaign",
     "trigger_journey",
