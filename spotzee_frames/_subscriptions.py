@@ -200,6 +200,8 @@ def _state_value(value: Any) -> tuple[str | None, str | None]:
             return text, None
         if text in ("0", "1", "2"):
             return STATE_NAMES[int(text)], None
+        if text in ("true", "false"):  # a boolean as a CSV file writes it
+            return STATE_NAMES[text == "true"], None
         if not text:
             return None, None
     elif isinstance(value, int | np.integer | float | np.floating) and value in (0, 1, 2):
@@ -382,8 +384,9 @@ def set_subscription(
         / `True`, or `"opted_in"` / `2` (double opt-in). Booleans answer "subscribed?":
         True subscribes, False unsubscribes. Or:
     state_column
-        The column of per-row states, in any of those spellings (names in any case; a
-        row whose state is missing or unknown is `invalid`).
+        The column of per-row states, in any of those spellings (names in any case, the
+        digits as text, `"true"`/`"false"` as the booleans; a row whose state is missing
+        or unknown is `invalid`).
     mapping
         `{column: "external_id"}` when the ids are in a column of another name.
     duplicates
