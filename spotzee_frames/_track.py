@@ -24,13 +24,14 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Hashable, Iterable, Iterator, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
 
 from ._batching import check_batch_size
-from ._encoding import MISSING, EncodedColumn, encode_column
+from ._encoding import MISSING, encode_column
 from ._errors import ValidationError
 from ._mapping import _exclusions, check_labels, resolve_mapping
 from ._normalize import (
@@ -353,47 +354,48 @@ def _prepare(
             "timezone= says which zone the created_at times are in, but no column gives "
             "created_at; pass created_at='<column>' too"
         )
-    sources: list[tuple[str, str, dict[int, str]]] = []
-    fields: dict[str, FieldResult] = {}
-    for field, column in resolved.fields.items():
-        if field == "created_at":
-            fields[field] = event_times(frame[column], zone=zone, column=column)
-        else:
-            fields[field] = normalize_field(
-                field, frame[column], default_region=default_region, column=column
-            )
-        sources.append((field, CODE_INVALID, fields[field].messages))
-    if name_column is not None:
-        names = _names(frame[name_column], name_column)
-        sources.append(("name", CODE_INVALID, names.messages))
-        name_values = _gap_filled(names)
-        no_name = names.missing
-    else:
-        name_values = np.full(n, name, dtype=object)
-        no_name = np.zeros(n, dtype=bool)
-
-    def encoded(columns: Mapping[str, Hashable], prefix: str) -> list[EncodedColumn]:
-        out = []
-        for key, column in columns.items():
-            enc = encode_column(frame[column], nulls="omit", column=str(column))
-            if enc.messages:
-                sources.append((prefix + key, CODE_NOT_ENCODABLE, enc.messages))
-            out.append(enc)
-        return out
-
-    data_cols = encoded(resolved.data, "data.")
     profile_targets = {t: c for c, t in user_targets.items() if t in PROFILE_FIELDS}
     for field, column in profile_targets.items():
         if field in resolved.fields:
             raise ValidationError(
                 f"columns {resolved.fields[field]!r} and {column!r} both give user.{field}"
             )
-        fields[field] = normalize_field(
-            field, frame[column], default_region=default_region, column=column
-        )
-        sources.append((f"user.{field}", CODE_INVALID, fields[field].messages))
     user_data = {t: c for c, t in user_targets.items() if t not in PROFILE_FIELDS}
-    user_data_cols = encoded(user_data, "user.data.")
+
+    def normalised(field: str, column: Hashable) -> FieldResult:
+        if field == "created_at":
+            return event_times(frame[column], zone=zone, column=column)
+        return normalize_field(field, frame[column], default_region=default_region, column=column)
+
+    # Columns are independent, and most of the work is in Arrow and numpy, which release
+    # the GIL: two at a time (as `prepare` does).
+    with ThreadPoolExecutor(max_workers=2, thread_name_prefix="spotzee-track") as pool:
+        field_jobs = {
+            f: pool.submit(normalised, f, c)
+            for f, c in {**resolved.fields, **profile_targets}.items()
+        }
+        data_jobs = [
+            (prefix + key, pool.submit(encode_column, frame[c], nulls="omit", column=str(c)))
+            for prefix, columns in (("data.", resolved.data), ("user.data.", user_data))
+            for key, c in columns.items()
+        ]
+        fields = {f: job.result() for f, job in field_jobs.items()}
+        encoded = [(target, job.result()) for target, job in data_jobs]
+    sources: list[tuple[str, str, dict[int, str]]] = [
+        (f if f not in profile_targets else f"user.{f}", CODE_INVALID, r.messages)
+        for f, r in fields.items()
+    ]
+    if name_column is not None:
+        names = _names(frame[name_column], name_column)
+        sources.insert(len(resolved.fields), ("name", CODE_INVALID, names.messages))
+        name_values = _gap_filled(names)
+        no_name = names.missing
+    else:
+        name_values = np.full(n, name, dtype=object)
+        no_name = np.zeros(n, dtype=bool)
+    sources.extend((t, CODE_NOT_ENCODABLE, e.messages) for t, e in encoded if e.messages)
+    data_cols = [e for t, e in encoded if t.startswith("data.")]
+    user_data_cols = [e for t, e in encoded if t.startswith("user.data.")]
 
     has_id = np.zeros(n, dtype=bool)
     for field in _ID_FIELDS:
