@@ -909,26 +909,51 @@ def track(
     """
     from ._track import track as track_frame
 
-    _check_report_path(report)
-    mapping = _parse_map(maps, mapping_file)
-    source = read_frame(file, _text_columns_for(mapping), encoding=encoding)
-    client = None if dry_run else _state().client()
-    with _interruptible(source, report):
-        result = track_frame(
+    _send_file(
+        file,
+        _parse_map(maps, mapping_file),
+        report,
+        encoding,
+        lambda source, mapping: track_frame(
             source,
             name,
             name_column=name_column,
             created_at=created_at,
             timezone=timezone,
-            mapping=mapping or None,
+            mapping=mapping,
             user=_split(user_columns),
             default_region=default_region,
             dry_run=dry_run,
             batch_size=batch_size,
             progress=progress,
-            client=client,
-        )
+            client=None if dry_run else _state().client(),
+        ),
+    )
+
+
+def _send_file(
+    file: Path,
+    mapping: dict[Hashable, str | None],
+    report: Path | None,
+    encoding: str,
+    send: Callable[[pd.DataFrame, dict[Hashable, str | None] | None], pd.DataFrame],
+) -> NoReturn:
+    """Read FILE (its mapped id columns as text), `send(frame, mapping)`, print the summary,
+    write the report, exit with the code it calls for (Ctrl-C: 130, what was done kept)."""
+    _check_report_path(report)
+    source = read_frame(file, _text_columns_for(mapping), encoding=encoding)
+    with _interruptible(source, report):
+        result = send(source, mapping or None)
     _exit(_finish(result, source, report))
+
+
+_id_map_option = click.option(
+    "--map",
+    "maps",
+    multiple=True,
+    metavar="COLUMN=external_id",
+    help="The column holding the external ids, when it is not named external_id.",
+)
 
 
 def _stdin_is_a_terminal() -> bool:
@@ -937,13 +962,7 @@ def _stdin_is_a_terminal() -> bool:
 
 @cli.command(epilog=_ENV_HELP)
 @_input_file
-@click.option(
-    "--map",
-    "maps",
-    multiple=True,
-    metavar="COLUMN=external_id",
-    help="The column holding the external ids, when it is not named external_id.",
-)
+@_id_map_option
 @click.option(
     "--dry-run", is_flag=True, help="Send nothing; list exactly the users that would be deleted."
 )
@@ -1023,13 +1042,7 @@ def delete(
 @cli.command("set-subscription", epilog=_ENV_HELP)
 @click.argument("subscription_id", type=click.IntRange(min=1), metavar="ID")
 @_input_file
-@click.option(
-    "--map",
-    "maps",
-    multiple=True,
-    metavar="COLUMN=external_id",
-    help="The column holding the external ids, when it is not named external_id.",
-)
+@_id_map_option
 @click.option(
     "--state",
     type=click.Choice(["unsubscribed", "subscribed", "opted_in", "0", "1", "2"]),
@@ -1068,24 +1081,24 @@ def set_subscription_command(
     """
     from ._subscriptions import set_subscription
 
-    _check_report_path(report)
-    mapping = _parse_map(maps, None)
-    source = read_frame(file, _text_columns_for(mapping), encoding=encoding)
-    client = None if dry_run else _state().client()
-    with _interruptible(source, report):
-        result = set_subscription(
+    _send_file(
+        file,
+        _parse_map(maps, None),
+        report,
+        encoding,
+        lambda source, mapping: set_subscription(
             source,
             subscription_id,
             state=state,
             state_column=state_column,
-            mapping=mapping or None,
+            mapping=mapping,
             duplicates=duplicates,
             dry_run=dry_run,
             batch_size=batch_size,
             progress=progress,
-            client=client,
-        )
-    _exit(_finish(result, source, report))
+            client=None if dry_run else _state().client(),
+        ),
+    )
 
 
 @cli.command(

@@ -27,12 +27,10 @@ import pandas as pd
 from ._client import Call
 from ._errors import ValidationError
 from ._listing import positive_int
-from ._mapping import resolve_mapping
-from ._normalize import normalize_id
-from ._prepare import CODE_INVALID, CODE_NO_ID, RowProblem, combine_problems
+from ._prepare import CODE_INVALID, RowProblem, combine_problems, external_ids
 from ._progress import ProgressLike, check_progress
 from ._results import ResultBuilder
-from ._runner import Operation, Outcome, Planned, record_batch, result_frame, run
+from ._runner import Operation, Planned, record_queued, result_frame, run
 
 if TYPE_CHECKING:
     from ._client import Client
@@ -74,29 +72,13 @@ def id_groups(ids: list[str], budget: int = URL_BUDGET) -> list[list[int]]:
 def _external_ids(
     frame: pd.DataFrame, mapping: Mapping[Hashable, str | None] | None
 ) -> tuple[np.ndarray, list[RowProblem]]:
-    resolved = resolve_mapping(frame.columns, mapping, fields=("external_id",), rest_to_data=False)
-    if "external_id" not in resolved.fields:
-        raise ValidationError(
-            "no column gives external_id, so there is no one to delete; name a column "
-            "'external_id' or map one, e.g. mapping={'CustomerID': 'external_id'}; columns "
-            f"are {list(frame.columns)!r}"
-        )
-    column = resolved.fields["external_id"]
-    ids = normalize_id(frame[column], "external_id", column=column)
+    values, sources = external_ids(frame, mapping, purpose="to delete")
     too_long = {
         int(p): f"external_id {v[:40]!r}… is too long to send in a URL"
-        for p, v in enumerate(ids.values.tolist())
+        for p, v in enumerate(values.tolist())
         if isinstance(v, str) and len(_PATH) + 9 + len(quote(v, safe="")) > URL_BUDGET
     }
-    no_id = "the row has no external_id, so it names no user to delete"
-    missing = dict.fromkeys(np.flatnonzero(ids.missing).tolist(), no_id)
-    sources = [
-        ("external_id", CODE_NO_ID, missing),
-        ("external_id", CODE_INVALID, ids.messages),
-        ("external_id", CODE_INVALID, too_long),
-    ]
-    _, problem = combine_problems(len(frame), sources)
-    values = np.asarray(ids.values, dtype=object)
+    _, problem = combine_problems(len(frame), [*sources, ("external_id", CODE_INVALID, too_long)])
     if too_long:
         values = values.copy()
         values[list(too_long)] = None
@@ -115,15 +97,12 @@ def _operation(external_id: np.ndarray, rows: np.ndarray) -> Operation:
             call = Call("DELETE", _PATH, params=[(_PARAM, i) for i in chosen])
             yield Planned(positions, call, number)
 
-    def record(builder: ResultBuilder, planned: Planned, outcome: Outcome) -> None:
-        record_batch(builder, planned.rows, outcome)
-
     return Operation(
         name="delete",
         desc="delete users",
         rows=rows,
         plan=plan,
-        record=record,
+        record=record_queued,
         success=frozenset({"queued"}),
         resend="deleting again is harmless",
     )
@@ -179,14 +158,7 @@ def delete(
         frame.index, statuses=STATUSES, initial="valid" if dry_run else "interrupted"
     )
     builder.set_text("external_id", slice(None), external_id)
-    for problem in problems:
-        builder.set_error(
-            problem.positions,
-            problem.status,
-            problem.codes,
-            field=problem.fields,
-            message=problem.messages,
-        )
+    builder.set_problems(problems)
     op = _operation(external_id, sendable)
     for planned in op.plan(sendable):  # the calls a run would make, for the batch column
         builder.set_int("batch", planned.rows, planned.number)

@@ -36,7 +36,6 @@ from ._listing import (
     _typed_frame,
     to_int,
 )
-from ._mapping import resolve_mapping
 from ._normalize import _via_objects, normalize_id
 from ._prepare import (
     CODE_INVALID,
@@ -46,6 +45,7 @@ from ._prepare import (
     check_choice,
     combine_problems,
     duplicate_problems,
+    external_ids,
 )
 from ._progress import ProgressLike, check_progress
 from ._results import ResultBuilder
@@ -420,31 +420,14 @@ def set_subscription(
     check_choice("duplicates", duplicates, DUPLICATE_POLICIES)
     check_batch_size(batch_size)
     states, state_problems, no_state = _states(frame, state, state_column)
-    resolved = resolve_mapping(frame.columns, mapping, fields=("external_id",), rest_to_data=False)
-    if "external_id" not in resolved.fields:
-        raise ValidationError(
-            "no column gives external_id, which names each row's user; name a column "
-            "'external_id' or map one, e.g. mapping={'CustomerID': 'external_id'}; columns "
-            f"are {list(frame.columns)!r}"
-        )
-    column = resolved.fields["external_id"]
-    ids = normalize_id(frame[column], "external_id", column=column)
+    external_id, id_sources = external_ids(frame, mapping, purpose="whose subscription to set")
     n = len(frame)
     sources = [
-        (
-            "external_id",
-            CODE_NO_ID,
-            dict.fromkeys(
-                np.flatnonzero(ids.missing).tolist(),
-                ("the row has no external_id, so it names no user"),
-            ),
-        ),
-        ("external_id", CODE_INVALID, ids.messages),
+        *id_sources,
         ("state", CODE_NO_ID, dict.fromkeys(np.flatnonzero(no_state).tolist(), "no state")),
         ("state", CODE_INVALID, state_problems),
     ]
     bad, problem = combine_problems(n, sources)
-    external_id = np.asarray(ids.values, dtype=object)
     candidates = np.flatnonzero(~bad)
     dropped, dup_problems = duplicate_problems(
         candidates,
@@ -463,10 +446,7 @@ def set_subscription(
     )
     builder.set_text("external_id", slice(None), external_id)
     builder.set_extra("state", slice(None), states)
-    for each in [*([problem] if problem is not None else []), *dup_problems]:
-        builder.set_error(
-            each.positions, each.status, each.codes, field=each.fields, message=each.messages
-        )
+    builder.set_problems([*([problem] if problem is not None else []), *dup_problems])
     assign_batches(builder, sendable, batch_size)
     if dry_run or not len(sendable):
         return result_frame(builder, "set_subscription")

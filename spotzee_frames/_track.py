@@ -23,7 +23,7 @@ Spotzee keeps idempotency keys for 24 hours; past that, a re-sent batch is appli
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Hashable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Hashable, Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any
 
@@ -33,7 +33,7 @@ import pandas as pd
 from ._batching import check_batch_size
 from ._encoding import MISSING, encode_column
 from ._errors import ValidationError
-from ._mapping import _exclusions, check_labels, resolve_mapping
+from ._mapping import _exclusions, check_labels, named_columns, resolve_mapping
 from ._normalize import (
     FieldResult,
     _is_stringish,
@@ -51,17 +51,7 @@ from ._prepare import (
     combine_problems,
 )
 from ._progress import ProgressLike, check_progress
-from ._results import ResultBuilder
-from ._runner import (
-    Operation,
-    Outcome,
-    Planned,
-    assign_batches,
-    full_batches,
-    record_batch,
-    result_frame,
-    run,
-)
+from ._runner import Operation, batches_of, record_queued, send_prepared
 
 if TYPE_CHECKING:
     from ._client import Client
@@ -244,17 +234,10 @@ def _user_columns(
     """`{column: target}` from `user=`: a profile field, or a key of the user's `data`."""
     if user is None:
         return {}
-    if isinstance(user, str) or not isinstance(user, Sequence | Mapping):
-        raise ValidationError(
-            "user must be a list of column names (or a dict {column: user field or "
-            f"attribute name}}), not {user!r}"
-        )
-    check_labels(user, "user must name columns")
-    pairs = dict(user) if isinstance(user, Mapping) else {c: str(c) for c in user}
+    pairs = named_columns(
+        frame.columns, user, option="user", meaning="user field or attribute name"
+    )
     for column, name in pairs.items():
-        _one_column(frame, column, "user")
-        if not isinstance(name, str) or not name:
-            raise ValidationError(f"user name for column {column!r} must be a non-empty string")
         if name in (*_ID_FIELDS, "data"):
             raise ValidationError(
                 f"user={{{column!r}: {name!r}}}: the event's user is named by its "
@@ -494,29 +477,14 @@ def _users(
 
 
 def _operation(prepared: Prepared, *, batch_size: int) -> Operation:
-    sendable = prepared.sendable
-
-    def plan(rows: np.ndarray) -> Iterator[Planned]:
-        return full_batches(
-            rows,
-            sendable,
-            prepared.body,
-            prepared.body_at,
-            method="POST",
-            path=_PATH,
-            batch_size=batch_size,
-            prefix=KEY_PREFIX,
-        )
-
-    def record(builder: ResultBuilder, planned: Planned, outcome: Outcome) -> None:
-        record_batch(builder, planned.rows, outcome)
-
     return Operation(
         name="track",
         desc="track",
-        rows=sendable,
-        plan=plan,
-        record=record,
+        rows=prepared.sendable,
+        plan=batches_of(
+            prepared, method="POST", path=_PATH, batch_size=batch_size, prefix=KEY_PREFIX
+        ),
+        record=record_queued,
         success=frozenset({"queued"}),
         resend=(
             "re-running the same call, or sending just the interrupted and failed rows "
@@ -612,23 +580,15 @@ def track(
         exclude=exclude,
         default_region=check_region(default_region),
     )
-    extra = {"replayed": "boolean"}
-    if include_payload:
-        extra["payload"] = "object"
-    builder = prepared.result_builder(
-        sendable_status="valid" if dry_run else "interrupted", extra=extra, statuses=STATUSES
-    )
-    assign_batches(builder, prepared.sendable, batch_size)
-    if include_payload:
-        builder.set_extra("payload", prepared.sendable, prepared.payloads())
-    if dry_run or prepared.n_sendable == 0:
-        return result_frame(builder, "track")
-
-    from ._client import resolve_client
-
-    return run(
-        _operation(prepared, batch_size=batch_size),
-        builder,
-        resolve_client(client),
+    return send_prepared(
+        prepared,
+        lambda: _operation(prepared, batch_size=batch_size),
+        name="track",
+        extra={"replayed": "boolean"},
+        statuses=STATUSES,
+        dry_run=dry_run,
+        include_payload=include_payload,
+        batch_size=batch_size,
+        client=client,
         progress=progress,
     )

@@ -9,7 +9,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from typing import Any, Final
+from typing import Any, Final, Literal
 from urllib.parse import unquote
 
 import orjson
@@ -356,19 +356,44 @@ def subscriptions_patch(store: Store, call: Call) -> Reply:
     return Reply(200, store.snapshot(user))
 
 
-_SUBSCRIPTION_SORTS: Final = ("id", "name", "created_at", "updated_at")
+def _simple_list(
+    call: Call,
+    rows: Iterable[dict[str, Any]],
+    *,
+    sorts: tuple[str, ...],
+    default_sort: str,
+    direction: Literal["asc", "desc"],
+    enums: dict[str, tuple[str, ...]],
+    searched: Callable[[dict[str, Any]], Iterable[Any]],
+) -> Reply:
+    """A list endpoint over `rows`: page query, exact filters on the `enums` fields (the
+    query parameter of the same name), and `q` over `searched(row)`."""
+    pq = parse_page_query(
+        call.query, sorts=sorts, default_sort=default_sort, default_direction=direction
+    )
+    wanted = {name: _enum_filter(call, name, allowed) for name, allowed in enums.items()}
+    kept = [
+        row
+        for row in rows
+        if all(values is None or row[name] in values for name, values in wanted.items())
+    ]
+    if pq.q:
+        q = pq.q
+        kept = [row for row in kept if _matches(q, searched(row))]
+    page = paginate(kept, field_key(pq.sort), pq)
+    return _list_reply(pq, page.rows, page.next_cursor, page.prev_cursor, page.total)
 
 
 def subscriptions_list(store: Store, call: Call) -> Reply:
-    pq = parse_page_query(
-        call.query, sorts=_SUBSCRIPTION_SORTS, default_sort="id", default_direction="asc"
+    return _simple_list(
+        call,
+        store.subscriptions.values(),
+        sorts=("id", "name", "created_at", "updated_at"),
+        default_sort="id",
+        direction="asc",
+        enums={"channel": _CHANNELS},
+        searched=lambda s: (s["name"], s["channel"]),
     )
-    channels = _enum_filter(call, "channel", _CHANNELS)
-    rows = [s for s in store.subscriptions.values() if channels is None or s["channel"] in channels]
-    if pq.q:
-        rows = [s for s in rows if _matches(pq.q, (s["name"], s["channel"]))]
-    page = paginate(rows, field_key(pq.sort), pq)
-    return _list_reply(pq, page.rows, page.next_cursor, page.prev_cursor, page.total)
 
 
 def subscriptions_one(store: Store, call: Call) -> Reply:
@@ -448,26 +473,17 @@ def subscriptions_batch(store: Store, call: Call) -> Reply:
 
 # lists and tags
 
-_LIST_TYPES: Final = ("static", "dynamic")
-_LIST_STATES: Final = ("draft", "ready", "loading")
-_LIST_SORTS: Final = ("updated_at", "created_at", "id", "name")
-
 
 def lists_list(store: Store, call: Call) -> Reply:
-    pq = parse_page_query(
-        call.query, sorts=_LIST_SORTS, default_sort="updated_at", default_direction="desc"
+    return _simple_list(
+        call,
+        store.lists.values(),
+        sorts=("updated_at", "created_at", "id", "name"),
+        default_sort="updated_at",
+        direction="desc",
+        enums={"type": ("static", "dynamic"), "state": ("draft", "ready", "loading")},
+        searched=lambda x: (x["name"], *x["tags"]),
     )
-    kinds = _enum_filter(call, "type", _LIST_TYPES)
-    states = _enum_filter(call, "state", _LIST_STATES)
-    rows = [
-        x
-        for x in store.lists.values()
-        if (kinds is None or x["type"] in kinds) and (states is None or x["state"] in states)
-    ]
-    if pq.q:
-        rows = [x for x in rows if _matches(pq.q, (x["name"], *x["tags"]))]
-    page = paginate(rows, field_key(pq.sort), pq)
-    return _list_reply(pq, page.rows, page.next_cursor, page.prev_cursor, page.total)
 
 
 def lists_get(store: Store, call: Call) -> Reply:
@@ -479,14 +495,15 @@ def lists_get(store: Store, call: Call) -> Reply:
 
 
 def tags_list(store: Store, call: Call) -> Reply:
-    pq = parse_page_query(
-        call.query, sorts=("id", "name", "created_at"), default_sort="id", default_direction="asc"
+    return _simple_list(
+        call,
+        store.tags.values(),
+        sorts=("id", "name", "created_at"),
+        default_sort="id",
+        direction="asc",
+        enums={},
+        searched=lambda t: (t["name"],),
     )
-    rows = list(store.tags.values())
-    if pq.q:
-        rows = [t for t in rows if _matches(pq.q, (t["name"],))]
-    page = paginate(rows, field_key(pq.sort), pq)
-    return _list_reply(pq, page.rows, page.next_cursor, page.prev_cursor, page.total)
 
 
 # campaigns
