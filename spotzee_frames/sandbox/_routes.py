@@ -404,22 +404,30 @@ def subscriptions_one(store: Store, call: Call) -> Reply:
     return Reply(200, subscription)
 
 
+def _item_object(item: object, allowed: tuple[str, ...], where: str | None) -> dict[str, Any]:
+    """An item of a bulk body: an object with only `allowed` keys (`where` names it in
+    params, e.g. `items.3`; None: the item's own field names)."""
+    if type(item) is not dict:
+        what = where or "each item"
+        raise FieldError(
+            "parameter_invalid_format", f"{what} must be an object, got {json_type(item)}", where
+        )
+    for key in item:
+        if key not in allowed:
+            raise FieldError(
+                "parameter_unknown",
+                f"unknown field {key!r}; allowed are {', '.join(allowed)}",
+                key if where is None else f"{where}.{key}",
+            )
+    return item
+
+
 _BATCH_STATE_KEYS: Final = ("external_id", "anonymous_id", "subscription_id", "state")
 
 
 def _subscription_change(store: Store, item: object) -> tuple[dict[str, Any], int, int]:
     """One item of `POST /subscriptions/batch`: (user, subscription id, state)."""
-    if type(item) is not dict:
-        raise FieldError(
-            "parameter_invalid_format", f"each item must be an object, got {json_type(item)}", None
-        )
-    for key in item:
-        if key not in _BATCH_STATE_KEYS:
-            raise FieldError(
-                "parameter_unknown",
-                f"unknown field {key!r}; allowed are {', '.join(_BATCH_STATE_KEYS)}",
-                key,
-            )
+    item = _item_object(item, _BATCH_STATE_KEYS, None)
     ids = {k: check_identifier(item[k], k) for k in ("external_id", "anonymous_id") if k in item}
     if not ids:
         raise FieldError(
@@ -816,17 +824,7 @@ _EVENT_KEYS: Final = ("name", "external_id", "anonymous_id", "data", "user", "cr
 
 
 def _check_event(item: object, where: str) -> dict[str, Any]:
-    if type(item) is not dict:
-        raise FieldError(
-            "parameter_invalid_format", f"{where} must be an object, got {json_type(item)}", where
-        )
-    for key in item:
-        if key not in _EVENT_KEYS:
-            raise FieldError(
-                "parameter_unknown",
-                f"unknown field {key!r}; allowed are {', '.join(_EVENT_KEYS)}",
-                f"{where}.{key}",
-            )
+    item = _item_object(item, _EVENT_KEYS, where)
     if "name" not in item:
         raise FieldError("parameter_missing", f"{where}.name is required", f"{where}.name")
     event: dict[str, Any] = {"name": check_identifier(item["name"], f"{where}.name")}
