@@ -106,10 +106,12 @@ def _localize(naive: dt.datetime, zone: str) -> tuple[str | None, str | None]:
 
     tz = ZoneInfo(zone)
     first, second = naive.replace(tzinfo=tz), naive.replace(tzinfo=tz, fold=1)
-    if first.utcoffset() != second.utcoffset():
-        return None, f"{naive.isoformat()} happened twice in {zone} (a daylight-saving change)"
+    # In a gap the wall time does not survive a round trip through UTC; in a fold it
+    # does, but its two readings have different offsets.
     if first.astimezone(dt.UTC).astimezone(tz).replace(tzinfo=None) != naive:
         return None, f"{naive.isoformat()} never happened in {zone} (a daylight-saving change)"
+    if first.utcoffset() != second.utcoffset():
+        return None, f"{naive.isoformat()} happened twice in {zone} (a daylight-saving change)"
     return _rfc3339(first), None
 
 

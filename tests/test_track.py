@@ -201,6 +201,18 @@ def test_text_times_are_read_only_when_unambiguous(client: Client) -> None:
     assert result.payload[1]["created_at"] == "2026-04-28T09:30:00.250000+05:30"
     assert "ISO 8601" in result.error_message[2] and "ISO 8601" in result.error_message[3]
     assert "no UTC offset" in result.error_message[5]
+    # naive text in a named zone: daylight-saving gaps and folds are rows too
+    local = pd.DataFrame(
+        {
+            "external_id": ["a", "b", "c"],
+            "created_at": ["2026-03-29 01:30", "2026-10-25 01:30", "2026-10-25 03:30"],
+        }
+    )
+    london = sf.track(local, "x", timezone="Europe/London", dry_run=True, include_payload=True)
+    assert london.status.astype(str).tolist() == ["invalid", "invalid", "valid"]
+    assert "never happened" in london.error_message[0]
+    assert "happened twice" in london.error_message[1]
+    assert london.payload[2]["created_at"] == "2026-10-25T03:30:00+00:00"
     # the same naive text is fine once its zone is named
     named = sf.track(df.iloc[[5]], "x", timezone="Asia/Kolkata", dry_run=True, include_payload=True)
     assert named.payload.iloc[0]["created_at"] == "2026-04-28T09:30:00+05:30"
