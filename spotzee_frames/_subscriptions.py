@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Hashable, Iterable, Iterator, Mapping, Sequence
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 from urllib.parse import quote
 
 import numpy as np
@@ -136,7 +136,7 @@ def _state_category(values: pd.Series) -> pd.Series:
 def user_subscriptions(
     users: Sequence[str | int] | pd.Series | pd.DataFrame,
     *,
-    errors: str = "raise",
+    errors: Literal["raise", "ignore"] = "raise",
     client: Client | None = None,
 ) -> pd.DataFrame:
     """One row per user and subscription: `external_id`, `subscription_id`, `name`,
