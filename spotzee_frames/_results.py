@@ -21,7 +21,7 @@ Statuses used by upserts (triggers may pass their own list):
 
 from __future__ import annotations
 
-from collections.abc import Collection, Mapping, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from typing import Any, cast, overload
 
 import numpy as np
@@ -172,6 +172,18 @@ class ResultBuilder:
         self.set_text("error_code", positions, code)
         self.set_text("error_field", positions, field)
         self.set_text("error_message", positions, message)
+
+    def set_problems(self, problems: Iterable[Any]) -> None:
+        """Mark held-back rows: each problem (a `RowProblem`) gives positions, a status,
+        and per-row codes, fields and messages."""
+        for problem in problems:
+            self.set_error(
+                problem.positions,
+                problem.status,
+                problem.codes,
+                field=problem.fields,
+                message=problem.messages,
+            )
 
     def clear_error(self, positions: Positions) -> None:
         for name in ("error_code", "error_field", "error_message"):

@@ -33,7 +33,7 @@ import contextlib
 import re
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
@@ -51,7 +51,10 @@ from ._errors import (
     route_missing,
 )
 from ._progress import ProgressLike, Reporter, make_reporter
-from ._results import ResultBuilder, refusal, text_or
+from ._results import STATUSES, ResultBuilder, refusal, text_or
+
+if TYPE_CHECKING:
+    from ._prepare import Prepared
 
 __all__ = [
     "CODE_MISSING_RESULT",
@@ -62,6 +65,7 @@ __all__ = [
     "Outcome",
     "Planned",
     "assign_batches",
+    "batches_of",
     "full_batches",
     "is_failure",
     "one_per_row",
@@ -69,8 +73,10 @@ __all__ = [
     "record_error",
     "record_items",
     "record_one",
+    "record_queued",
     "result_frame",
     "run",
+    "send_prepared",
 ]
 
 Outcome = Response | SpotzeeError
@@ -251,6 +257,36 @@ def _missing_route(
     )
 
 
+def send_prepared(
+    prepared: Prepared,
+    operation: Callable[[], Operation],
+    *,
+    name: str,
+    extra: dict[str, str],
+    statuses: Sequence[str] = STATUSES,
+    dry_run: bool,
+    include_payload: bool,
+    batch_size: int,
+    client: Client | None,
+    progress: ProgressLike,
+) -> pd.DataFrame:
+    """A batched operation over a `Prepared` (upsert, track), from the result builder on:
+    held-back rows filled in, batch numbers, the payloads when asked, the dry run (no
+    client needed), then `run`."""
+    extra = {**extra, **({"payload": "object"} if include_payload else {})}
+    builder = prepared.result_builder(
+        sendable_status="valid" if dry_run else "interrupted", extra=extra, statuses=statuses
+    )
+    assign_batches(builder, prepared.sendable, batch_size)
+    if include_payload:
+        builder.set_extra("payload", prepared.sendable, prepared.payloads())
+    if dry_run or prepared.n_sendable == 0:
+        return result_frame(builder, name)
+    from ._client import resolve_client
+
+    return run(operation(), builder, resolve_client(client), progress=progress)
+
+
 # -- cutting rows into calls ---------------------------------------------------------------
 
 
@@ -291,6 +327,27 @@ def full_batches(
         len(rows), encode, method=method, path=path, batch_size=batch_size, prefix=prefix
     ):
         yield Planned(rows[batch.start : batch.stop], batch.call(), batch.number)
+
+
+def batches_of(
+    prepared: Prepared, *, method: str, path: str, batch_size: int, prefix: str
+) -> Callable[[np.ndarray], Iterator[Planned]]:
+    """The plan of a batched operation over a `Prepared`: `full_batches` of its bodies."""
+    sendable = prepared.sendable
+
+    def plan(rows: np.ndarray) -> Iterator[Planned]:
+        return full_batches(
+            rows,
+            sendable,
+            prepared.body,
+            prepared.body_at,
+            method=method,
+            path=path,
+            batch_size=batch_size,
+            prefix=prefix,
+        )
+
+    return plan
 
 
 def one_per_row(
@@ -374,6 +431,11 @@ def record_batch(
         builder.clear_error(rows)
     else:
         read(builder, rows, outcome.data)
+
+
+def record_queued(builder: ResultBuilder, planned: Planned, outcome: Outcome) -> None:
+    """The `record` of an asynchronous batch route (a 2xx queues every row of the call)."""
+    record_batch(builder, planned.rows, outcome)
 
 
 def record_error(builder: ResultBuilder, rows: np.ndarray, exc: SpotzeeError) -> None:

@@ -34,7 +34,7 @@ from ._client import Call, Client, resolve_client
 from ._encoding import MISSING, UnencodableValue, encode_column, encode_object
 from ._errors import SpotzeeError, TargetStateError, ValidationError
 from ._listing import fetch_campaign, fetch_journey, positive_int
-from ._mapping import check_labels, resolve_mapping
+from ._mapping import named_columns, resolve_mapping
 from ._normalize import FieldResult, check_region, normalize_field, normalize_id
 from ._prepare import (
     CODE_INVALID,
@@ -185,38 +185,14 @@ def _attribute_names(
     """`{column: attribute name}` from `attributes=` (a list of columns, or a dict)."""
     if attributes is None:
         return {}
-    if isinstance(attributes, str) or not isinstance(attributes, Sequence | Mapping):
-        raise ValidationError(
-            "attributes must be a list of column names (or a dict {column: attribute name}), "
-            f"not {attributes!r}"
-        )
-    check_labels(attributes, "attributes must name columns")
-    pairs = dict(attributes) if isinstance(attributes, Mapping) else {c: str(c) for c in attributes}
-    columns = list(frame.columns)
-    seen: dict[str, Hashable] = {}
+    pairs = named_columns(frame.columns, attributes, option="attributes", meaning="attribute name")
     for column, name in pairs.items():
-        if column not in columns:
-            raise ValidationError(
-                f"attributes names column {column!r}, which is not in the frame; "
-                f"columns are {columns!r}"
-            )
-        if columns.count(column) > 1:
-            raise ValidationError(f"the frame has several columns labelled {column!r}")
-        if not isinstance(name, str) or not name:
-            raise ValidationError(
-                f"attribute name for column {column!r} must be a non-empty string"
-            )
         if name in _RESERVED:
             raise ValidationError(
                 f"attribute {name!r} (column {column!r}) clashes with the user field of that "
                 "name; first-class fields come from the frame's columns or mapping=, so give "
                 f"the attribute another name: attributes={{{column!r}: 'other_name'}}"
             )
-        if name in seen:
-            raise ValidationError(
-                f"columns {seen[name]!r} and {column!r} both give attribute {name!r}"
-            )
-        seen[name] = column
     return pairs
 
 
@@ -550,14 +526,7 @@ def _trigger(
         prepared.index, statuses=STATUSES, initial="interrupted", extra={"replayed": "boolean"}
     )
     builder.set_text("external_id", slice(None), prepared.external_id)
-    for problem in prepared.problems:
-        builder.set_error(
-            problem.positions,
-            problem.status,
-            problem.codes,
-            field=problem.fields,
-            message=problem.messages,
-        )
+    builder.set_problems(prepared.problems)
     if dry_run:
         builder.set_status(prepared.sendable, "valid")
         return result_frame(builder, "trigger", ("batch",))

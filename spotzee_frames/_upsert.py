@@ -7,7 +7,7 @@ results read into statuses) → `run` (streamed, paced, retried; the result fram
 
 from __future__ import annotations
 
-from collections.abc import Hashable, Iterable, Iterator, Mapping
+from collections.abc import Hashable, Iterable, Mapping
 from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
@@ -24,12 +24,10 @@ from ._runner import (
     Operation,
     Outcome,
     Planned,
-    assign_batches,
-    full_batches,
+    batches_of,
     record_batch,
     record_items,
-    result_frame,
-    run,
+    send_prepared,
 )
 
 if TYPE_CHECKING:
@@ -145,24 +143,15 @@ def upsert(
     prepared = prepare(
         frame, mapping, nulls=nulls, default_region=region, exclude=exclude, duplicates=duplicates
     )
-    extra = dict(_EXTRA)
-    if include_payload:
-        extra["payload"] = "object"
-    builder = prepared.result_builder(
-        sendable_status="valid" if dry_run else "interrupted", extra=extra
-    )
-    assign_batches(builder, prepared.sendable, batch_size)
-    if include_payload:
-        builder.set_extra("payload", prepared.sendable, prepared.payloads())
-    if dry_run or prepared.n_sendable == 0:
-        return result_frame(builder, "upsert")
-
-    from ._client import resolve_client
-
-    return run(
-        _operation(prepared, mode=mode, batch_size=batch_size),
-        builder,
-        resolve_client(client),
+    return send_prepared(
+        prepared,
+        lambda: _operation(prepared, mode=mode, batch_size=batch_size),
+        name="upsert",
+        extra=_EXTRA,
+        dry_run=dry_run,
+        include_payload=include_payload,
+        batch_size=batch_size,
+        client=client,
         progress=progress,
     )
 
@@ -170,19 +159,6 @@ def upsert(
 def _operation(prepared: Prepared, *, mode: str, batch_size: int) -> Operation:
     """Upsert as the runner sees it: full batches of the sendable rows to one route."""
     method, path = _ENDPOINT[mode]
-    sendable = prepared.sendable
-
-    def plan(rows: np.ndarray) -> Iterator[Planned]:
-        return full_batches(
-            rows,
-            sendable,
-            prepared.body,
-            prepared.body_at,
-            method=method,
-            path=path,
-            batch_size=batch_size,
-            prefix=KEY_PREFIX,
-        )
 
     def record(builder: ResultBuilder, planned: Planned, outcome: Outcome) -> None:
         rows = planned.rows
@@ -212,8 +188,10 @@ def _operation(prepared: Prepared, *, mode: str, batch_size: int) -> Operation:
     return Operation(
         name="upsert",
         desc=f"upsert ({mode})",
-        rows=sendable,
-        plan=plan,
+        rows=prepared.sendable,
+        plan=batches_of(
+            prepared, method=method, path=path, batch_size=batch_size, prefix=KEY_PREFIX
+        ),
         record=record,
         success=frozenset({"upserted", "queued"}),
         hint=(
