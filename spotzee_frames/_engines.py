@@ -47,6 +47,7 @@ from ._errors import ConfigurationError, SpotzeeError, ValidationError
 from ._mapping import ID_FIELDS, resolve_mapping
 from ._normalize import normalize_id
 from ._prepare import check_choice
+from ._track import track
 from ._trigger import TRIGGER_FIELDS, check_recipients, trigger_campaign, trigger_journey
 from ._upsert import upsert
 
@@ -69,7 +70,7 @@ __all__ = [
 ]
 
 ROW = "__spotzee_row"  # the row's number in the job: input partition << 33 | position
-KEY = "__spotzee_key"  # the id `duplicates=` goes by, or "#<ROW>" for a row without one
+KEY = "__spotzee_key"  # the id `duplicates=` goes by (`partition_key`)
 STOP = "__spotzee_stop"  # on one row of a task that stopped: the error, as JSON
 ROW_ID = "row_id"  # the result's row column, unless row_id= names an input column
 #: Rows sent by one call of the operation in a task: bounds a task's memory whatever the
@@ -135,8 +136,13 @@ def _trigger_identity(columns: Sequence[Hashable], options: Mapping[str, Any]) -
     return [fields["external_id"]]
 
 
+def _no_identity(columns: Sequence[Hashable], options: Mapping[str, Any]) -> list[Hashable]:
+    return []  # events have no duplicate policy: every row keys itself
+
+
 _OPERATIONS: dict[str, _Operation] = {
     "upsert": _Operation(upsert, _upsert_identity),
+    "track": _Operation(track, _no_identity),
     "trigger_campaign": _Operation(trigger_campaign, _trigger_identity, checks_target=True),
     "trigger_journey": _Operation(trigger_journey, _trigger_identity, checks_target=True),
 }
@@ -340,9 +346,13 @@ def plan(
 # -- where a row goes -------------------------------------------------------------------------
 
 
-def partition_key(frame: pd.DataFrame, columns: Sequence[Hashable]) -> np.ndarray:
+def partition_key(
+    frame: pd.DataFrame, columns: Sequence[Hashable], rows: Sequence[int] | np.ndarray
+) -> np.ndarray:
     """Per row, the id `duplicates=` goes by — the first of `columns` with a usable value,
-    normalised as the operation normalises it — or None."""
+    normalised as the operation normalises it. A row without one (and every row of an
+    operation without a duplicate policy) keys itself, `#<its row number>`, so that such
+    rows spread over the partitions, and sort in row order, instead of piling up in one."""
     key: np.ndarray = np.full(len(frame), None, dtype=object)
     todo = np.ones(len(frame), dtype=bool)
     for column in columns:
@@ -350,6 +360,8 @@ def partition_key(frame: pd.DataFrame, columns: Sequence[Hashable]) -> np.ndarra
         usable = todo & ~found.missing & ~found.invalid
         key[usable] = found.values[usable]
         todo &= ~usable
+    for at in np.flatnonzero(todo).tolist():
+        key[at] = f"#{int(rows[at]):020d}"
     return key
 
 

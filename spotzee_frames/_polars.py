@@ -19,8 +19,11 @@ import polars as pl
 
 from ._accessor import _forwards_to
 from ._arrow import frame_from_arrow, result_to_arrow
+from ._delete import delete
 from ._errors import Interrupted, SpotzeeError
+from ._subscriptions import set_subscription
 from ._summary import Summary, summary
+from ._track import track
 from ._trigger import trigger_campaign, trigger_journey
 from ._upsert import upsert
 
@@ -56,9 +59,10 @@ def _call(
 
 @pl.api.register_dataframe_namespace("spotzee")
 class SpotzeeFrame:
-    """`df.spotzee.upsert(...)`, `.trigger_campaign(...)`, `.trigger_journey(...)` on a
-    polars frame, and `.summary()` on a result; results are polars frames in the input's
-    row order (where the pandas methods speak of the index, read row positions)."""
+    """`df.spotzee.upsert(...)`, `.track(...)`, `.delete(...)`, `.set_subscription(...)`,
+    `.trigger_campaign(...)`, `.trigger_journey(...)` on a polars frame, and `.summary()`
+    on a result; results are polars frames in the input's row order (where the pandas
+    methods speak of the index, read row positions)."""
 
     def __init__(self, frame: pl.DataFrame) -> None:
         self._frame = frame
@@ -74,6 +78,18 @@ class SpotzeeFrame:
     @_forwards_to(trigger_journey)
     def trigger_journey(self, *args: Any, **kwargs: Any) -> pl.DataFrame:
         return _call(trigger_journey, self._frame, *args, **kwargs)
+
+    @_forwards_to(track)
+    def track(self, *args: Any, **kwargs: Any) -> pl.DataFrame:
+        return _call(track, self._frame, *args, **kwargs)
+
+    @_forwards_to(delete)
+    def delete(self, *args: Any, **kwargs: Any) -> pl.DataFrame:
+        return _call(delete, self._frame, *args, **kwargs)
+
+    @_forwards_to(set_subscription)
+    def set_subscription(self, *args: Any, **kwargs: Any) -> pl.DataFrame:
+        return _call(set_subscription, self._frame, *args, **kwargs)
 
     @_forwards_to(summary)
     def summary(self, *args: Any, **kwargs: Any) -> Summary:

@@ -1,4 +1,4 @@
-"""Dask: upsert and trigger from a Dask DataFrame, one task per partition, on its workers.
+"""Dask: upsert, track and trigger from a Dask DataFrame, a task per partition on its workers.
 
     import spotzee_frames.dask as szd
     result = szd.upsert(contacts, mapping={"customer_id": "external_id"}, rate_limit=100)
@@ -6,7 +6,7 @@
 
 Install with `pip install 'spotzee-frames[dask]'`. Rows are shuffled by user id
 (`partition="by_id"`), each partition is sorted by id and row, and `map_partitions` runs
-the same operation a pandas frame goes through (`spotzee_frames.upsert`,
+the same operation a pandas frame goes through (`spotzee_frames.upsert`, `track`,
 `trigger_campaign`, `trigger_journey`) in each task, with a client the task builds itself
 (see `_engines`). The call returns once every task is done, with the per-row result as a
 Dask DataFrame persisted on the workers (with `distributed`; in memory with Dask's local
@@ -50,7 +50,7 @@ from ._prepare import DuplicatePolicy
 from ._trigger import EventSpec
 from ._upsert import Mode
 
-__all__ = ["trigger_campaign", "trigger_journey", "upsert"]
+__all__ = ["track", "trigger_campaign", "trigger_journey", "upsert"]
 
 _KEY_HINT = (
     "Give the workers the key: SPOTZEE_API_KEY in their environment (LocalCluster(env=...), "
@@ -77,10 +77,7 @@ def _keyed(
     """The partition with `ROW` (input partition << 33 | position) and `KEY` columns."""
     number = 0 if partition_info is None else int(partition_info["number"])
     rows = (number << 33) + np.arange(len(frame), dtype=np.int64)
-    keys = partition_key(frame, identity)
-    # A row without an id keys itself, so such rows spread instead of piling up in one.
-    for at in [i for i, key in enumerate(keys.tolist()) if key is None]:
-        keys[at] = f"#{rows[at]}"
+    keys = partition_key(frame, identity, rows)
     out = frame.copy(deep=False)
     out[ROW] = rows
     out[KEY] = pd.Series(keys, index=frame.index, dtype=object)
@@ -302,6 +299,64 @@ def trigger_journey(
             "max_recipients": max_recipients,
             "default_region": default_region,
             "duplicates": duplicates,
+        },
+        rate_limit=rate_limit,
+        api_key=api_key,
+        base_url=base_url,
+        client_options=client_options,
+        partition=partition,
+        partitions=partitions,
+        parallelism=parallelism,
+        row_id=row_id,
+    )
+
+
+def track(
+    ddf: dd.DataFrame,
+    name: str | None = None,
+    *,
+    name_column: Hashable | None = None,
+    created_at: Hashable | None = None,
+    timezone: str | None = None,
+    mapping: Mapping[Hashable, str | None] | None = None,
+    user: Sequence[Hashable] | Mapping[Hashable, str] | None = None,
+    exclude: Iterable[Hashable] | Hashable | None = (),
+    default_region: str | None = None,
+    dry_run: bool = False,
+    batch_size: int = 100,
+    include_payload: bool = False,
+    rate_limit: float | None = 100.0,
+    api_key: Callable[[], str] | None = None,
+    base_url: str | None = None,
+    client_options: Mapping[str, Any] | None = None,
+    partition: Partitioning = "by_id",
+    partitions: int | None = None,
+    parallelism: int | None = None,
+    row_id: Hashable | None = None,
+) -> dd.DataFrame:
+    """Send one event per row of `ddf` (`POST /events`); one result row per row.
+
+    The options before `rate_limit` are `spotzee_frames.track`'s; the rest are this
+    module's `upsert`'s. Events have no duplicate policy, so `partition="by_id"` spreads the rows
+    evenly over `partitions` by row number (each partition keeps its rows in row order),
+    and `"as_is"` sends each partition as it is. A retried task cuts the same batches of
+    events from the same rows in the same order, so it replays them: no event counts twice.
+    """
+    return _run(
+        ddf,
+        "track",
+        (name,),
+        {
+            "name_column": name_column,
+            "created_at": created_at,
+            "timezone": timezone,
+            "mapping": mapping,
+            "user": user,
+            "exclude": exclude,
+            "default_region": default_region,
+            "dry_run": dry_run,
+            "batch_size": batch_size,
+            "include_payload": include_payload,
         },
         rate_limit=rate_limit,
         api_key=api_key,

@@ -1,4 +1,4 @@
-"""Spark: upsert and trigger straight from a Spark DataFrame, without collecting it.
+"""Spark: upsert, track and trigger straight from a Spark DataFrame, without collecting it.
 
     import spotzee_frames.spark as szs
     result = szs.upsert(contacts, mapping={"customer_id": "external_id"}, rate_limit=100,
@@ -8,7 +8,7 @@
 Each call is one Spark job (install with `pip install 'spotzee-frames[spark]'`). Rows are
 hash-partitioned by user id (`partition="by_id"`), each partition is sorted by id and row,
 and `mapInArrow` runs the same operation a pandas frame goes through (`spotzee_frames
-.upsert`, `trigger_campaign`, `trigger_journey`) once per partition, in a task that builds
+.upsert`, `track`, `trigger_campaign`, `trigger_journey`) once per partition, in a task that builds
 its own client (see `_engines`). The per-row result comes back as a Spark DataFrame —
 `row_id` (or the column `row_id=` names), `status`, `error_code`, `error_field`,
 `error_message`, `external_id`, … — checkpointed on the executors before the call returns,
@@ -57,7 +57,7 @@ from ._prepare import DuplicatePolicy, check_choice
 from ._trigger import EventSpec
 from ._upsert import Mode
 
-__all__ = ["trigger_campaign", "trigger_journey", "upsert"]
+__all__ = ["track", "trigger_campaign", "trigger_journey", "upsert"]
 
 Checkpoint = Literal["local", "reliable"]
 CHECKPOINTS: tuple[str, ...] = ("local", "reliable")
@@ -74,10 +74,11 @@ def _column(name: Hashable) -> Column:
 
 
 def _keys(ids: pa.Array) -> pa.Array:
-    """The partition key of each row, from its id columns (a struct's fields), read through
-    the same Arrow-to-pandas conversion as the task reads them."""
+    """The partition key of each row, from a struct of its row number and id columns,
+    read through the same Arrow-to-pandas conversion as the task reads them."""
     frame = frame_from_arrow(pa.RecordBatch.from_struct_array(ids))
-    return pa.array(partition_key(frame, list(frame.columns)), type=pa.string())
+    keys = partition_key(frame, list(frame.columns[1:]), frame[ROW].to_numpy())
+    return pa.array(keys, type=pa.string())
 
 
 def _task(
@@ -146,12 +147,9 @@ def _run(
     slots = parallelism or _slots(sdf)
     # cast: the stubs know only the deprecated functionType= form, not type hints
     keys = cast(Any, arrow_udf)("string")(_keys)
-    key = keys(F.struct(*[_column(c).alias(f"id{i}") for i, c in enumerate(job.identity)]))
-    keyed = sdf.withColumn(ROW, F.monotonically_increasing_id()).withColumn(
-        # A row without an id keys itself, so such rows spread instead of piling up in one.
-        KEY,
-        F.coalesce(key, F.concat(F.lit("#"), F.col(ROW).cast("string"))),
-    )
+    ids = [_column(c).alias(f"id{i}") for i, c in enumerate(job.identity)]
+    keyed = sdf.withColumn(ROW, F.monotonically_increasing_id())
+    keyed = keyed.withColumn(KEY, keys(F.struct(F.col(ROW), *ids)))
     at_once = slots  # "as_is": the frame's partition count is unknown until it runs
     if partition == "by_id":
         count = partitions or slots
@@ -382,6 +380,66 @@ def trigger_journey(
             "max_recipients": max_recipients,
             "default_region": default_region,
             "duplicates": duplicates,
+        },
+        rate_limit=rate_limit,
+        api_key=api_key,
+        base_url=base_url,
+        client_options=client_options,
+        partition=partition,
+        partitions=partitions,
+        parallelism=parallelism,
+        row_id=row_id,
+        checkpoint=checkpoint,
+    )
+
+
+def track(
+    sdf: DataFrame,
+    name: str | None = None,
+    *,
+    name_column: Hashable | None = None,
+    created_at: Hashable | None = None,
+    timezone: str | None = None,
+    mapping: Mapping[Hashable, str | None] | None = None,
+    user: Sequence[Hashable] | Mapping[Hashable, str] | None = None,
+    exclude: Iterable[Hashable] | Hashable | None = (),
+    default_region: str | None = None,
+    dry_run: bool = False,
+    batch_size: int = 100,
+    include_payload: bool = False,
+    rate_limit: float | None = 100.0,
+    api_key: Callable[[], str] | None = None,
+    base_url: str | None = None,
+    client_options: Mapping[str, Any] | None = None,
+    partition: Partitioning = "by_id",
+    partitions: int | None = None,
+    parallelism: int | None = None,
+    row_id: str | None = None,
+    checkpoint: Checkpoint = "local",
+) -> DataFrame:
+    """Send one event per row of `sdf` (`POST /events`); one result row per row.
+
+    The options before `rate_limit` are `spotzee_frames.track`'s; the rest are
+    `upsert`'s. Events have no duplicate policy, so `partition="by_id"` spreads the rows
+    evenly over `partitions` by row number (each partition keeps its rows in row order),
+    and `"as_is"` sends each partition as it is. A retried task cuts the same batches of
+    events from the same rows in the same order, so it replays them: no event counts twice.
+    """
+    return _run(
+        sdf,
+        "track",
+        (name,),
+        {
+            "name_column": name_column,
+            "created_at": created_at,
+            "timezone": timezone,
+            "mapping": mapping,
+            "user": user,
+            "exclude": exclude,
+            "default_region": default_region,
+            "dry_run": dry_run,
+            "batch_size": batch_size,
+            "include_payload": include_payload,
         },
         rate_limit=rate_limit,
         api_key=api_key,

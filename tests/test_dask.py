@@ -94,6 +94,31 @@ def test_trigger_journey_sends_once_and_replays_on_rerun(
     assert Counter(e["external_id"] for e in sandbox.journey_entrances) == entered
 
 
+def test_track_counts_every_event_once_however_often_it_runs(
+    cluster: distributed.Client, served: tuple[Sandbox, ServedSandbox]
+) -> None:
+    sandbox, server = served
+    frame = pd.DataFrame(
+        {
+            "external_id": [f"e{i % 90}" if i % 29 else None for i in range(700)],
+            "order_id": [f"o{i}" for i in range(700)],
+        }
+    )
+    ddf = dd.from_pandas(frame, npartitions=3, sort=False)
+    options = {"base_url": server.base_url, "rate_limit": None, "client_options": QUICK}
+
+    result = szd.track(ddf, "order_placed", **options).compute().sort_values("row_id")
+    expected = sf.track(frame, "order_placed", dry_run=True)
+    assert result.index.sort_values().equals(frame.index)
+    statuses = result["status"].astype(str).reindex(frame.index)
+    assert statuses.tolist() == expected["status"].astype(str).replace("valid", "queued").tolist()
+    stored = Counter(e["data"]["order_id"] for e in sandbox.events)
+    assert stored == Counter(frame["order_id"][expected["status"] == "valid"])
+    again = szd.track(ddf, "order_placed", **options).compute()
+    assert again.loc[again["status"] == "queued", "replayed"].all()
+    assert Counter(e["data"]["order_id"] for e in sandbox.events) == stored
+
+
 def _no_key() -> str:
     return ""
 

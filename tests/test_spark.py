@@ -207,3 +207,31 @@ def test_a_task_without_a_key_stops_and_the_driver_says_why(
     stopped = caught.value.result.toArrow().to_pandas()  # type: ignore[attr-defined]
     assert sorted(stopped["row"]) == [1, 2, 3] and (stopped["status"] == "interrupted").all()
     assert sandbox.stats["requests"] == 0
+
+
+def test_track_counts_every_event_once_however_often_it_runs(
+    spark: SparkSession, served: tuple[Sandbox, ServedSandbox]
+) -> None:
+    sandbox, server = served
+    frame = pd.DataFrame(
+        {
+            "row": range(2_500),
+            "external_id": [f"e{i % 400}" if i % 53 else None for i in range(2_500)],
+            "order_id": [f"o{i}" for i in range(2_500)],
+            "amount": [i / 4 for i in range(2_500)],
+        }
+    )
+    sdf = spark.createDataFrame(frame)
+    options = {"base_url": server.base_url, "rate_limit": None, "client_options": QUICK}
+
+    got = _by_row(szs.track(sdf, "order_placed", exclude=["row"], row_id="row", **options), sdf)
+
+    expected = sf.track(frame, "order_placed", exclude=["row"], dry_run=True)
+    assert (
+        got["status"].tolist() == expected["status"].astype(str).replace("valid", "queued").tolist()
+    )
+    stored = Counter(e["data"]["order_id"] for e in sandbox.events)
+    assert stored == Counter(frame["order_id"][expected["status"] == "valid"])
+    again = _by_row(szs.track(sdf, "order_placed", exclude=["row"], row_id="row", **options), sdf)
+    assert again.loc[again["status"] == "queued", "replayed"].all()
+    assert Counter(e["data"]["order_id"] for e in sandbox.events) == stored
