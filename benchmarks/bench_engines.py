@@ -1,0 +1,228 @@
+"""Engines benchmark: upsert from Spark and Dask to a served sandbox under one 100/s budget.
+
+    .venv/bin/python -m benchmarks.bench_engines                      # 1M rows, then 4M (memory)
+    .venv/bin/python -m benchmarks.bench_engines --rows 100000 --memory-rows 0    # quicker
+    .venv/bin/python -m benchmarks.bench_engines --engines dask
+
+For each engine, `upsert` of `--rows` generated rows (made on the executors / workers, 1%
+with a bad email) from Spark `local[2]` or a `distributed` cluster of two worker
+processes, to `python -m spotzee_frames.sandbox --rate-limit 100 --latency 20` in a
+separate process on 127.0.0.1, which counts the budget per client address: every task
+shares it, as a cluster behind one NAT address does; the job's `rate_limit=100` is split
+between its tasks. Each run is its own process; after a warm-up (a dry run of 1,000 rows,
+so the workers have started and imported the package, as in a session already in use)
+it is timed from the call to its return: the key pass, the shuffle, the sort and the
+checkpoint included.
+
+(a) Pace: sendable rows/s as a fraction of the 10,000 rows/s ceiling (100 requests/s x
+    100 rows), and how many requests were retried (a 429 or a timeout). Target >= 0.9.
+(b) Memory: the driver process's peak RSS for `--rows` and for `--memory-rows` rows; it
+    should stay flat (the result stays on the executors / workers). With Spark the
+    driver is the Python process; its JVM (local mode: driver and executor at once) is
+    bounded by spark.driver.memory.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import subprocess
+import sys
+import time
+import warnings
+from typing import Any
+
+import pandas as pd
+
+from ._served import served_sandbox
+
+__all__ = ["main"]
+
+CEILING_ROWS_PER_S = 100 * 100  # 100 requests/s x 100 rows per request
+_KEY = "sk_test_bench_engines"
+_BAD_EVERY = 100  # one row in 100 has a bad email, and is not sent
+
+
+def _columns(rows: Any) -> dict[str, Any]:
+    """The generated columns of row numbers `rows` (a pandas Series)."""
+    return {
+        "row": rows,
+        "external_id": rows.map("cust_{:08d}".format),
+        "email": rows.map("user{}@example.com".format).where(
+            rows % _BAD_EVERY != 7, "not-an-email"
+        ),
+        "plan": rows.map(lambda r: "gold" if r % 3 == 0 else "free"),
+        "orders": rows % 1000,
+    }
+
+
+def _dask_part(bounds: tuple[int, int]) -> pd.DataFrame:
+    return pd.DataFrame(_columns(pd.Series(range(*bounds), dtype="int64")))
+
+
+def _sendable(n: int) -> int:
+    return n - len(range(7, n, _BAD_EVERY))
+
+
+def _run_spark(n: int, url: str, rate: float) -> dict[str, Any]:
+    from pyspark.sql import SparkSession
+    from pyspark.sql import functions as F
+
+    import spotzee_frames.spark as szs
+
+    spark = (
+        SparkSession.builder.master("local[2]")
+        .config("spark.ui.enabled", "false")
+        .config("spark.driver.host", "127.0.0.1")
+        .config("spark.executorEnv.SPOTZEE_API_KEY", _KEY)
+        .getOrCreate()
+    )
+    spark.sparkContext.setLogLevel("ERROR")
+    try:
+        row = F.col("id")
+        sdf = spark.range(n, numPartitions=2).select(
+            row.alias("row"),
+            F.format_string("cust_%08d", row).alias("external_id"),
+            F.when(row % _BAD_EVERY == 7, F.lit("not-an-email"))
+            .otherwise(F.format_string("user%d@example.com", row))
+            .alias("email"),
+            F.when(row % 3 == 0, F.lit("gold")).otherwise(F.lit("free")).alias("plan"),
+            (row % 1000).alias("orders"),
+        )
+        # Warm up: a session in use has its Python workers started and the package imported.
+        szs.upsert(sdf.limit(1000), exclude=["row"], base_url=url, dry_run=True)
+        start = time.perf_counter()
+        result = szs.upsert(sdf, exclude=["row"], row_id="row", base_url=url, rate_limit=rate)
+        elapsed = time.perf_counter() - start
+        statuses = {r["status"]: r["count"] for r in result.groupBy("status").count().collect()}
+        sent = result.where("request_id IS NOT NULL")
+        requests = sent.select("request_id").distinct().count()
+        retried = sent.where("attempts > 1").select("request_id").distinct().count()
+    finally:
+        spark.stop()
+    return {"elapsed": elapsed, "statuses": statuses, "requests": requests, "retried": retried}
+
+
+def _run_dask(n: int, url: str, rate: float) -> dict[str, Any]:
+    import dask.dataframe as dd
+    from distributed import Client, LocalCluster
+
+    import spotzee_frames.dask as szd
+
+    parts = 8
+    step = -(-n // parts)
+    bounds = [(a, min(a + step, n)) for a in range(0, n, step)]
+    with (
+        LocalCluster(
+            n_workers=2,
+            threads_per_worker=1,
+            processes=True,
+            host="127.0.0.1",
+            dashboard_address=":0",
+            env={"SPOTZEE_API_KEY": _KEY},
+        ) as cluster,
+        Client(cluster),
+    ):
+        ddf = dd.from_map(_dask_part, bounds, meta=_dask_part((0, 0)), enforce_metadata=False)
+        # Warm up: workers in use have the package imported.
+        szd.upsert(ddf.head(1000, compute=False), exclude=["row"], base_url=url, dry_run=True)
+        start = time.perf_counter()
+        result = szd.upsert(ddf, exclude=["row"], row_id="row", base_url=url, rate_limit=rate)
+        elapsed = time.perf_counter() - start
+        summary = result[["status", "request_id", "attempts"]].compute()
+    sent = summary[summary["request_id"].notna()]
+    return {
+        "elapsed": elapsed,
+        "statuses": {str(k): int(v) for k, v in summary["status"].value_counts().items() if v},
+        "requests": int(sent["request_id"].nunique()),
+        "retried": int(sent.loc[sent["attempts"] > 1, "request_id"].nunique()),
+    }
+
+
+def _child(engine: str, n: int, url: str, rate: float) -> None:
+    warnings.filterwarnings("ignore", "PySpark does not yet fully support pandas", FutureWarning)
+    run = _run_spark if engine == "spark" else _run_dask
+    out = run(n, url, rate)
+    out["maxrss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    print("RESULT " + json.dumps(out), flush=True)
+
+
+def _measure(engine: str, n: int, rate: float, latency: float) -> dict[str, Any]:
+    env = {**os.environ, "SPOTZEE_API_KEY": _KEY, "PYSPARK_PYTHON": sys.executable}
+    child = ["-m", "benchmarks.bench_engines", "--child", engine, "--rows", str(n)]
+    with served_sandbox(rate, latency, demo=False) as url:
+        done = subprocess.run(
+            [sys.executable, *child, "--url", url, "--rate", str(rate)],
+            capture_output=True,
+            text=True,
+            env=env,
+            check=False,
+        )
+    lines = [line for line in done.stdout.splitlines() if line.startswith("RESULT ")]
+    if done.returncode != 0 or not lines:
+        raise RuntimeError(f"{engine} run failed:\n{done.stdout[-3000:]}\n{done.stderr[-3000:]}")
+    result: dict[str, Any] = json.loads(lines[-1].removeprefix("RESULT "))
+    return result
+
+
+def _installed(engine: str) -> bool:
+    import importlib.util
+
+    module = "pyspark" if engine == "spark" else "distributed"
+    return importlib.util.find_spec(module) is not None
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.bench_engines")
+    parser.add_argument("--rows", type=int, default=1_000_000)
+    parser.add_argument("--memory-rows", type=int, default=4_000_000, help="0: skip")
+    parser.add_argument("--engines", default="spark,dask")
+    parser.add_argument("--rate", type=float, default=100.0, help="requests/s, the whole job")
+    parser.add_argument("--latency", type=float, default=20.0, help="sandbox latency, ms")
+    parser.add_argument("--child", help=argparse.SUPPRESS)
+    parser.add_argument("--url", help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    if args.child:
+        _child(args.child, args.rows, args.url, args.rate)
+        return 0
+    ceiling = args.rate * 100
+    status = 0
+    print(
+        f"upsert from each engine to a served sandbox at {args.rate:g} requests/s per client "
+        f"address, {args.latency:g} ms latency; ceiling {ceiling:,.0f} rows/s"
+    )
+    for engine in args.engines.split(","):
+        if not _installed(engine):
+            print(f"{engine}: not installed (pip install 'spotzee-frames[{engine}]'), skipped")
+            continue
+        peaks: list[tuple[int, float]] = []
+        for n in [args.rows, args.memory_rows]:
+            if n <= 0:
+                continue
+            got = _measure(engine, n, args.rate, args.latency)
+            rows_per_s = _sendable(n) / got["elapsed"]
+            fraction = rows_per_s / ceiling
+            print(
+                f"{engine:5}  {n:>9,} rows  {got['elapsed']:7.1f} s  {rows_per_s:8,.0f} rows/s"
+                f" = {fraction:.3f} of the ceiling  {got['requests']:,} requests, "
+                f"{got['retried']} retried  driver peak RSS {got['maxrss_mb']:,.0f} MB  "
+                f"{got['statuses']}",
+                flush=True,
+            )
+            if got["statuses"].get("upserted", 0) != _sendable(n):
+                print(f"  !! expected {_sendable(n):,} upserted rows")
+                status = 1
+            peaks.append((n, got["maxrss_mb"]))
+        if len(peaks) == 2:
+            (small, a), (large, b) = peaks
+            print(
+                f"{engine:5}  driver peak RSS {large:,} rows / {small:,} rows: {b / a:.2f} "
+                f"({a:,.0f} MB -> {b:,.0f} MB; flat is about 1)"
+            )
+    return status
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
