@@ -357,21 +357,22 @@ def plan(
 
 
 def partition_key(
-    frame: pd.DataFrame, columns: Sequence[Hashable], rows: Sequence[int] | np.ndarray
+    frame: pd.DataFrame, columns: Sequence[Hashable], own: Sequence[str] | np.ndarray
 ) -> np.ndarray:
     """Per row, the id `duplicates=` goes by — the first of `columns` with a usable value,
-    normalised as the operation normalises it. A row without one (and every row of an
-    operation without a duplicate policy) keys itself, `#<its row number>`, so that such
-    rows spread over the partitions, and sort in row order, instead of piling up in one."""
-    key: np.ndarray = np.full(len(frame), None, dtype=object)
+    normalised as the operation normalises it — else `own`, the row's own key: `#` and a
+    hash of its values (an engine's own hash). Such rows (all rows of an operation without
+    a duplicate policy, like `track`) spread over the partitions instead of piling up in
+    one, and their order depends on what they hold, not on where they were: a stage run
+    again over an input whose order is not fixed (after a shuffle) still cuts the same
+    batches."""
+    key: np.ndarray = np.asarray(own, dtype=object).copy()
     todo = np.ones(len(frame), dtype=bool)
     for column in columns:
         found = normalize_id(frame[column], column=column)
         usable = todo & ~found.missing & ~found.invalid
         key[usable] = found.values[usable]
         todo &= ~usable
-    for at in np.flatnonzero(todo).tolist():
-        key[at] = f"#{int(rows[at]):020d}"
     return key
 
 

@@ -77,18 +77,23 @@ def _keyed(
     """The partition with `ROW` (input partition << 33 | position) and `KEY` columns."""
     number = 0 if partition_info is None else int(partition_info["number"])
     rows = (number << 33) + np.arange(len(frame), dtype=np.int64)
-    keys = partition_key(frame, identity, rows)
+    try:
+        hashes = pd.util.hash_pandas_object(frame, index=False).to_numpy()
+        own = [f"#{h:016x}" for h in hashes.tolist()]
+    except TypeError:  # unhashable cells (lists, dicts): the row's place instead
+        own = [f"@{r:020d}" for r in rows.tolist()]
+    keys = partition_key(frame, identity, own)
     out = frame.copy(deep=False)
     out[ROW] = rows
     out[KEY] = pd.Series(keys, index=frame.index, dtype=object)
     return out
 
 
-def _send(frame: pd.DataFrame, job: Job, meta: pd.DataFrame) -> pd.DataFrame:
+def _send(frame: pd.DataFrame, job: Job) -> pd.DataFrame:
     """One task: the partition, in the order that makes a rerun cut the same batches."""
     ordered = frame.sort_values([KEY, ROW], kind="stable")
     results = list(run_partition([ordered], job))
-    return pd.concat(results) if results else meta
+    return pd.concat(results) if results else job.finish(job.meta, frame, None)
 
 
 def _run(
@@ -136,7 +141,7 @@ def _run(
         keyed = keyed.shuffle(on=KEY, npartitions=count)
     job = replace(job, settings=job.settings.share(tasks_at_once(slots, count)))
     meta = job.result_meta(frame_meta)
-    sent = keyed.map_partitions(_send, job, meta, meta=meta)
+    sent = keyed.map_partitions(_send, job, meta=meta)
     done = sent.persist()
     # Waits for every task; raises what a task raised that was not a whole-call error.
     stops = done.map_partitions(lambda part: part[STOP].dropna().head(1)).compute()
@@ -177,7 +182,8 @@ def upsert(
         rounded up to a whole number of waves of `parallelism` tasks.
     parallelism
         Tasks that run at once (and split `rate_limit`); default the threads of the
-        `distributed` cluster in use (else of Dask's local scheduler).
+        `distributed` cluster in use (else of Dask's local scheduler). Never give fewer
+        than really run at once: the job would exceed `rate_limit`.
 
     Returns a Dask DataFrame indexed like `ddf` (its partitions in id order): `row_id`
     (or the `row_id=` column) and the columns of `spotzee_frames.upsert`'s result;
@@ -337,10 +343,11 @@ def track(
     """Send one event per row of `ddf` (`POST /events`); one result row per row.
 
     The options before `rate_limit` are `spotzee_frames.track`'s; the rest are this
-    module's `upsert`'s. Events have no duplicate policy, so `partition="by_id"` spreads the rows
-    evenly over `partitions` by row number (each partition keeps its rows in row order),
-    and `"as_is"` sends each partition as it is. A retried task cuts the same batches of
-    events from the same rows in the same order, so it replays them: no event counts twice.
+    module's `upsert`'s. Events have no duplicate policy, so `partition="by_id"` spreads
+    the rows evenly over `partitions` by a hash of their values, and `"as_is"` sends each
+    partition as it is; either way a partition is sent in the order of those hashes (not
+    the input's), so a retried task — even one whose input was recomputed in another
+    order — cuts the same batches of events and replays them: no event counts twice.
     """
     return _run(
         ddf,

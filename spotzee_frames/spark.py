@@ -37,6 +37,7 @@ from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 from pyspark.sql.pandas.functions import arrow_udf
 from pyspark.sql.pandas.types import from_arrow_schema
+from pyspark.sql.types import MapType
 
 from ._arrow import frame_from_arrow, result_to_arrow
 from ._encoding import NullPolicy
@@ -74,11 +75,20 @@ def _column(name: Hashable) -> Column:
 
 
 def _keys(ids: pa.Array) -> pa.Array:
-    """The partition key of each row, from a struct of its row number and id columns,
+    """The partition key of each row, from a struct of its own key and its id columns,
     read through the same Arrow-to-pandas conversion as the task reads them."""
     frame = frame_from_arrow(pa.RecordBatch.from_struct_array(ids))
-    keys = partition_key(frame, list(frame.columns[1:]), frame[ROW].to_numpy())
+    keys = partition_key(frame, list(frame.columns[1:]), frame["own"].to_numpy(dtype=object))
     return pa.array(keys, type=pa.string())
+
+
+def _own_key(sdf: DataFrame) -> Column:
+    """`#` and a hash of the row's values (maps as JSON: Spark hashes no maps)."""
+    values = [
+        F.to_json(_column(f.name)) if isinstance(f.dataType, MapType) else _column(f.name)
+        for f in sdf.schema.fields
+    ]
+    return F.format_string("#%016x", F.xxhash64(*values))
 
 
 def _task(
@@ -149,7 +159,7 @@ def _run(
     keys = cast(Any, arrow_udf)("string")(_keys)
     ids = [_column(c).alias(f"id{i}") for i, c in enumerate(job.identity)]
     keyed = sdf.withColumn(ROW, F.monotonically_increasing_id())
-    keyed = keyed.withColumn(KEY, keys(F.struct(F.col(ROW), *ids)))
+    keyed = keyed.withColumn(KEY, keys(F.struct(_own_key(sdf).alias("own"), *ids)))
     at_once = slots  # "as_is": the frame's partition count is unknown until it runs
     if partition == "by_id":
         count = partitions or slots
@@ -226,7 +236,9 @@ def upsert(
         redo: a retried task replays its partition from the start.
     parallelism
         Tasks that run at once (and split `rate_limit`); default the cluster's task slots
-        now (executors' cores / `spark.task.cpus`).
+        now (executors' cores / `spark.task.cpus`). With `"by_id"` the frame is cut into
+        that many partitions (unless `partitions=` says), so no more tasks can send at
+        once; with `"as_is"`, never give fewer than the slots, which may all send.
     row_id
         A column of `sdf` (unique per row) to carry into the result, to join it back:
         `sdf.join(result, "customer_id")`; it is sent like any other column unless
@@ -422,10 +434,11 @@ def track(
     """Send one event per row of `sdf` (`POST /events`); one result row per row.
 
     The options before `rate_limit` are `spotzee_frames.track`'s; the rest are
-    `upsert`'s. Events have no duplicate policy, so `partition="by_id"` spreads the rows
-    evenly over `partitions` by row number (each partition keeps its rows in row order),
-    and `"as_is"` sends each partition as it is. A retried task cuts the same batches of
-    events from the same rows in the same order, so it replays them: no event counts twice.
+    `upsert`'s. Events have no duplicate policy, so `partition="by_id"` spreads the
+    rows evenly over `partitions` by a hash of their values, and `"as_is"` sends each
+    partition as it is; either way a partition is sent in the order of those hashes (not
+    the input's), so a retried task — even one whose input was recomputed in another
+    order — cuts the same batches of events and replays them: no event counts twice.
     """
     return _run(
         sdf,

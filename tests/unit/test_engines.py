@@ -95,11 +95,11 @@ def test_partition_key_reads_ids_as_the_operation_does() -> None:
             "anon": ["x", "y", "z", "  "],
         }
     )
-    keys = partition_key(frame, ["ext", "anon"], [10, 11, 12, 13])
-    assert keys.tolist() == ["7", "y", str(2**62 + 1), "#00000000000000000013"]
+    own = ["#a", "#b", "#c", "#d"]
+    assert partition_key(frame, ["ext", "anon"], own).tolist() == ["7", "y", str(2**62 + 1), "#d"]
     text = pd.DataFrame({"ext": ["a", "", " ", None]})
-    assert partition_key(text, ["ext"], [0, 1, 2, 3]).tolist()[:2] == ["a", "#00000000000000000001"]
-    assert partition_key(text, [], [5, 6, 7, 8])[0] == "#00000000000000000005"  # track
+    assert partition_key(text, ["ext"], own).tolist() == ["a", "#b", "#c", "#d"]
+    assert partition_key(text, [], own).tolist() == own  # track: every row keys itself
 
 
 def test_tasks_split_the_budget_and_waves_are_whole() -> None:
@@ -124,7 +124,8 @@ def test_a_partition_in_chunks_gives_what_one_pandas_call_gives() -> None:
     )
     job = _plan(frame, options={"batch_size": 3})
     rows = np.arange(n) + 1000
-    keyed = frame.assign(**{ROW: rows, KEY: partition_key(frame, ["external_id"], rows)})
+    own = [f"#{r}" for r in rows]
+    keyed = frame.assign(**{ROW: rows, KEY: partition_key(frame, ["external_id"], own)})
     ordered = keyed.sort_values([KEY, ROW])
     result = pd.concat(list(run_partition([ordered], job, chunk_rows=7)))
     assert result.columns[0] == "row_id" and result.columns[-1] == STOP
