@@ -28,6 +28,7 @@ in the `STOP` column of one row; the engine raises it on the driver (`raise_stop
 
 from __future__ import annotations
 
+import inspect
 import math
 import os
 import uuid
@@ -53,6 +54,7 @@ from ._upsert import upsert
 
 __all__ = [
     "CHUNK_ROWS",
+    "ENGINE_OPTIONS",
     "KEY",
     "PARTITIONINGS",
     "ROW",
@@ -66,6 +68,7 @@ __all__ = [
     "plan",
     "raise_stop",
     "run_partition",
+    "split_arguments",
     "tasks_at_once",
 ]
 
@@ -76,6 +79,18 @@ ROW_ID = "row_id"  # the result's row column, unless row_id= names an input colu
 #: Rows sent by one call of the operation in a task: bounds a task's memory whatever the
 #: size of its partition, and costs one short batch per chunk.
 CHUNK_ROWS = 100_000
+
+#: What every engine function takes besides the operation's own options.
+ENGINE_OPTIONS: tuple[str, ...] = (
+    "rate_limit",
+    "api_key",
+    "base_url",
+    "client_options",
+    "partition",
+    "partitions",
+    "parallelism",
+    "row_id",
+)
 
 Partitioning = Literal["by_id", "as_is"]
 PARTITIONINGS: tuple[str, ...] = ("by_id", "as_is")
@@ -163,7 +178,7 @@ class Job:
     """The plan every task of one run gets (pickled by the engine; holds no key)."""
 
     operation: str
-    args: tuple[Any, ...]
+    #: The operation's own arguments, by name (a campaign id, `mapping=`, `dry_run=`…).
     options: Mapping[str, Any]
     settings: Settings
     #: The operation's result for no rows: the columns and dtypes every chunk's result has.
@@ -186,7 +201,7 @@ class Job:
 
     def send(self, frame: pd.DataFrame, client: Client | None) -> pd.DataFrame:
         func = _OPERATIONS[self.operation].func
-        return func(frame, *self.args, client=client, progress=False, **self.options)
+        return func(frame, client=client, progress=False, **self.options)
 
     def not_reached(self, index: pd.Index) -> pd.DataFrame:
         """The result of rows a stopped task never sent: `interrupted`, nothing else known."""
@@ -280,9 +295,19 @@ def _check_engine_options(
     return tuple(sorted(options.items()))
 
 
+def split_arguments(
+    operation: str, arguments: Mapping[str, Any]
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """An engine function's arguments (less the frame) as the operation's own options
+    (named as in the pandas function, less `progress` and `client`: a task has its own
+    client and shows no bar) and the engine's (`ENGINE_OPTIONS`)."""
+    names = list(inspect.signature(_OPERATIONS[operation].func).parameters)[1:]
+    own = {n: arguments[n] for n in names if n not in ("progress", "client")}
+    return own, {n: arguments[n] for n in ENGINE_OPTIONS}
+
+
 def plan(
     operation: str,
-    args: tuple[Any, ...],
     options: Mapping[str, Any],
     frame_meta: pd.DataFrame,
     *,
@@ -330,12 +355,13 @@ def plan(
             ) from None
         with driver:
             max_recipients = options.pop("max_recipients")
-            label = f"{'campaign' if operation == 'trigger_campaign' else 'journey'} {args[0]}"
-            meta = op.func(frame_meta, *args, client=driver, progress=False, **check)
+            what = "campaign" if operation == "trigger_campaign" else "journey"
+            label = f"{what} {options[what + '_id']}"
+            meta = op.func(frame_meta, client=driver, progress=False, **check)
             check_recipients(count_rows(), label, max_recipients)
         options["max_recipients"] = None  # counted over the whole frame, just now
     else:
-        meta = op.func(frame_meta, *args, progress=False, **check)
+        meta = op.func(frame_meta, progress=False, **check)
     columns = list(frame_meta.columns)
     if row_id is not None and row_id in meta.columns:
         raise ValidationError(
@@ -344,7 +370,6 @@ def plan(
         )
     return Job(
         operation=operation,
-        args=args,
         options=options,
         settings=settings,
         meta=meta,

@@ -43,6 +43,7 @@ from ._engines import (
     plan,
     raise_stop,
     run_partition,
+    split_arguments,
     tasks_at_once,
 )
 from ._errors import ValidationError
@@ -96,41 +97,18 @@ def _send(frame: pd.DataFrame, job: Job) -> pd.DataFrame:
     return pd.concat(results) if results else job.finish(job.meta, frame, None)
 
 
-def _run(
-    ddf: Any,
-    operation: str,
-    args: tuple[Any, ...],
-    options: Mapping[str, Any],
-    *,
-    rate_limit: float | None,
-    api_key: Callable[[], str] | None,
-    base_url: str | None,
-    client_options: Mapping[str, Any] | None,
-    partition: Partitioning,
-    partitions: int | None,
-    parallelism: int | None,
-    row_id: Hashable | None,
-) -> dd.DataFrame:
+def _run(operation: str, arguments: dict[str, Any]) -> dd.DataFrame:
+    """Run `operation` over `arguments["ddf"]`; `arguments` are an engine function's."""
+    ddf = arguments.pop("ddf")
+    options, engine = split_arguments(operation, arguments)
     if not isinstance(ddf, dd.DataFrame):
         raise ValidationError(f"expected a Dask DataFrame, got {type(ddf).__name__}")
     frame_meta = ddf._meta
     job = plan(
-        operation,
-        args,
-        options,
-        frame_meta,
-        count_rows=lambda: len(ddf),
-        where=_KEY_HINT,
-        rate_limit=rate_limit,
-        api_key=api_key,
-        base_url=base_url,
-        client_options=client_options,
-        partition=partition,
-        partitions=partitions,
-        parallelism=parallelism,
-        row_id=row_id,
+        operation, options, frame_meta, count_rows=lambda: len(ddf), where=_KEY_HINT, **engine
     )
-    slots = parallelism or _slots()
+    partition, partitions = engine["partition"], engine["partitions"]
+    slots = engine["parallelism"] or _slots()
     keyed_meta = _keyed(frame_meta, job.identity)
     keyed = ddf.map_partitions(_keyed, job.identity, meta=keyed_meta)  # type: ignore[no-untyped-call]
     count = ddf.npartitions
@@ -189,30 +167,7 @@ def upsert(
     (or the `row_id=` column) and the columns of `spotzee_frames.upsert`'s result;
     `batch` counts the requests of one task.
     """
-    return _run(
-        ddf,
-        "upsert",
-        (),
-        {
-            "mapping": mapping,
-            "mode": mode,
-            "nulls": nulls,
-            "default_region": default_region,
-            "dry_run": dry_run,
-            "batch_size": batch_size,
-            "exclude": exclude,
-            "duplicates": duplicates,
-            "include_payload": include_payload,
-        },
-        rate_limit=rate_limit,
-        api_key=api_key,
-        base_url=base_url,
-        client_options=client_options,
-        partition=partition,
-        partitions=partitions,
-        parallelism=parallelism,
-        row_id=row_id,
-    )
+    return _run("upsert", locals())  # every argument, by name
 
 
 def trigger_campaign(
@@ -240,29 +195,7 @@ def trigger_campaign(
 
     As `spotzee_frames.spark.trigger_campaign`, with this module's `upsert` options.
     """
-    return _run(
-        ddf,
-        "trigger_campaign",
-        (campaign_id,),
-        {
-            "event": event,
-            "attributes": attributes,
-            "mapping": mapping,
-            "send_id": send_id,
-            "dry_run": dry_run,
-            "max_recipients": max_recipients,
-            "default_region": default_region,
-            "duplicates": duplicates,
-        },
-        rate_limit=rate_limit,
-        api_key=api_key,
-        base_url=base_url,
-        client_options=client_options,
-        partition=partition,
-        partitions=partitions,
-        parallelism=parallelism,
-        row_id=row_id,
-    )
+    return _run("trigger_campaign", locals())  # every argument, by name
 
 
 def trigger_journey(
@@ -291,30 +224,7 @@ def trigger_journey(
 
     As `spotzee_frames.spark.trigger_journey`, with this module's `upsert` options.
     """
-    return _run(
-        ddf,
-        "trigger_journey",
-        (journey_id,),
-        {
-            "entrance_id": entrance_id,
-            "event": event,
-            "attributes": attributes,
-            "mapping": mapping,
-            "send_id": send_id,
-            "dry_run": dry_run,
-            "max_recipients": max_recipients,
-            "default_region": default_region,
-            "duplicates": duplicates,
-        },
-        rate_limit=rate_limit,
-        api_key=api_key,
-        base_url=base_url,
-        client_options=client_options,
-        partition=partition,
-        partitions=partitions,
-        parallelism=parallelism,
-        row_id=row_id,
-    )
+    return _run("trigger_journey", locals())  # every argument, by name
 
 
 def track(
@@ -349,28 +259,4 @@ def track(
     the input's), so a retried task — even one whose input was recomputed in another
     order — cuts the same batches of events and replays them: no event counts twice.
     """
-    return _run(
-        ddf,
-        "track",
-        (name,),
-        {
-            "name_column": name_column,
-            "created_at": created_at,
-            "timezone": timezone,
-            "mapping": mapping,
-            "user": user,
-            "exclude": exclude,
-            "default_region": default_region,
-            "dry_run": dry_run,
-            "batch_size": batch_size,
-            "include_payload": include_payload,
-        },
-        rate_limit=rate_limit,
-        api_key=api_key,
-        base_url=base_url,
-        client_options=client_options,
-        partition=partition,
-        partitions=partitions,
-        parallelism=parallelism,
-        row_id=row_id,
-    )
+    return _run("track", locals())  # every argument, by name

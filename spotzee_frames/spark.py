@@ -51,6 +51,7 @@ from ._engines import (
     plan,
     raise_stop,
     run_partition,
+    split_arguments,
     tasks_at_once,
 )
 from ._errors import ValidationError
@@ -102,7 +103,13 @@ def _task(
 
 def _slots(sdf: DataFrame) -> int:
     """Task slots of the cluster now: executors' cores over `spark.task.cpus`."""
-    context = sdf.sparkSession.sparkContext
+    try:
+        context = sdf.sparkSession.sparkContext
+    except Exception:  # Spark Connect: the client has no SparkContext to ask
+        raise ValidationError(
+            "this Spark session (Spark Connect?) does not say how many tasks run at once: "
+            "pass parallelism=<the cluster's task slots>, which split rate_limit"
+        ) from None
     try:
         scala = context._jsc.sc()
         profile = scala.resourceProfileManager().defaultResourceProfile()
@@ -112,22 +119,10 @@ def _slots(sdf: DataFrame) -> int:
         return max(1, context.defaultParallelism // max(1, cpus))
 
 
-def _run(
-    sdf: Any,
-    operation: str,
-    args: tuple[Any, ...],
-    options: Mapping[str, Any],
-    *,
-    rate_limit: float | None,
-    api_key: Callable[[], str] | None,
-    base_url: str | None,
-    client_options: Mapping[str, Any] | None,
-    partition: Partitioning,
-    partitions: int | None,
-    parallelism: int | None,
-    row_id: str | None,
-    checkpoint: Checkpoint,
-) -> DataFrame:
+def _run(operation: str, arguments: dict[str, Any]) -> DataFrame:
+    """Run `operation` over `arguments["sdf"]`; `arguments` are an engine function's."""
+    sdf, checkpoint = arguments.pop("sdf"), arguments.pop("checkpoint")
+    options, engine = split_arguments(operation, arguments)
     if not isinstance(sdf, DataFrame):
         raise ValidationError(f"expected a Spark DataFrame, got {type(sdf).__name__}")
     check_choice("checkpoint", checkpoint, CHECKPOINTS)
@@ -138,23 +133,9 @@ def _run(
             "spark.sparkContext.setCheckpointDir(...)"
         )
     frame_meta = frame_from_arrow(sdf.limit(0).toArrow())
-    job = plan(
-        operation,
-        args,
-        options,
-        frame_meta,
-        count_rows=sdf.count,
-        where=_KEY_HINT,
-        rate_limit=rate_limit,
-        api_key=api_key,
-        base_url=base_url,
-        client_options=client_options,
-        partition=partition,
-        partitions=partitions,
-        parallelism=parallelism,
-        row_id=row_id,
-    )
-    slots = parallelism or _slots(sdf)
+    job = plan(operation, options, frame_meta, count_rows=sdf.count, where=_KEY_HINT, **engine)
+    partition, partitions = engine["partition"], engine["partitions"]
+    slots = engine["parallelism"] or _slots(sdf)
     # cast: the stubs know only the deprecated functionType= form, not type hints
     keys = cast(Any, arrow_udf)("string")(_keys)
     ids = [_column(c).alias(f"id{i}") for i, c in enumerate(job.identity)]
@@ -267,31 +248,7 @@ def upsert(
         A task stopped on it (no more sending from that task); `.result` holds the job's
         result, its unsent rows `interrupted`.
     """
-    return _run(
-        sdf,
-        "upsert",
-        (),
-        {
-            "mapping": mapping,
-            "mode": mode,
-            "nulls": nulls,
-            "default_region": default_region,
-            "dry_run": dry_run,
-            "batch_size": batch_size,
-            "exclude": exclude,
-            "duplicates": duplicates,
-            "include_payload": include_payload,
-        },
-        rate_limit=rate_limit,
-        api_key=api_key,
-        base_url=base_url,
-        client_options=client_options,
-        partition=partition,
-        partitions=partitions,
-        parallelism=parallelism,
-        row_id=row_id,
-        checkpoint=checkpoint,
-    )
+    return _run("upsert", locals())  # every argument, by name
 
 
 def trigger_campaign(
@@ -326,30 +283,7 @@ def trigger_campaign(
     each chunk it sends (one GET per 100,000 rows, within `rate_limit`). Every trigger
     is keyed by campaign, user and `send_id`, so a retried task replays, never sends twice.
     """
-    return _run(
-        sdf,
-        "trigger_campaign",
-        (campaign_id,),
-        {
-            "event": event,
-            "attributes": attributes,
-            "mapping": mapping,
-            "send_id": send_id,
-            "dry_run": dry_run,
-            "max_recipients": max_recipients,
-            "default_region": default_region,
-            "duplicates": duplicates,
-        },
-        rate_limit=rate_limit,
-        api_key=api_key,
-        base_url=base_url,
-        client_options=client_options,
-        partition=partition,
-        partitions=partitions,
-        parallelism=parallelism,
-        row_id=row_id,
-        checkpoint=checkpoint,
-    )
+    return _run("trigger_campaign", locals())  # every argument, by name
 
 
 def trigger_journey(
@@ -380,31 +314,7 @@ def trigger_journey(
     As `trigger_campaign` (the journey must be live), with
     `spotzee_frames.trigger_journey`'s options.
     """
-    return _run(
-        sdf,
-        "trigger_journey",
-        (journey_id,),
-        {
-            "entrance_id": entrance_id,
-            "event": event,
-            "attributes": attributes,
-            "mapping": mapping,
-            "send_id": send_id,
-            "dry_run": dry_run,
-            "max_recipients": max_recipients,
-            "default_region": default_region,
-            "duplicates": duplicates,
-        },
-        rate_limit=rate_limit,
-        api_key=api_key,
-        base_url=base_url,
-        client_options=client_options,
-        partition=partition,
-        partitions=partitions,
-        parallelism=parallelism,
-        row_id=row_id,
-        checkpoint=checkpoint,
-    )
+    return _run("trigger_journey", locals())  # every argument, by name
 
 
 def track(
@@ -440,29 +350,4 @@ def track(
     the input's), so a retried task — even one whose input was recomputed in another
     order — cuts the same batches of events and replays them: no event counts twice.
     """
-    return _run(
-        sdf,
-        "track",
-        (name,),
-        {
-            "name_column": name_column,
-            "created_at": created_at,
-            "timezone": timezone,
-            "mapping": mapping,
-            "user": user,
-            "exclude": exclude,
-            "default_region": default_region,
-            "dry_run": dry_run,
-            "batch_size": batch_size,
-            "include_payload": include_payload,
-        },
-        rate_limit=rate_limit,
-        api_key=api_key,
-        base_url=base_url,
-        client_options=client_options,
-        partition=partition,
-        partitions=partitions,
-        parallelism=parallelism,
-        row_id=row_id,
-        checkpoint=checkpoint,
-    )
+    return _run("track", locals())  # every argument, by name

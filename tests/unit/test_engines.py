@@ -4,6 +4,7 @@ stop raised again on the driver."""
 
 from __future__ import annotations
 
+import inspect
 import pickle
 from typing import Any
 
@@ -15,6 +16,7 @@ from hypothesis import strategies as st
 
 import spotzee_frames as sf
 from spotzee_frames._engines import (
+    ENGINE_OPTIONS,
     KEY,
     ROW,
     STOP,
@@ -60,7 +62,7 @@ def _plan(frame: pd.DataFrame, operation: str = "upsert", **engine: Any) -> Job:
     }
     defaults.update(engine)
     return plan(
-        operation, (), options, frame.iloc[:0], count_rows=lambda: len(frame), where="", **defaults
+        operation, options, frame.iloc[:0], count_rows=lambda: len(frame), where="", **defaults
     )
 
 
@@ -165,8 +167,7 @@ def test_plan_checks_options_on_the_driver() -> None:
     with pytest.raises(ConfigurationError, match="the driver needs the key too"):
         plan(
             "trigger_campaign",
-            (1,),
-            {"max_recipients": 10, "mapping": None},
+            {"campaign_id": 1, "max_recipients": 10, "mapping": None},
             frame.iloc[:0],
             count_rows=lambda: 1,
             where="set it on the workers",
@@ -213,3 +214,23 @@ def test_a_tasks_stop_is_raised_on_the_driver_as_itself() -> None:
     with pytest.raises(ConfigurationError) as config:
         raise_stop(_stop_record(ConfigurationError("no API key")), result, "give the workers one")
     assert "give the workers one" in "\n".join(config.value.__notes__)
+
+
+@pytest.mark.parametrize("engine", ["spark", "dask"])
+@pytest.mark.parametrize("name", ["upsert", "track", "trigger_campaign", "trigger_journey"])
+def test_engine_functions_take_the_operations_own_options(engine: str, name: str) -> None:
+    """Same names, same defaults as the pandas function, then the engine's own options."""
+    module = pytest.importorskip(f"spotzee_frames.{engine}")
+    ours = list(inspect.signature(getattr(module, name)).parameters.values())[1:]
+    theirs = [
+        p
+        for p in list(inspect.signature(getattr(sf, name)).parameters.values())[1:]
+        if p.name not in ("progress", "client")  # each task has its own, and shows no bar
+    ]
+    by_name = {p.name: p for p in ours}
+    for param in theirs:
+        assert by_name[param.name].default == param.default, param.name
+        assert by_name[param.name].kind == param.kind, param.name
+    engine_options = {p.name for p in ours} - {p.name for p in theirs}
+    expected = {*ENGINE_OPTIONS, *(["checkpoint"] if engine == "spark" else [])}
+    assert engine_options == expected
