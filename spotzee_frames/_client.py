@@ -244,6 +244,13 @@ def _error_from_response(response: httpx.Response, attempts: int, call: Call) ->
     )
 
 
+def _kind(call: Call) -> tuple[str, str, int]:
+    """Requests that take alike long: one method on one family of routes (`/users/batch`
+    and `/users/{id}` differ by depth, every `/campaigns/{id}/trigger` is one kind)."""
+    segments = call.path.strip("/").split("/")
+    return call.method, segments[0], len(segments)
+
+
 def _budget_key(base_url: str, transport: httpx.AsyncBaseTransport | None) -> object:
     """Whose rate budget the requests spend. Over the network it is the host's (per
     source address, so every client of the process to that host shares it); an
@@ -267,7 +274,7 @@ _POOL_SIZE = 16
 
 class _ShardedTransport(httpx.AsyncBaseTransport):
     """Keep-alive HTTP/1.1 connections in pools of at most `_POOL_SIZE`, opened as the
-    load needs them; each request goes to the pool with the fewest requests under way."""
+    load needs them; a request goes to the first pool with a connection to spare."""
 
     def __init__(self, connections: int) -> None:
         self._size = min(connections, _POOL_SIZE)
@@ -277,15 +284,19 @@ class _ShardedTransport(httpx.AsyncBaseTransport):
         self._ssl: Any = None
 
     def _pick(self) -> int:
-        index = min(range(len(self._pools)), key=self._busy.__getitem__, default=-1)
-        if (index < 0 or self._busy[index] >= self._size) and len(self._pools) < self._most:
-            if self._ssl is None:  # one context for all pools: loading CAs takes ~20 ms
-                self._ssl = httpx.create_ssl_context()
-            limits = httpx.Limits(max_connections=self._size, max_keepalive_connections=self._size)
-            self._pools.append(httpx.AsyncHTTPTransport(verify=self._ssl, limits=limits))
-            self._busy.append(0)
-            index = len(self._pools) - 1
-        return index
+        # The first pool with a free connection: pools fill in order, so the same
+        # connections serve the same load again instead of new ones being opened.
+        for index, busy in enumerate(self._busy):
+            if busy < self._size:
+                return index
+        if len(self._pools) == self._most:  # all full: httpcore queues it in the emptiest
+            return min(range(len(self._pools)), key=self._busy.__getitem__)
+        if self._ssl is None:  # one context for all pools: loading CAs takes ~20 ms
+            self._ssl = httpx.create_ssl_context()
+        limits = httpx.Limits(max_connections=self._size, max_keepalive_connections=self._size)
+        self._pools.append(httpx.AsyncHTTPTransport(verify=self._ssl, limits=limits))
+        self._busy.append(0)
+        return len(self._pools) - 1
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
         index = self._pick()
@@ -625,7 +636,7 @@ class Client:
             if response.status_code == 429 or 502 <= response.status_code <= 504:
                 in_flight.troubled()
             else:
-                in_flight.answered(loop.time() - sent_at)
+                in_flight.answered(loop.time() - sent_at, _kind(call))
         finally:
             in_flight.release()
         self._note_rate_headers(response)

@@ -245,11 +245,15 @@ class InFlight:
     """How many requests may be in flight at once: what the pace needs, within a cap.
 
     Little's law: a pace of `rate` requests/s with round trips of `rtt` seconds needs
-    `rate x rtt` in flight; the limit is that with headroom (x1.25, +2), `rtt` being the
-    smoothed round trip of answered requests (as TCP's SRTT). Until the first answer only
-    the pace and `cap` bound it, so a far-away server is at full pace from the start.
-    A sign of trouble (429, a 502/503/504, a timeout or a lost connection) halves the
-    limit, at most once per round trip; each answered request then wins back a quarter
+    `rate x rtt` in flight; the limit is that with headroom (x1.25, +2). `rtt` is the
+    smoothed round trip of answered requests (as TCP's SRTT), but at most twice the
+    quickest of the last 64 answers of the same kind of request: a server that is far
+    away gets as many requests in flight as its distance needs, while one whose answers
+    slow down because requests queue up in it (it cannot keep up) is not sent more to
+    queue, and the pace gives way until its answers speed up again. Until the first
+    answer only the pace and `cap` bound it, so a far-away server is at full pace from
+    the start. A sign of trouble (429, a 502/503/504, a timeout or a lost connection)
+    halves the limit, at most once per round trip; each answer then wins back a quarter
     of a request, so a lone 503 costs a few round trips and a struggling server is met
     with ever fewer requests. Unpaced (`pace()` None), the limit is what trouble leaves
     of `cap`.
@@ -257,6 +261,8 @@ class InFlight:
 
     HEADROOM: Final = 1.25
     SPARE: Final = 2
+    QUEUEING: Final = 2.0  # round trips this much above the quickest are queueing
+    _RECENT: Final = 64
     _GAIN: Final = 0.25
     _ALPHA: Final = 0.125  # weight of a new round trip in the smoothed one (TCP's 1/8)
 
@@ -271,6 +277,8 @@ class InFlight:
         self._pace = pace
         self._clock = clock
         self.rtt: float | None = None
+        self._recent: dict[object, deque[float]] = {}
+        self._quickest: float = math.inf
         self._ceiling = float(cap)  # what trouble leaves of the cap
         self._calm_until = -math.inf
         self.active = 0
@@ -282,11 +290,22 @@ class InFlight:
         want = float(self.cap)
         pace = self._pace()
         if pace is not None and self.rtt is not None:
-            want = math.ceil(pace * self.rtt * self.HEADROOM) + self.SPARE
+            rtt = min(self.rtt, self.QUEUEING * self._quickest)
+            want = math.ceil(pace * rtt * self.HEADROOM) + self.SPARE
         return max(1, int(min(want, self._ceiling)))
 
-    def answered(self, rtt: float) -> None:
-        """A request was answered (without a sign of trouble) after `rtt` seconds."""
+    def answered(self, rtt: float, kind: object = None) -> None:
+        """A request of `kind` (requests of one kind take alike long: one route, say) was
+        answered without a sign of trouble after `rtt` seconds."""
+        recent = self._recent.get(kind)
+        if recent is None:
+            if len(self._recent) > 64:  # many kinds: forget the old ones
+                self._recent.clear()
+            recent = self._recent[kind] = deque(maxlen=self._RECENT)
+        recent.append(rtt)
+        # The quickest of the kind answered last: a change of workload (a listing, then an
+        # upsert of heavy batches) is not taken for a slowing server.
+        self._quickest = min(recent)
         self.rtt = rtt if self.rtt is None else self.rtt + self._ALPHA * (rtt - self.rtt)
         self._ceiling = min(float(self.cap), self._ceiling + self._GAIN)
         self._wake()

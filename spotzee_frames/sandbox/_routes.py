@@ -47,6 +47,8 @@ class Call:
     now_iso: str
     request_id: str
     idempotency_key: str | None
+    #: Items the request carries (a batch's elements), for the per-item work cost.
+    items: int = 1
 
 
 @dataclass(slots=True)
@@ -112,6 +114,7 @@ def read_array(call: Call, what: str) -> list[Any]:
             "parameter_invalid_format",
             f"the body holds {len(body)} {what}; send at most {MAX_ITEMS} per request",
         )
+    call.items = len(body)
     return body
 
 
