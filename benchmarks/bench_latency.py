@@ -5,10 +5,12 @@
 
 For each added latency (20 ms, 300 ms, 1 s) and each workload (an upsert of 100,000 rows
 = 1,000 batches, and 3,000 campaign triggers) it serves a fresh sandbox in a separate
-process (`python -m spotzee_frames.sandbox --rate-limit 100 --latency L --item-cost 50`:
-the per-host budget as a token bucket with bursts of 10, and 50 us of CPU work per item,
-5 ms per 100-item batch, so the server competes for the machine's two cores as a real
-one would) and runs the workload twice, each on its own fresh server:
+process (`python -m spotzee_frames.sandbox --latency L --item-cost 30`: the contract's
+edge limits, 1,000 requests per 10 s and 8,000 per minute, and 30 us of CPU work per item
+on top of the sandbox's own validation, about 4 ms per 100-item batch in all, so the
+server competes for the machine's two cores as a real one would; `--bucket` limits it
+to 100/s in bursts of 10 instead) and runs the workload twice, each on a fresh server
+warmed up with one request:
 
 - the project, with default settings: `upsert(frame)` / `trigger_campaign(frame, id)`,
   timed from the call to its return (preparation, the campaign check and all);
@@ -33,7 +35,6 @@ import resource
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
 
 import httpx
 import msgspec
@@ -54,7 +55,6 @@ from .bench_upsert import make_frame
 __all__ = ["main"]
 
 RATE = 100.0  # requests/s one host may send (contract: Rate limits)
-EDGE: float | None = None  # the server's limiter: None = the contract's windows
 POOL = 16  # connections per httpx pool in the reference sender (see _client._POOL_SIZE)
 
 
@@ -245,15 +245,31 @@ def _reference(base_url: str, kind: str, frame: pd.DataFrame, best: float) -> Ce
 # -- the matrix ------------------------------------------------------------------------------
 
 
-def _cell(who: str, kind: str, latency_ms: float, item_cost_us: float, frame: pd.DataFrame) -> Cell:
+def _warm_up(base_url: str) -> None:
+    """One request of each kind first: the sandbox's first use imports its validators."""
+    headers = {"Authorization": "Bearer sk_bench", "Spotzee-Version": API_VERSION}
+    with httpx.Client(base_url=base_url + "/", headers=headers, timeout=60) as http:
+        http.post("users/batch", json=[{"external_id": "warm-up", "email": "w@example.com"}])
+        http.get("campaigns", params={"limit": 1})
+
+
+def _cell(
+    who: str,
+    kind: str,
+    latency_ms: float,
+    item_cost_us: float,
+    frame: pd.DataFrame,
+    bucket: float | None,
+) -> Cell:
     requests = -(-len(frame) // 100) if kind == "upsert" else len(frame)
     items = 100 if kind == "upsert" else 1
     round_trip = latency_ms / 1000 + items * item_cost_us / 1e6
     sequential = latency_ms / 1000 if kind == "trigger" else 0.0  # the campaign check
     best = sequential + requests / RATE + round_trip
     with served_sandbox(
-        rate_limit=EDGE, latency_ms=latency_ms, item_cost_us=item_cost_us, demo=kind == "trigger"
+        rate_limit=bucket, latency_ms=latency_ms, item_cost_us=item_cost_us, demo=kind == "trigger"
     ) as base_url:
+        _warm_up(base_url)
         run = _project if who == "project" else _reference
         return run(base_url, kind, frame, best)
 
@@ -275,7 +291,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument(
         "--latencies", default="20,300,1000", help="added latencies in ms (20,300,1000)"
     )
-    parser.add_argument("--item-cost", type=float, default=50.0, help="server CPU us per item")
+    parser.add_argument("--item-cost", type=float, default=30.0, help="server CPU us per item")
+    parser.add_argument(
+        "--bucket", action="store_true", help="server limit: 100/s in bursts of 10, not the edge's"
+    )
     args = parser.parse_args(argv)
     rows = args.rows if args.rows is not None else (20_000 if args.quick else 100_000)
     triggers = args.triggers if args.triggers is not None else (600 if args.quick else 3_000)
@@ -283,9 +302,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     frames = {"upsert": make_frame(rows, seed=1), "trigger": _trigger_frame(triggers)}
     sizes = {"upsert": f"{rows:,} rows", "trigger": f"{triggers:,} triggers"}
 
+    bucket = RATE if args.bucket else None
+    limit = "100/s in bursts of 10" if args.bucket else "1,000 per 10 s and 8,000 per minute"
     print(
-        f"served sandbox: token bucket {RATE:g}/s (bursts of 10), {args.item_cost:g} us CPU "
-        "per item; best = sequential round trips + N/100 s + one round trip"
+        f"served sandbox: limit {limit}, {args.item_cost:g} us CPU per item; best = sequential "
+        "round trips + N/100 s + one round trip;\n1s / 10s = the busiest windows of request "
+        "starts (allowed: 100 / 1,000); ms CPU/req = this process's CPU per request"
     )
     header = (
         f"{'cell':<26} {'seconds':>7} {'best':>7} {'of best':>6} {'vs ref':>7} "
@@ -293,11 +315,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     print(header)
     ok = True
-    summary: list[dict[str, Any]] = []
+    worst: list[tuple[float, float]] = []
     for latency in latencies:
         for kind in ("upsert", "trigger"):
-            reference = _cell("reference", kind, latency, args.item_cost, frames[kind])
-            project = _cell("project", kind, latency, args.item_cost, frames[kind])
+            reference = _cell("reference", kind, latency, args.item_cost, frames[kind], bucket)
+            project = _cell("project", kind, latency, args.item_cost, frames[kind], bucket)
             ratio = reference.seconds / project.seconds
             where = f"{kind} {sizes[kind]}, {latency:g} ms"
             print(_row(where, project, ratio), flush=True)
@@ -311,7 +333,11 @@ def main(argv: Sequence[str] | None = None) -> int:
                 and project.busiest(10.0) <= 10 * RATE
             )
             ok = ok and passed
-            summary.append({"cell": where, "fraction": project.fraction, "ratio": ratio})
+            worst.append((project.fraction, ratio))
+    print(
+        f"lowest fraction of the physical best {min(f for f, _ in worst):.3f} (goal >= 0.95), "
+        f"lowest ratio to the reference {min(r for _, r in worst):.3f} (goal >= 0.98)"
+    )
     print("PASS" if ok else "FAIL (goal: >= 0.95 of best, >= 0.98 of the reference, no 429)")
     return 0 if ok else 1
 

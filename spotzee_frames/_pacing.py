@@ -39,6 +39,12 @@ HOST_RATE: Final = 100.0
 #: (requests, seconds) one source IP may send in any window of that length at HOST_RATE:
 #: the contract's 1,000 per 10 s and 8,000 per minute, and the 100/s they make per second.
 WINDOWS: Final = ((100, 1.0), (1000, 10.0), (8000, 60.0))
+#: Requests arrive closer together than they started (queues in the network and in the
+#: server): the edge's own windows (10 s, 60 s), counted on arrival, keep this much of
+#: the rate spare (5 requests at 100/s), so that a window filled to the brim at the
+#: client is not one over at the edge. The 1 s window is the contract's per-second rate,
+#: counted by no edge: kept exact, it is what sets the pace.
+JITTER: Final = 0.05
 #: How late a start may be and still be caught up: the schedule lets requests go early by
 #: up to this much, so that wake-ups late by less cost no pace. It is also the largest
 #: burst the limiter releases (1 + rate x tolerance: 6 requests at 100/s) after an idle
@@ -51,9 +57,14 @@ _LOCK = threading.Lock()
 
 
 def _windows(rate: float) -> tuple[tuple[int, float], ...]:
-    """The contract's windows scaled to `rate` requests/s, rounded down (at least 1)."""
+    """The contract's windows scaled to `rate` requests/s, rounded down (at least 1), the
+    edge's less `JITTER` worth of requests."""
     share = rate / HOST_RATE
-    return tuple((max(1, math.floor(count * share + 1e-9)), seconds) for count, seconds in WINDOWS)
+    windows = []
+    for count, seconds in WINDOWS:
+        scaled = count * share - (rate * JITTER if seconds > 1.0 else 0.0)
+        windows.append((max(1, math.floor(scaled + 1e-9)), seconds))
+    return tuple(windows)
 
 
 class Limiter:
@@ -247,7 +258,7 @@ class InFlight:
     Little's law: a pace of `rate` requests/s with round trips of `rtt` seconds needs
     `rate x rtt` in flight; the limit is that with headroom (x1.25, +2). `rtt` is the
     smoothed round trip of answered requests (as TCP's SRTT), but at most twice the
-    quickest of the last 64 answers of the same kind of request: a server that is far
+    quickest of the last 1,000 answers of the same kind of request: a server that is far
     away gets as many requests in flight as its distance needs, while one whose answers
     slow down because requests queue up in it (it cannot keep up) is not sent more to
     queue, and the pace gives way until its answers speed up again. Until the first
@@ -262,7 +273,7 @@ class InFlight:
     HEADROOM: Final = 1.25
     SPARE: Final = 2
     QUEUEING: Final = 2.0  # round trips this much above the quickest are queueing
-    _RECENT: Final = 64
+    _RECENT: Final = 1000
     _GAIN: Final = 0.25
     _ALPHA: Final = 0.125  # weight of a new round trip in the smoothed one (TCP's 1/8)
 
@@ -277,7 +288,7 @@ class InFlight:
         self._pace = pace
         self._clock = clock
         self.rtt: float | None = None
-        self._recent: dict[object, deque[float]] = {}
+        self._recent: dict[object, _Quickest] = {}
         self._quickest: float = math.inf
         self._ceiling = float(cap)  # what trouble leaves of the cap
         self._calm_until = -math.inf
@@ -301,11 +312,10 @@ class InFlight:
         if recent is None:
             if len(self._recent) > 64:  # many kinds: forget the old ones
                 self._recent.clear()
-            recent = self._recent[kind] = deque(maxlen=self._RECENT)
-        recent.append(rtt)
+            recent = self._recent[kind] = _Quickest(self._RECENT)
         # The quickest of the kind answered last: a change of workload (a listing, then an
         # upsert of heavy batches) is not taken for a slowing server.
-        self._quickest = min(recent)
+        self._quickest = recent.add(rtt)
         self.rtt = rtt if self.rtt is None else self.rtt + self._ALPHA * (rtt - self.rtt)
         self._ceiling = min(float(self.cap), self._ceiling + self._GAIN)
         self._wake()
@@ -345,6 +355,27 @@ class InFlight:
             if not waiter.done():
                 self.active += 1
                 waiter.set_result(None)
+
+
+class _Quickest:
+    """The smallest of the last `n` values added (a monotonic queue: O(1) per value)."""
+
+    __slots__ = ("_added", "_candidates", "_n")
+
+    def __init__(self, n: int) -> None:
+        self._n = n
+        self._added = 0
+        self._candidates: deque[tuple[int, float]] = deque()  # increasing values
+
+    def add(self, value: float) -> float:
+        self._added += 1
+        candidates = self._candidates
+        while candidates and candidates[-1][1] >= value:
+            candidates.pop()
+        candidates.append((self._added, value))
+        if candidates[0][0] <= self._added - self._n:
+            candidates.popleft()
+        return candidates[0][1]
 
 
 class Gate:
