@@ -38,6 +38,7 @@ from ._listing import (
     schedule_campaign,
     users,
 )
+from ._pacing import set_process_budget
 from ._progress import ProgressEvent
 from ._summary import preview, summary
 from ._trigger import trigger_campaign, trigger_journey
@@ -80,6 +81,7 @@ __all__ = [  # noqa: RUF022  (plain sorted() order, pinned by tests/test_public_
     "preview_payloads",
     "sample_contacts",
     "schedule_campaign",
+    "set_process_budget",
     "summary",
     "trigger_campaign",
     "trigger_journey",

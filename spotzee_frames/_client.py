@@ -387,11 +387,12 @@ class Client:
 
     Pace: request starts follow the host's budget of 100 requests/s, shared by every
     client of the process that talks to the same host, and never exceed the contract's
-    windows (100 in any second, 1,000 in any 10 s, 8,000 in any minute); `rate_limit`
-    caps this client's own pace below that (None: no pacing at all, for tests). In
-    flight: as many requests as the pace needs at the observed round trip (pace x
-    round trip, with headroom), halved on 429/503/timeouts and won back on success, and
-    never more than `max_concurrency`.
+    windows (100 in any second; 1,000 in any 10 s and 8,000 in any minute, less 5 spare
+    for arrival jitter); `rate_limit` caps this client's own pace below that (None: no
+    pacing at all, for tests). In flight: as many requests as the pace needs at the
+    observed round trip (pace x round trip, with headroom), not more when answers slow
+    down because the server queues them, halved on 429/503/timeouts and won back on
+    success, and never more than `max_concurrency`.
     """
 
     def __init__(

@@ -41,6 +41,7 @@ EXPECTED = [
     "preview_payloads",
     "sample_contacts",
     "schedule_campaign",
+    "set_process_budget",
     "summary",
     "trigger_campaign",
     "trigger_journey",
