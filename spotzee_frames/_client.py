@@ -446,7 +446,11 @@ class Client:
         self._transport = transport
         limiters = []
         if rate_limit is not None:
-            if not (isinstance(rate_limit, int | float) and 0 < rate_limit < math.inf):
+            if (
+                isinstance(rate_limit, bool)
+                or not isinstance(rate_limit, int | float)
+                or not 0 < rate_limit < math.inf
+            ):
                 raise ConfigurationError(
                     f"rate_limit must be a positive number of requests/s or None, not "
                     f"{rate_limit!r}"

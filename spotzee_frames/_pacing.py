@@ -23,6 +23,8 @@ from collections import deque
 from collections.abc import Callable, Sequence
 from typing import Final
 
+from ._errors import ConfigurationError
+
 __all__ = [
     "HOST_RATE",
     "WINDOWS",
@@ -203,13 +205,19 @@ def _forget(key: int, ref: object) -> None:
 
 def set_process_budget(rate: float | None = None) -> float:
     """Let this process use `rate` requests/s of each host's budget (None: all of it,
-    100/s); the windows scale with it. Applies to existing clients too. Returns the
-    previous setting. For several processes sending from one address (Spark or Dask
-    workers, parallel notebooks): give each its share, e.g. 100 / number of processes.
+    100/s); the windows scale with it (25 -> 25 per second, 248 per 10 s, 1,998 per
+    minute). Applies to existing clients too. Returns the previous setting.
+
+    The budget is per source address: for several processes sending from one (Spark or
+    Dask workers, parallel notebooks), give each its share, e.g. 100 / the number of
+    processes. More than 100 only if the API's edge grants this address more.
     """
     global _process_rate
     new = HOST_RATE if rate is None else rate
-    Limiter(new)  # validates it
+    if isinstance(new, bool) or not isinstance(new, int | float) or not 0 < new < math.inf:
+        raise ConfigurationError(
+            f"a process budget must be a positive number of requests/s or None, not {rate!r}"
+        )
     with _registry_lock:
         previous, _process_rate = _process_rate, float(new)
         limiters = [*_by_name.values(), *(limiter for _, limiter in _by_object.values())]

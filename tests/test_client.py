@@ -289,6 +289,12 @@ def test_plain_http_is_fine_on_loopback() -> None:
     Client(SECRET, "http://[::1]:8765/api/client").close()
 
 
+@pytest.mark.parametrize("bad", [0, -5, float("inf"), float("nan"), True, "100"])
+def test_a_bad_rate_limit_is_a_clear_configuration_error(bad: Any) -> None:
+    with pytest.raises(sf.ConfigurationError, match="rate_limit must be a positive number"):
+        Client(SECRET, "https://api.example.test/api/client", rate_limit=bad)
+
+
 def test_missing_key_is_a_clear_configuration_error() -> None:
     with pytest.raises(sf.ConfigurationError, match="SPOTZEE_API_KEY"):
         Client()

@@ -11,6 +11,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from spotzee_frames._errors import ConfigurationError
 from spotzee_frames._pacing import (
     TOLERANCE,
     WINDOWS,
@@ -172,7 +173,7 @@ def test_the_process_budget_is_a_share_of_each_hosts_100(budget: None) -> None:
     assert set_process_budget(25) == 100
     assert existing.rate == 25 and existing.windows == ((25, 1.0), (248, 10.0), (1998, 60.0))
     assert host_limiter("https://new.example:443").rate == 25
-    with pytest.raises(ValueError):
+    with pytest.raises(ConfigurationError, match="positive number"):
         set_process_budget(-1)
     assert set_process_budget(None) == 25
     assert existing.rate == 100
