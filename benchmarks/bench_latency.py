@@ -46,10 +46,11 @@ from spotzee_frames._client import API_VERSION
 from spotzee_frames._listing import campaigns
 from spotzee_frames._pacing import host_limiter
 from spotzee_frames._prepare import prepare
-from spotzee_frames._trigger import trigger_campaign
 from spotzee_frames._upsert import upsert
 
 from ._served import served_sandbox
+from .bench_trigger import make_frame as trigger_frame
+from .bench_trigger import trigger
 from .bench_upsert import make_frame
 
 __all__ = ["main"]
@@ -88,16 +89,6 @@ def _cpu() -> float:
 # -- the workloads ---------------------------------------------------------------------------
 
 
-def _trigger_frame(n: int) -> pd.DataFrame:
-    return pd.DataFrame(
-        {
-            "external_id": [f"bench-{k}" for k in range(n)],
-            "email": [f"bench{k}@example.com" for k in range(n)],
-            "plan": ["pro" if k % 2 else "team" for k in range(n)],
-        }
-    )
-
-
 def _running_trigger_campaign(base_url: str) -> int:
     with Client("sk_bench", base_url) as client:
         running = campaigns(client=client, type="trigger", state="running")
@@ -113,15 +104,7 @@ def _project(base_url: str, kind: str, frame: pd.DataFrame, best: float) -> Cell
             result = upsert(frame, client=client, progress=False)
             ok = int(result.status.eq("upserted").sum())
         else:
-            result = trigger_campaign(
-                frame,
-                cid,
-                attributes=["plan"],
-                event={"source": "benchmark"},
-                max_recipients=None,
-                progress=False,
-                client=client,
-            )
+            result = trigger(frame, cid, client)
             ok = int(result.status.eq("triggered").sum())
         seconds = time.perf_counter() - started
         cpu = _cpu() - cpu
@@ -299,7 +282,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     rows = args.rows if args.rows is not None else (20_000 if args.quick else 100_000)
     triggers = args.triggers if args.triggers is not None else (600 if args.quick else 3_000)
     latencies = [float(x) for x in args.latencies.split(",")]
-    frames = {"upsert": make_frame(rows, seed=1), "trigger": _trigger_frame(triggers)}
+    frames = {"upsert": make_frame(rows, seed=1), "trigger": trigger_frame(triggers)}
     sizes = {"upsert": f"{rows:,} rows", "trigger": f"{triggers:,} triggers"}
 
     bucket = RATE if args.bucket else None
