@@ -390,7 +390,7 @@ class Client:
 
     Pace: request starts follow the host's budget of 100 requests/s, shared by every
     client of the process that talks to the same host, and never exceed the contract's
-    windows (100 in any second; 1,000 in any 10 s and 8,000 in any minute, less 5 spare
+    windows (100 in any second; 1,000 in any 10 s and 8,000 in any minute, less 10 spare
     for arrival jitter); `rate_limit` caps this client's own pace below that (None: no
     pacing at all, for tests). In flight: as many requests as the pace needs at the
     observed round trip (pace x round trip, with headroom), not more when answers slow

@@ -43,10 +43,11 @@ HOST_RATE: Final = 100.0
 WINDOWS: Final = ((100, 1.0), (1000, 10.0), (8000, 60.0))
 #: Requests arrive closer together than they started (queues in the network and in the
 #: server): the edge's own windows (10 s, 60 s), counted on arrival, keep this much of
-#: the rate spare (5 requests at 100/s), so that a window filled to the brim at the
-#: client is not one over at the edge. The 1 s window is the contract's per-second rate,
-#: counted by no edge: kept exact, it is what sets the pace.
-JITTER: Final = 0.05
+#: the rate spare (10 requests at 100/s), so that a window filled to the brim at the
+#: client is not one over at the edge (measured on a busy machine: 5 spare still drew a
+#: 429 now and then, and an edge's Retry-After can be 10 s). The 1 s window is the
+#: contract's per-second rate, counted by no edge: kept exact, it is what sets the pace.
+JITTER: Final = 0.1
 #: How late a start may be and still be caught up: the schedule lets requests go early by
 #: up to this much, so that wake-ups late by less cost no pace. It is also the largest
 #: burst the limiter releases (1 + rate x tolerance: 6 requests at 100/s) after an idle
@@ -205,7 +206,7 @@ def _forget(key: int, ref: object) -> None:
 
 def set_process_budget(rate: float | None = None) -> float:
     """Let this process use `rate` requests/s of each host's budget (None: all of it,
-    100/s); the windows scale with it (25 -> 25 per second, 248 per 10 s, 1,998 per
+    100/s); the windows scale with it (25 -> 25 per second, 247 per 10 s, 1,997 per
     minute). Applies to existing clients too. Returns the previous setting.
 
     The budget is per source address: for several processes sending from one (Spark or
@@ -265,8 +266,9 @@ class InFlight:
 
     Little's law: a pace of `rate` requests/s with round trips of `rtt` seconds needs
     `rate x rtt` in flight; the limit is that with headroom (x1.25, +2). `rtt` is the
-    smoothed round trip of answered requests (as TCP's SRTT), but at most twice the
-    quickest of the last 1,000 answers of the same kind of request: a server that is far
+    smoothed round trip of answered requests (as TCP's SRTT), but at most a quarter (and
+    25 ms) above the quickest of the last 1,000 answers of the same kind of request (the
+    round trip without queueing): a server that is far
     away gets as many requests in flight as its distance needs, while one whose answers
     slow down because requests queue up in it (it cannot keep up) is not sent more to
     queue, and the pace gives way until its answers speed up again. Until the first
@@ -280,7 +282,11 @@ class InFlight:
 
     HEADROOM: Final = 1.25
     SPARE: Final = 2
-    QUEUEING: Final = 2.0  # round trips this much above the quickest are queueing
+    # Round trips longer than quickest x QUEUEING + SLACK are queueing: a stalled client
+    # (a GC pause) or a saturated server makes every answer late, and following that up
+    # would pile on more of the same.
+    QUEUEING: Final = 1.25
+    SLACK: Final = 0.025
     _RECENT: Final = 1000
     _GAIN: Final = 0.25
     _ALPHA: Final = 0.125  # weight of a new round trip in the smoothed one (TCP's 1/8)
@@ -309,7 +315,7 @@ class InFlight:
         want = float(self.cap)
         pace = self._pace()
         if pace is not None and self.rtt is not None:
-            rtt = min(self.rtt, self.QUEUEING * self._quickest)
+            rtt = min(self.rtt, self.QUEUEING * self._quickest + self.SLACK)
             want = math.ceil(pace * rtt * self.HEADROOM) + self.SPARE
         return max(1, int(min(want, self._ceiling)))
 
