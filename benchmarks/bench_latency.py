@@ -4,7 +4,8 @@
     .venv/bin/python -m benchmarks.bench_latency --quick    # a smaller one (about 2)
 
 For each added latency (20 ms, 300 ms, 1 s) and each workload (an upsert of 100,000 rows
-= 1,000 batches, and 3,000 campaign triggers) it serves a fresh sandbox in a separate
+= 1,000 batches, and 3,000 campaign triggers; with `--track`, an event backfill of
+100,000 events = 1,000 batches too) it serves a fresh sandbox in a separate
 process (`python -m spotzee_frames.sandbox --latency L --item-cost 30`: the contract's
 edge limits, 1,000 requests per 10 s and 8,000 per minute, and 30 us of CPU work per item
 on top of the sandbox's own validation, about 4 ms per 100-item batch in all, so the
@@ -12,8 +13,9 @@ server competes for the machine's two cores as a real one would; `--bucket` limi
 to 100/s in bursts of 10 instead) and runs the workload twice, each on a fresh server
 warmed up with one request:
 
-- the project, with default settings: `upsert(frame)` / `trigger_campaign(frame, id)`,
-  timed from the call to its return (preparation, the campaign check and all);
+- the project, with default settings: `upsert(frame)` / `trigger_campaign(frame, id)` /
+  `track(frame, "order_placed")`, timed from the call to its return (preparation, the
+  campaign check and all);
 - a reference sender: the same requests with bodies built before the clock starts,
   plain httpx (pools of 16 connections), every request started on a fixed schedule of
   100/s with as many in flight as that takes, and the same campaign check first.
@@ -40,7 +42,7 @@ import httpx
 import msgspec
 import pandas as pd
 
-from spotzee_frames import Client
+from spotzee_frames import Client, track
 from spotzee_frames._batching import iter_batches
 from spotzee_frames._client import API_VERSION
 from spotzee_frames._listing import campaigns
@@ -49,6 +51,8 @@ from spotzee_frames._prepare import prepare
 from spotzee_frames._upsert import upsert
 
 from ._served import served_sandbox
+from .bench_track import make_orders
+from .bench_track import requests as track_requests
 from .bench_trigger import make_frame as trigger_frame
 from .bench_trigger import trigger
 from .bench_upsert import make_frame
@@ -103,6 +107,9 @@ def _project(base_url: str, kind: str, frame: pd.DataFrame, best: float) -> Cell
         if kind == "upsert":
             result = upsert(frame, client=client, progress=False)
             ok = int(result.status.eq("upserted").sum())
+        elif kind == "track":
+            result = track(frame, "order_placed", client=client, progress=False)
+            ok = int(result.status.eq("queued").sum())
         else:
             result = trigger(frame, cid, client)
             ok = int(result.status.eq("triggered").sum())
@@ -133,6 +140,11 @@ def _reference_calls(kind: str, frame: pd.DataFrame, cid: int) -> list[tuple[str
             for batch in iter_batches(
                 prepared.n_sendable, prepared.body, method="POST", path="/users/batch"
             )
+        ]
+    if kind == "track":
+        return [
+            (planned.call.path, planned.call.content or b"", planned.call.idempotency_key or "")
+            for planned in track_requests(frame)[1]
         ]
     encode = msgspec.json.Encoder().encode
     path = f"/campaigns/{cid}/trigger"
@@ -244,8 +256,9 @@ def _cell(
     frame: pd.DataFrame,
     bucket: float | None,
 ) -> Cell:
-    requests = -(-len(frame) // 100) if kind == "upsert" else len(frame)
-    items = 100 if kind == "upsert" else 1
+    batched = kind in ("upsert", "track")
+    requests = -(-len(frame) // 100) if batched else len(frame)
+    items = 100 if batched else 1
     round_trip = latency_ms / 1000 + items * item_cost_us / 1e6
     sequential = latency_ms / 1000 if kind == "trigger" else 0.0  # the campaign check
     best = sequential + requests / RATE + round_trip
@@ -275,6 +288,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "--latencies", default="20,300,1000", help="added latencies in ms (20,300,1000)"
     )
     parser.add_argument("--item-cost", type=float, default=30.0, help="server CPU us per item")
+    parser.add_argument("--track", action="store_true", help="an event backfill too")
     parser.add_argument(
         "--bucket", action="store_true", help="server limit: 100/s in bursts of 10, not the edge's"
     )
@@ -284,6 +298,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     latencies = [float(x) for x in args.latencies.split(",")]
     frames = {"upsert": make_frame(rows, seed=1), "trigger": trigger_frame(triggers)}
     sizes = {"upsert": f"{rows:,} rows", "trigger": f"{triggers:,} triggers"}
+    if args.track:
+        frames["track"] = make_orders(rows, seed=1)
+        sizes["track"] = f"{rows:,} events"
 
     bucket = RATE if args.bucket else None
     limit = "100/s in bursts of 10" if args.bucket else "1,000 per 10 s and 8,000 per minute"
@@ -300,7 +317,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     ok = True
     worst: list[tuple[float, float]] = []
     for latency in latencies:
-        for kind in ("upsert", "trigger"):
+        for kind in frames:
             reference = _cell("reference", kind, latency, args.item_cost, frames[kind], bucket)
             project = _cell("project", kind, latency, args.item_cost, frames[kind], bucket)
             ratio = reference.seconds / project.seconds
