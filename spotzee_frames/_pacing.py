@@ -27,6 +27,8 @@ from ._errors import ConfigurationError
 
 __all__ = [
     "HOST_RATE",
+    "JITTER",
+    "TOLERANCE",
     "WINDOWS",
     "Gate",
     "InFlight",
@@ -46,12 +48,14 @@ WINDOWS: Final = ((100, 1.0), (1000, 10.0), (8000, 60.0))
 #: the rate spare (10 requests at 100/s), so that a window filled to the brim at the
 #: client is not one over at the edge (measured on a busy machine: 5 spare still drew a
 #: 429 now and then, and an edge's Retry-After can be 10 s). The 1 s window is the
-#: contract's per-second rate, counted by no edge: kept exact, it is what sets the pace.
+#: per-second rate the contract derives (no edge window of 1 s is documented): kept
+#: exact, it is what sets the pace.
 JITTER: Final = 0.1
 #: How late a start may be and still be caught up: the schedule lets requests go early by
-#: up to this much, so that wake-ups late by less cost no pace. It is also the largest
-#: burst the limiter releases (1 + rate x tolerance: 6 requests at 100/s) after an idle
-#: spell or a stall; a longer stall's lost time is not made up.
+#: up to this much, so that wake-ups late by less cost no pace (unless a window is full
+#: just then: a late start then pushes back the one a window later). It is also the
+#: largest burst the limiter releases (1 + rate x tolerance: 6 requests at 100/s) after
+#: an idle spell or a stall; a longer stall's lost time is not made up.
 TOLERANCE: Final = 0.05
 
 # One lock for every limiter: a start that passes a client's own limiter and its host's
@@ -268,10 +272,12 @@ class InFlight:
     `rate x rtt` in flight; the limit is that with headroom (x1.25, +2). `rtt` is the
     smoothed round trip of answered requests (as TCP's SRTT), but at most a quarter (and
     25 ms) above the quickest of the last 1,000 answers of the same kind of request (the
-    round trip without queueing): a server that is far
-    away gets as many requests in flight as its distance needs, while one whose answers
-    slow down because requests queue up in it (it cannot keep up) is not sent more to
-    queue, and the pace gives way until its answers speed up again. Until the first
+    round trip without queueing): a server that is far away gets as many requests in
+    flight as its distance needs, while one whose answers slow down because requests
+    queue up (in a server that cannot keep up, or in a client stalled by a GC pause) is
+    not sent more to queue, and the pace gives way until answers speed up again; a
+    server that stays slower is taken as it is once its quicker answers are 1,000 old.
+    Until the first
     answer only the pace and `cap` bound it, so a far-away server is at full pace from
     the start. A sign of trouble (429, a 502/503/504, a timeout or a lost connection)
     halves the limit, at most once per round trip; each answer then wins back a quarter
