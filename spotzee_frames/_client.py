@@ -268,10 +268,11 @@ def _budget_key(base_url: str, transport: httpx.AsyncBaseTransport | None) -> ob
 
 # Connections per pool. httpcore's pool looks at each of its connections, twice over,
 # whenever a request starts or ends, so its cost per request grows with the square of
-# the pool's size: measured at 100 requests/s and 1 s round trips, one pool of 160
-# connections cost 3.6-4.0 ms of CPU per request (13 ms under a profiler), pools of 16
-# 2.2-2.8 ms. HTTP/2 over one connection (h2, served by hypercorn) measured 2.2-2.9 ms:
-# no better, an extra dependency, and a server the sandbox's uvicorn cannot be.
+# the pool's size. `python -m benchmarks.bench_transport` (100 GETs/s, 1 s round trips,
+# about 100 connections): one pool 2.2 ms of CPU per request, pools of 16 1.8 ms (and
+# 13 ms against 5 ms under a profiler); HTTP/2 on one connection (h2, served by
+# hypercorn) 1.5 ms but at 0.66-0.70 of the pace, so not chosen: it also needs an extra
+# dependency, and a server the sandbox's uvicorn cannot be.
 _POOL_SIZE = 16
 
 
