@@ -270,7 +270,7 @@ class InFlight:
 
     Little's law: a pace of `rate` requests/s with round trips of `rtt` seconds needs
     `rate x rtt` in flight; the limit is that with headroom (x1.25, +2). `rtt` is the
-    smoothed round trip of answered requests (as TCP's SRTT), but at most a quarter (and
+    smoothed round trip of answered requests (as TCP's SRTT), but at most half (and
     100 ms) above the quickest of the last 1,000 answers of the same kind of request (the
     round trip without queueing): a server that is far away gets as many requests in
     flight as its distance needs, while one whose answers slow down because requests
@@ -291,7 +291,7 @@ class InFlight:
     # Round trips longer than quickest x QUEUEING + SLACK are queueing: a stalled client
     # (a GC pause) or a saturated server makes every answer late, and following that up
     # would pile on more of the same.
-    QUEUEING: Final = 1.25
+    QUEUEING: Final = 1.5
     SLACK: Final = 0.1  # a busy server's answers vary by that much without piling up
     _RECENT: Final = 1000
     _GAIN: Final = 0.25
