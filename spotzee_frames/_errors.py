@@ -24,10 +24,18 @@ means the whole call could not go on (bad configuration, bad key, refused guard)
 
     Interrupted (a KeyboardInterrupt)  a long run was stopped; `.result` holds what was done
 
+    IdempotencyNotHonouredWarning (a UserWarning)  the server may apply a re-sent write twice
+
 An APIError carries `status_code`, `code`, `message`, `param`, `errors`, `request_id`,
 `retry_after`, `attempts`, `method` and `path` (of the request), and `enveloped` (whether
 the answer was a JSON error body rather than a proxy's or framework's page). None of these
 ever contains the API key.
+
+Lenient readings (each also a way the real Spotzee may answer where its docs are vague,
+and what a self-hosted Parcelvoy does): a 404 with Parcelvoy's code 6000 ("The requested
+project does not exist.") is how that server refuses an unknown key, so it is an
+AuthenticationError; a plain-text 404 on a path that names an object (`GET
+/campaigns/999`) is that object missing, not the route.
 """
 
 from __future__ import annotations
@@ -52,6 +60,8 @@ __all__ = [
     "ServerError",
     "SpotzeeError",
     "TargetStateError",
+    "IDEMPOTENCY_NOT_HONOURED",
+    "IdempotencyNotHonouredWarning",
     "TransportError",
     "ValidationError",
     "WebhookVerificationError",
@@ -130,6 +140,7 @@ class APIError(SpotzeeError):
         enveloped: bool = True,
         method: str | None = None,
         path: str | None = None,
+        missing_route: bool | None = None,
     ) -> None:
         super().__init__(message)
         self.message = message
@@ -143,14 +154,18 @@ class APIError(SpotzeeError):
         self.enveloped = enveloped
         self.method = method
         self.path = path
+        # None: judge by status and envelope (`route_missing`); the client says False for a
+        # plain 404 on a path naming an object, which is that object missing.
+        self._missing_route = missing_route
         # Set when a 401/403 stops an upsert or trigger run part-way: the result frame of
         # what was done before it (rows not reached are `interrupted`).
         self.result: Any = None
 
     def __str__(self) -> str:
+        call = f"{self.method} {self.path}: " if self.method and self.path else ""
         where = f" (param {self.param})" if self.param else ""
         rid = f" [request {self.request_id}]" if self.request_id else ""
-        return f"{self.status_code} {self.code}: {self.message}{where}{rid}"
+        return f"{call}{self.status_code} {self.code}: {self.message}{where}{rid}"
 
     def __repr__(self) -> str:
         return (
@@ -223,7 +238,11 @@ def route_missing(error: BaseException) -> bool:
     envelope names a missing resource instead (an unknown campaign), which is no such thing."""
     if isinstance(error, MissingRouteError):
         return True
-    return isinstance(error, APIError) and error.status_code in (404, 405) and not error.enveloped
+    if not isinstance(error, APIError):
+        return False
+    if error._missing_route is not None:
+        return error._missing_route
+    return error.status_code in (404, 405) and not error.enveloped
 
 
 # Error codes worth retrying although their status is a 4xx.
@@ -240,6 +259,22 @@ def is_transient(error: BaseException) -> bool:
         # By status first: a 400 that calls itself rate_limited is still a 400.
         return status >= 500 or status == 429 or (status == 409 and error.code in RETRYABLE_CODES)
     return False
+
+
+class IdempotencyNotHonouredWarning(UserWarning):
+    """The server shows no sign of honouring `Idempotency-Key` (it does not echo
+    `Spotzee-Version`, as a self-hosted Parcelvoy does not): re-running a call, or
+    retrying one whose answer was lost, may apply it twice there. Given once per client."""
+
+
+#: The text of IdempotencyNotHonouredWarning; `{base_url}` is the client's.
+IDEMPOTENCY_NOT_HONOURED = (
+    "{base_url} does not answer like the Spotzee API (no Spotzee-Version echo), so it may "
+    "ignore Idempotency-Key, as a self-hosted Parcelvoy does. There, running the same call "
+    "again sends again: re-running a trigger cell emails everyone a second time, and a "
+    "request whose answer is lost is not retried (it may have been applied). On such a "
+    "server the local ledger (ledger=) is what keeps triggers exactly-once."
+)
 
 
 class Interrupted(KeyboardInterrupt):

@@ -42,7 +42,7 @@ from ._errors import (
     ValidationError,
     is_transient,
 )
-from ._listing import fetch_campaign, fetch_journey, positive_int
+from ._listing import fetch_campaign, fetch_journey, journey_status, positive_int
 from ._mapping import check_labels, resolve_mapping
 from ._normalize import FieldResult, check_region, normalize_field, normalize_id
 from ._prepare import (
@@ -453,15 +453,31 @@ def _check_campaign(campaign_id: int, client: Client) -> None:
             "(or in the Spotzee UI), then run this again. Nothing was sent.",
             state=state,
         )
+    if state in _STOPPED:
+        # The contract refuses these too (409); checked here as well because a lenient
+        # server (a self-hosted Parcelvoy) sends whatever the campaign's state.
+        raise TargetStateError(
+            f"campaign {campaign_id}{name} is in state {state!r}: it no longer sends. "
+            "Pick a running trigger campaign (spotzee_frames.campaigns(type='trigger') "
+            "lists them). Nothing was sent.",
+            state=state,
+        )
+
+
+# Campaign states that take no more sends (the contract's 409 for a trigger).
+_STOPPED = frozenset({"finished", "aborting", "aborted"})
 
 
 def _check_journey(journey_id: int, client: Client) -> None:
     journey = fetch_journey(journey_id, client=client)
     name = f" ({journey['name']!r})" if journey.get("name") else ""
-    status = journey.get("status")
-    if status != "live":
+    status = journey_status(journey)
+    if status is not None and status != "live":
+        # Checked here, not left to the server: a self-hosted Parcelvoy enters users into
+        # an unpublished journey without a word.
+        said = f"{status!r}" if journey.get("status") == status else "not published"
         raise TargetStateError(
-            f"journey {journey_id}{name} is {status!r}: only live journeys accept entrances. "
+            f"journey {journey_id}{name} is {said}: only live journeys accept entrances. "
             "Set it live in the Spotzee UI (open the journey and publish it), then run this "
             "again. Nothing was sent.",
             state=status,

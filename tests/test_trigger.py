@@ -15,6 +15,7 @@ import pytest
 
 import spotzee_frames  # noqa: F401  (registers df.spotzee)
 from spotzee_frames import (
+    API_VERSION,
     APIError,
     AuthenticationError,
     Client,
@@ -567,6 +568,7 @@ def test_answers_that_are_no_send_are_never_triggered(
     sandbox: Sandbox, tampered: Any, answer: httpx.Response, status: str, code: str
 ) -> None:
     cid = _campaign(sandbox, state="running")
+    answer.headers["Spotzee-Version"] = API_VERSION  # Spotzee answering oddly, not Parcelvoy
     client = tampered(_on_sends(lambda response, body: answer), max_attempts=2)
     result = trigger_campaign(_audience(3), cid, client=client, progress=False)
     assert result.status.astype(str).tolist() == [status] * 3
