@@ -32,7 +32,7 @@ from ._summary import preview as payload_preview
 from ._version import __version__
 
 if TYPE_CHECKING:
-    from ._encoding import NullPolicy
+    from ._encoding import BigIntPolicy, NullPolicy
     from ._prepare import DuplicatePolicy
     from ._upsert import Mode
 
@@ -535,6 +535,15 @@ _duplicates_option = click.option(
     help="Rows sharing an external_id: reject holds back those that differ (copies are "
     "sent once); first or last sends that one and skips the others.",
 )
+_big_ints_option = click.option(
+    "--big-ints",
+    type=click.Choice(["invalid", "string"]),
+    default="invalid",
+    show_default=True,
+    help="Integers beyond 2**53, which a server reading JSON numbers as doubles would "
+    "round (I-JSON, RFC 7493): invalid holds their rows back; string sends them as exact "
+    "text.",
+)
 
 _file_argument = click.argument(
     "file", type=click.Path(exists=True, dir_okay=False, readable=True, path_type=Path)
@@ -583,6 +592,7 @@ _report_option = click.option(
 )
 @_region_option
 @_duplicates_option
+@_big_ints_option
 @click.option("--dry-run", is_flag=True, help="Validate and build every payload; send nothing.")
 @click.option(
     "--preview",
@@ -610,6 +620,7 @@ def upsert(
     nulls: NullPolicy,
     default_region: str | None,
     duplicates: DuplicatePolicy,
+    big_ints: BigIntPolicy,
     dry_run: bool,
     preview: int,
     report: Path | None,
@@ -636,6 +647,7 @@ def upsert(
             default_region=default_region,
             nulls=nulls,
             duplicates=duplicates,
+            big_ints=big_ints,
         )
         click.echo(str(shown))
         click.echo()
@@ -648,6 +660,7 @@ def upsert(
             nulls=nulls,
             default_region=default_region,
             duplicates=duplicates,
+            big_ints=big_ints,
             dry_run=dry_run,
             batch_size=batch_size,
             progress=progress,
@@ -731,6 +744,7 @@ _trigger_options = [
     ),
     _region_option,
     _duplicates_option,
+    _big_ints_option,
     click.option(
         "--send-id",
         metavar="ID",
@@ -769,6 +783,7 @@ def _trigger(
     progress: bool | None,
     default_region: str | None,
     duplicates: str,
+    big_ints: str,
     encoding: str,
     **extra: Any,
 ) -> None:
@@ -799,6 +814,7 @@ def _trigger(
             client=client,
             default_region=default_region,
             duplicates=duplicates,
+            big_ints=big_ints,
             **extra,
         )
     _exit(_finish(result, audience, report))

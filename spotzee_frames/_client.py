@@ -233,9 +233,12 @@ def _documented(method: str, path: str) -> tuple[str | None, ...] | None:
     parameter); None when the docs list no such route."""
     parts = path.split("?")[0].strip("/").split("/")
     for known, template in _DOCUMENTED:
-        if known == method and len(template) == len(parts):
-            if all(t is None or t == p for t, p in zip(template, parts, strict=True)):
-                return template
+        if (
+            known == method
+            and len(template) == len(parts)
+            and all(t is None or t == p for t, p in zip(template, parts, strict=True))
+        ):
+            return template
     return None
 
 
@@ -278,7 +281,9 @@ def _unenveloped(
         return f"nothing there: {answer}", False
     allow = response.headers.get("allow")
     allowed = f"; it allows {allow} there" if status == 405 and allow else ""
-    lack = "the server lacks this documented endpoint" if template else "the server has no such route"
+    lack = (
+        "the server lacks this documented endpoint" if template else "the server has no such route"
+    )
     return f"{lack} ({answer}{allowed})", True
 
 
@@ -889,9 +894,7 @@ def _caller_stacklevel() -> int:
     at the caller's line (a notebook cell), not at the toolkit's insides."""
     frame = sys._getframe(1)
     level = 1
-    while frame is not None and os.path.abspath(frame.f_code.co_filename).startswith(
-        _PACKAGE_DIR
-    ):
+    while frame is not None and os.path.abspath(frame.f_code.co_filename).startswith(_PACKAGE_DIR):
         frame = frame.f_back  # type: ignore[assignment]
         level += 1
     return level

@@ -43,11 +43,13 @@ from __future__ import annotations
 from typing import Any
 
 __all__ = [
+    "IDEMPOTENCY_NOT_HONOURED",
     "RETRYABLE_CODES",
     "APIError",
     "AuthenticationError",
     "ConfigurationError",
     "ConflictError",
+    "IdempotencyNotHonouredWarning",
     "InsecureTransportError",
     "Interrupted",
     "InvalidRequestError",
@@ -60,8 +62,6 @@ __all__ = [
     "ServerError",
     "SpotzeeError",
     "TargetStateError",
-    "IDEMPOTENCY_NOT_HONOURED",
-    "IdempotencyNotHonouredWarning",
     "TransportError",
     "ValidationError",
     "WebhookVerificationError",

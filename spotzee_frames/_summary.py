@@ -15,7 +15,7 @@ import pandas as pd
 from ._errors import ValidationError
 
 if TYPE_CHECKING:
-    from ._encoding import NullPolicy
+    from ._encoding import BigIntPolicy, NullPolicy
     from ._prepare import DuplicatePolicy
 
 __all__ = [
@@ -429,6 +429,7 @@ def preview(
     nulls: NullPolicy = "omit",
     exclude: Iterable[Hashable] = (),
     duplicates: DuplicatePolicy = "reject",
+    big_ints: BigIntPolicy = "invalid",
 ) -> Preview:
     """What `upsert` would send for the first `n` rows, next to the rows themselves.
 
@@ -447,5 +448,6 @@ def preview(
         default_region=default_region,
         exclude=exclude,
         duplicates=duplicates,
+        big_ints=big_ints,
     )
     return Preview(shown, list(frame.columns))

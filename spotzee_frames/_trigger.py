@@ -31,7 +31,15 @@ import orjson
 import pandas as pd
 
 from ._client import Call, Client, Response, resolve_client
-from ._encoding import MISSING, UnencodableValue, encode_column, encode_object
+from ._encoding import (
+    BIG_INT_POLICIES,
+    MAX_EXACT_INT,
+    MISSING,
+    BigIntPolicy,
+    UnencodableValue,
+    encode_column,
+    encode_object,
+)
 from ._errors import (
     APIError,
     AuthenticationError,
@@ -155,7 +163,13 @@ class _Target:
 
 
 def _check_options(
-    frame: Any, send_id: Any, dry_run: Any, max_recipients: Any, duplicates: Any, progress: Any
+    frame: Any,
+    send_id: Any,
+    dry_run: Any,
+    max_recipients: Any,
+    duplicates: Any,
+    progress: Any,
+    big_ints: Any,
 ) -> str | None:
     check_progress(progress)
     if not isinstance(frame, pd.DataFrame):
@@ -163,6 +177,7 @@ def _check_options(
     if not isinstance(dry_run, bool):
         raise ValidationError(f"dry_run must be True or False, not {dry_run!r}")
     check_choice("duplicates", duplicates, DUPLICATE_POLICIES)
+    check_choice("big_ints", big_ints, BIG_INT_POLICIES)
     if max_recipients is not None:
         positive_int(max_recipients, "max_recipients")
     if send_id is None:
@@ -267,13 +282,15 @@ class _Events:
         return self.shared if self.per_row is None else self.per_row[position]
 
 
-def _events(frame: pd.DataFrame, event: EventSpec, *, default: Any) -> _Events:
+def _events(
+    frame: pd.DataFrame, event: EventSpec, *, default: Any, big_ints: BigIntPolicy
+) -> _Events:
     n = len(frame)
     if event is None:
         return _Events(default, None, [])
     if isinstance(event, Mapping):
         try:
-            encoded = encode_object(event, nulls="omit")
+            encoded = encode_object(event, nulls="omit", big_ints=big_ints)
         except UnencodableValue as exc:
             raise ValidationError(f"event cannot be sent as JSON: {exc}") from None
         return _Events(encoded, None, [])
@@ -296,7 +313,7 @@ def _events(frame: pd.DataFrame, event: EventSpec, *, default: Any) -> _Events:
                 )
                 continue
             try:
-                values[position] = encode_object(produced, nulls="omit")
+                values[position] = encode_object(produced, nulls="omit", big_ints=big_ints)
             except UnencodableValue as exc:
                 unencodable[position] = f"event: {exc}"
         return _Events(
@@ -319,7 +336,7 @@ def _events(frame: pd.DataFrame, event: EventSpec, *, default: Any) -> _Events:
             )
         if columns.count(column) > 1:
             raise ValidationError(f"the frame has several columns labelled {column!r}")
-        enc = encode_column(frame[column], nulls="omit", column=str(column))
+        enc = encode_column(frame[column], nulls="omit", column=str(column), big_ints=big_ints)
         if enc.messages:
             problems.append((f"event.{column}", CODE_NOT_ENCODABLE, enc.messages))
         encoded_columns.append((str(column), enc.values))
@@ -350,6 +367,7 @@ def _prepare(
     send_id: str | None,
     default_region: str | None,
     duplicates: DuplicatePolicy,
+    big_ints: BigIntPolicy,
 ) -> _Prepared:
     n = len(frame)
     fields = _user_fields(frame, mapping)
@@ -369,13 +387,13 @@ def _prepare(
 
     attribute_columns: list[tuple[str, Sequence[Any] | np.ndarray]] = []
     for column, name in attribute_names.items():
-        enc = encode_column(frame[column], nulls="omit", column=str(column))
+        enc = encode_column(frame[column], nulls="omit", column=str(column), big_ints=big_ints)
         if enc.messages:
             sources.append((name, CODE_NOT_ENCODABLE, enc.messages))
         attribute_columns.append((name, enc.values))
 
     default_event: Any = {} if target.kind == "campaign" else None
-    events = _events(frame, event, default=default_event)
+    events = _events(frame, event, default=default_event, big_ints=big_ints)
     sources.extend(events.problems)
 
     bad, problem = combine_problems(n, sources)
@@ -583,8 +601,11 @@ def _trigger(
     client: Client | None,
     default_region: str | None,
     duplicates: DuplicatePolicy,
+    big_ints: BigIntPolicy,
 ) -> pd.DataFrame:
-    send_key = _check_options(frame, send_id, dry_run, max_recipients, duplicates, progress)
+    send_key = _check_options(
+        frame, send_id, dry_run, max_recipients, duplicates, progress, big_ints
+    )
     default_region = check_region(default_region)
     _guard(frame, target, max_recipients)
     prepared = _prepare(
@@ -596,6 +617,7 @@ def _trigger(
         send_id=send_key,
         default_region=default_region,
         duplicates=duplicates,
+        big_ints=big_ints,
     )
     api = resolve_client(client)
     check_target(api)  # before anything is sent; raises TargetStateError / NotFoundError
@@ -645,6 +667,7 @@ def trigger_campaign(
     client: Client | None = None,
     default_region: str | None = None,
     duplicates: DuplicatePolicy = "reject",
+    big_ints: BigIntPolicy = "invalid",
 ) -> pd.DataFrame:
     """Trigger campaign `campaign_id` once for each row of `frame`; one call per row.
 
@@ -661,8 +684,14 @@ def trigger_campaign(
     (as in `upsert`: identical rows are sent once and the copies `skipped`; conflicting
     ones are all `invalid` unless `"first"`/`"last"` says which to send).
 
+    Integers beyond ±(2**53 - 1) in attributes or the event follow `big_ints=` as in
+    `upsert`: by default the row is `invalid` (a server reading JSON numbers as doubles
+    would get another number), with `"string"` they are sent as exact text.
+
     Every call carries a deterministic idempotency key (see the module docstring), so
     re-running the call never sends twice; pass a new `send_id` to send again on purpose.
+    (On a server that ignores the key, such as a self-hosted Parcelvoy, the client warns
+    once with `IdempotencyNotHonouredWarning`: there a re-run sends again.)
     Returns one row per input row, indexed like `frame`: `status` (`triggered`, `valid`
     on a dry run, `invalid`, `skipped`, `rejected`, `failed`, `interrupted`),
     `error_code`, `error_field`, `error_message`, `external_id`, `attempts`,
@@ -683,6 +712,7 @@ def trigger_campaign(
         client=client,
         default_region=default_region,
         duplicates=duplicates,
+        big_ints=big_ints,
     )
 
 
@@ -701,6 +731,7 @@ def trigger_journey(
     client: Client | None = None,
     default_region: str | None = None,
     duplicates: DuplicatePolicy = "reject",
+    big_ints: BigIntPolicy = "invalid",
 ) -> pd.DataFrame:
     """Enter each row of `frame` into journey `journey_id` at step `entrance_id`.
 
@@ -708,11 +739,14 @@ def trigger_journey(
     (otherwise `TargetStateError`, nothing sent), and `event` is sent as null when not
     given.
     """
-    target = _Target(
-        "journey",
-        positive_int(journey_id, "journey_id"),
-        positive_int(entrance_id, "entrance_id"),
-    )
+    entrance = positive_int(entrance_id, "entrance_id")
+    if entrance > MAX_EXACT_INT:
+        # It travels as a JSON number in the body, which a server reading doubles rounds.
+        raise ValidationError(
+            f"entrance_id {entrance} is beyond 2**53 - 1, the integers a JSON number carries "
+            "exactly (I-JSON, RFC 7493): the server could enter users at another step"
+        )
+    target = _Target("journey", positive_int(journey_id, "journey_id"), entrance)
     return _trigger(
         frame,
         target,
@@ -727,4 +761,5 @@ def trigger_journey(
         client=client,
         default_region=default_region,
         duplicates=duplicates,
+        big_ints=big_ints,
     )

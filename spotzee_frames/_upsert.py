@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 
 from ._batching import Batch, check_batch_size, iter_batches
-from ._encoding import NULL_POLICIES, NullPolicy
+from ._encoding import BIG_INT_POLICIES, NULL_POLICIES, BigIntPolicy, NullPolicy
 from ._errors import (
     APIError,
     AuthenticationError,
@@ -49,11 +49,18 @@ _ITEM_PARAM = re.compile(r"^(?:items\.|\[)?(\d+)\]?(?:\.(.+))?$")
 
 
 def _check_options(
-    mode: Any, nulls: Any, duplicates: Any, batch_size: Any, default_region: Any, progress: Any
+    mode: Any,
+    nulls: Any,
+    duplicates: Any,
+    batch_size: Any,
+    default_region: Any,
+    progress: Any,
+    big_ints: Any,
 ) -> str | None:
     check_progress(progress)
     check_choice("mode", mode, MODES)
     check_choice("nulls", nulls, NULL_POLICIES)
+    check_choice("big_ints", big_ints, BIG_INT_POLICIES)
     check_choice("duplicates", duplicates, DUPLICATE_POLICIES)
     check_batch_size(batch_size)
     return check_region(default_region)
@@ -73,6 +80,7 @@ def upsert(
     exclude: Iterable[Hashable] | Hashable | None = (),
     duplicates: DuplicatePolicy = "reject",
     include_payload: bool = False,
+    big_ints: BigIntPolicy = "invalid",
 ) -> pd.DataFrame:
     """Create or update one Spotzee user per row; return one result row per input row.
 
@@ -117,6 +125,14 @@ def upsert(
         and mark the others `skipped`. Never are two rows for one user sent in one call.
     include_payload
         Add a `payload` column with the dict sent (or that would be sent) for each row.
+    big_ints
+        What becomes of a data integer beyond ±(2**53 - 1), which a JSON number carries
+        exactly only between readers that do not use doubles (I-JSON, RFC 7493): a server
+        that parses numbers as doubles (Parcelvoy does, Spotzee very likely) would store
+        its neighbour (`9007199254740993` → `…992`) without a word. `"invalid"` (default)
+        holds the row back as `invalid`, code `value_not_encodable`, naming the column and
+        the value it would become; `"string"` sends the exact decimal text instead
+        (`"9007199254740993"`), as I-JSON recommends. Dry runs and previews show either.
 
     Returns
     -------
@@ -140,11 +156,17 @@ def upsert(
     Interrupted
         KeyboardInterrupt during the run; `.result` holds the partial result frame.
     """
-    region = _check_options(mode, nulls, duplicates, batch_size, default_region, progress)
+    region = _check_options(mode, nulls, duplicates, batch_size, default_region, progress, big_ints)
     if not isinstance(dry_run, bool):
         raise ValidationError(f"dry_run must be True or False, not {dry_run!r}")
     prepared = prepare(
-        frame, mapping, nulls=nulls, default_region=region, exclude=exclude, duplicates=duplicates
+        frame,
+        mapping,
+        nulls=nulls,
+        default_region=region,
+        exclude=exclude,
+        duplicates=duplicates,
+        big_ints=big_ints,
     )
     extra = dict(_EXTRA)
     if include_payload:
@@ -421,6 +443,7 @@ def preview_payloads(
     default_region: str | None = None,
     exclude: Iterable[Hashable] | Hashable | None = (),
     duplicates: DuplicatePolicy = "reject",
+    big_ints: BigIntPolicy = "invalid",
 ) -> pd.DataFrame:
     """The first `n` rows (all with None) beside what `upsert` would send for each.
 
@@ -439,6 +462,7 @@ def preview_payloads(
         duplicates=duplicates,
         dry_run=True,
         include_payload=True,
+        big_ints=big_ints,
     )
     text = [
         None if p is None else orjson.dumps(p, option=orjson.OPT_INDENT_2).decode()
