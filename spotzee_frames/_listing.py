@@ -9,8 +9,8 @@ with the same columns and dtypes as a full one. Fields the contract does not lis
 kept, after the known ones.
 
 Lenient readings, for servers that answer otherwise (a self-hosted Parcelvoy does): a
-journey with a boolean `published` and no `status` is `live` when published and `draft`
-when not; a user's phone read back in another format (`+61 412 345 000`) is given in
+journey with a boolean `published` and no `status` has the `status` `live` when
+published and `draft` when not (and no `published` column); a user's phone read back in another format (`+61 412 345 000`) is given in
 E.164, as it was sent, so frames join back; a look-up of an object that is not there
 names it (`campaign 999 not found in this project`).
 """
@@ -422,6 +422,10 @@ def journey_status(journey: Mapping[str, Any]) -> str | None:
 def _journey_record(raw: Mapping[str, Any]) -> dict[str, Any]:
     record = _flatten(raw, {"stats": "stats_"})
     record["status"] = journey_status(raw)
+    if "status" not in raw and isinstance(raw.get("published"), bool):
+        # Read into `status`, which says the same: the frame keeps the columns (and an
+        # empty project the dtypes) of a Spotzee one.
+        del record["published"]
     return record
 
 
