@@ -15,17 +15,18 @@ import json
 import lzma
 import os
 import sys
+import warnings
 from collections.abc import Callable, Hashable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, NoReturn, ParamSpec, TypeVar
+from typing import TYPE_CHECKING, Any, NoReturn, ParamSpec, TextIO, TypeVar
 
 import click
 import orjson
 import pandas as pd
 
 from ._client import Client
-from ._errors import Interrupted, SpotzeeError, ValidationError
+from ._errors import IdempotencyNotHonouredWarning, Interrupted, SpotzeeError, ValidationError
 from ._listing import nullable_column, records_frame, to_int
 from ._summary import SENT_STATUSES, format_table, summary
 from ._summary import preview as payload_preview
@@ -153,7 +154,8 @@ def _guarded(f: Callable[P, R]) -> Callable[P, R]:
     @functools.wraps(f)
     def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
         try:
-            return f(*args, **kwargs)
+            with _plain_warnings():
+                return f(*args, **kwargs)
         except (click.ClickException, click.exceptions.Exit):
             raise
         except SpotzeeError as exc:
@@ -167,6 +169,31 @@ def _guarded(f: Callable[P, R]) -> Callable[P, R]:
                 state.close()
 
     return wrapper
+
+
+@contextmanager
+def _plain_warnings() -> Iterator[None]:
+    """The toolkit's warning about a server that may ignore idempotency keys, as one
+    `warning: …` line on stderr (not Python's file:line display); other warnings as usual."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("always", IdempotencyNotHonouredWarning)
+        shown = warnings.showwarning
+
+        def show(
+            message: Warning | str,
+            category: type[Warning],
+            filename: str,
+            lineno: int,
+            file: TextIO | None = None,
+            line: str | None = None,
+        ) -> None:
+            if issubclass(category, IdempotencyNotHonouredWarning):
+                click.echo(f"warning: {message}", err=True)
+            else:
+                shown(message, category, filename, lineno, file, line)
+
+        warnings.showwarning = show
+        yield
 
 
 def _one_line(exc: BaseException) -> str:

@@ -10,9 +10,10 @@ kept, after the known ones.
 
 Lenient readings, for servers that answer otherwise (a self-hosted Parcelvoy does): a
 journey with a boolean `published` and no `status` has the `status` `live` when
-published and `draft` when not (and no `published` column); a user's phone read back in another format (`+61 412 345 000`) is given in
-E.164, as it was sent, so frames join back; a look-up of an object that is not there
-names it (`campaign 999 not found in this project`).
+published and `draft` when not (and no `published` column); a user's phone read back in
+another format (`+61 412 345 000`) is given in E.164, as it was sent, so frames join
+back; a look-up of an object that is not there names it (`campaign 999 not found in this
+project`).
 """
 
 from __future__ import annotations

@@ -41,6 +41,7 @@ def _shown_status(sb: Sandbox, jid: int) -> str:
     status: str = sb.journeys[jid]["status"]
     return status if sb.profile == "spotzee" or status == "live" else "draft"
 
+
 CAMPAIGN_DTYPES = {
     "id": "Int64",
     "project_id": "Int64",
