@@ -9,8 +9,9 @@ Parcelvoy profile is calibrated against Parcelvoy's `main` branch run locally
 ignored and nothing echoed, journeys with `published` instead of `status`, an unknown key
 answered `404 {"code": 6000}`, plain-text 404s for missing campaigns and users, its
 `{"status": "error", "error": …}` envelope, cursors left out rather than null, phones
-read back in international format, JSON numbers parsed as doubles, and no check of a
-campaign's or journey's state before a trigger.
+read back in international format (with `phone_country` and `phone_is_valid` added to the
+user's data), JSON numbers parsed as doubles, and no check of a campaign's or journey's
+state before a trigger.
 """
 
 from __future__ import annotations
@@ -135,23 +136,35 @@ def _doubles(value: Any) -> Any:
     return value
 
 
-def _international(phone: Any) -> Any:
-    """`+61412345000` as Parcelvoy shows it, `+61 412 345 000`; other text as stored."""
+def _parsed_phone(phone: Any) -> phonenumbers.PhoneNumber | None:
+    """An international number as libphonenumber reads it (None: not one it can read)."""
     if not isinstance(phone, str) or not phone.startswith("+"):
-        return phone
+        return None
     try:
-        number = phonenumbers.parse(phone, None)
+        return phonenumbers.parse(phone, None)
     except phonenumbers.NumberParseException:
-        return phone
-    if not phonenumbers.is_valid_number(number):
-        return phone
-    return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.INTERNATIONAL)
+        return None
 
 
 def _user_view(user: Any) -> Any:
-    if isinstance(user, dict) and "phone" in user:
-        return {**user, "phone": _international(user["phone"])}
-    return user
+    """Parcelvoy shows a phone it can read in international format (`+61 412 345 000`)
+    and, having read it, adds `phone_country` and `phone_is_valid` to the user's data."""
+    if not isinstance(user, dict):
+        return user
+    number = _parsed_phone(user.get("phone"))
+    if number is None:
+        return user
+    international = phonenumbers.PhoneNumberFormat.INTERNATIONAL
+    data = user.get("data") if isinstance(user.get("data"), dict) else {}
+    return {
+        **user,
+        "phone": phonenumbers.format_number(number, international),
+        "data": {
+            **data,
+            "phone_country": phonenumbers.region_code_for_number(number),
+            "phone_is_valid": phonenumbers.is_valid_number(number),
+        },
+    }
 
 
 def _journey_view(journey: Any) -> Any:

@@ -168,8 +168,14 @@ def test_phones_read_back_in_international_format(pv: Sandbox, api: httpx.Client
     assert api.patch("/users", json=items).status_code == 204
     assert pv.users["au"]["phone"] == "+61412345000"  # stored as sent
     assert api.get("/users/au").json()["phone"] == "+61 412 345 000"
-    phones = {u["external_id"]: u["phone"] for u in api.get("/users").json()["results"]}
-    assert phones == {"au": "+61 412 345 000", "us": "+1 202-555-0123"}
+    listed = {u["external_id"]: u for u in api.get("/users").json()["results"]}
+    assert {k: u["phone"] for k, u in listed.items()} == {
+        "au": "+61 412 345 000",
+        "us": "+1 202-555-0123",
+    }
+    # what it read from the number joins the user's data
+    assert listed["au"]["data"] == {"phone_country": "AU", "phone_is_valid": True}
+    assert listed["us"]["data"]["phone_country"] == "US"
 
 
 def test_json_numbers_are_read_as_doubles(pv: Sandbox, api: httpx.Client) -> None:
