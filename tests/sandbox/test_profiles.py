@@ -4,23 +4,17 @@ contract; raw HTTP, no toolkit."""
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 from collections.abc import Iterator
-from pathlib import Path
 
 import httpx
 import pytest
 
-import spotzee_frames.sandbox
 from spotzee_frames.sandbox import PROFILES, Sandbox
 
 from ._support import BASE_URL, HEADERS, VERSION
 
 KEY = "sk_test_parcelvoy"
 AUTH = {"Authorization": f"Bearer {KEY}"}  # Parcelvoy clients send no Spotzee-Version
-ROOT = Path(spotzee_frames.sandbox.__file__).resolve().parents[2]
 
 
 @pytest.fixture
@@ -203,32 +197,3 @@ def test_the_spotzee_profile_still_keeps_the_contract() -> None:
         assert refused.json()["code"] == "authentication_required"
         known = c.get("/campaigns", headers={"Authorization": "Bearer sk_test_known"})
         assert known.status_code == 200 and known.headers["spotzee-version"] == VERSION
-
-
-def test_served_with_the_profile_option() -> None:
-    env = {
-        **os.environ,
-        "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")])),
-    }
-    command = [sys.executable, "-m", "spotzee_frames.sandbox", "--port", "0"]
-    with subprocess.Popen(
-        [*command, "--profile", "parcelvoy"],
-        cwd=ROOT,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    ) as proc:
-        try:
-            assert proc.stdout is not None
-            first = proc.stdout.readline()
-            assert first.startswith("Parcelvoy-profile sandbox serving http://127.0.0.1:")
-            base_url = first.split()[-1]
-            assert "Idempotency-Key is ignored" in proc.stdout.readline()
-            with httpx.Client(base_url=base_url, headers=AUTH, timeout=10) as client:
-                missing = client.post("/users/batch", json=[{"external_id": "a"}])
-                assert missing.status_code == 405 and missing.text == "Method Not Allowed"
-                assert client.get("/journeys").json()["results"][0]["published"] in (True, False)
-        finally:
-            proc.terminate()
-            proc.communicate(timeout=10)
