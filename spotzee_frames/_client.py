@@ -28,6 +28,7 @@ import weakref
 from collections import Counter
 from collections.abc import Callable, Coroutine, Iterable, Iterator, Mapping
 from dataclasses import dataclass
+from types import FrameType
 from typing import Any, Final, TypeVar
 from urllib.parse import urlsplit
 
@@ -266,7 +267,7 @@ def _base_url_hint(asker: _Asker) -> str:
 
 
 def _unenveloped(
-    response: httpx.Response, call: Call, template: tuple[str | None, ...] | None
+    response: httpx.Response, template: tuple[str | None, ...] | None
 ) -> tuple[str, bool | None]:
     """What an answer that is not the API's error envelope says, and whether it means the
     route is missing (None: go by `route_missing`'s rule)."""
@@ -325,7 +326,7 @@ def _error_from_response(
     missing_route: bool | None = None
     template = _documented(call.method, call.path)
     if not isinstance(message, str) or not message:
-        message, missing_route = _unenveloped(response, call, template)
+        message, missing_route = _unenveloped(response, template)
     elif status == 404 and isinstance(body, dict) and body.get("code") == _PROJECT_MISSING:
         cls, code = AuthenticationError, "authentication_required"
         kind = f" ({asker.key_kind}…)" if asker is not None else ""
@@ -892,10 +893,10 @@ _PACKAGE_DIR = os.path.dirname(os.path.abspath(__file__))
 def _caller_stacklevel() -> int:
     """The `stacklevel` of the first frame outside this package, so that a warning points
     at the caller's line (a notebook cell), not at the toolkit's insides."""
-    frame = sys._getframe(1)
+    frame: FrameType | None = sys._getframe(1)
     level = 1
     while frame is not None and os.path.abspath(frame.f_code.co_filename).startswith(_PACKAGE_DIR):
-        frame = frame.f_back  # type: ignore[assignment]
+        frame = frame.f_back
         level += 1
     return level
 

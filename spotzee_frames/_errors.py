@@ -235,7 +235,9 @@ def route_missing(error: BaseException) -> bool:
     """Whether an error says the route itself does not exist: a 404 or 405 answered with
     something other than the API's JSON error envelope (a framework's plain-text page, as
     Parcelvoy gives for `POST /users/batch` or `POST /subscriptions/batch`). A 404 in the
-    envelope names a missing resource instead (an unknown campaign), which is no such thing."""
+    envelope names a missing resource instead (an unknown campaign), which is no such thing;
+    so does a plain 404 on a documented path that names an object (`GET /campaigns/999`,
+    `PATCH /users/u1/subscriptions`), which is how Parcelvoy says the object is not there."""
     if isinstance(error, MissingRouteError):
         return True
     if not isinstance(error, APIError):

@@ -321,3 +321,25 @@ def test_odd_field_values_never_break_a_listing() -> None:
         events("2026-01-01", "2026-02-01", campaign_id=1.5, client=c)  # type: ignore[arg-type]
     with pytest.raises(ValidationError, match="64-bit"):
         campaign(10**30, client=c)
+
+
+def test_read_back_phones_in_e164_and_odd_ones_kept() -> None:
+    """A server may show phones formatted (Parcelvoy: `+61 412 345 000`): users() gives
+    E.164, so the frame joins to what was sent; what cannot be read stays as it came."""
+    shown = ["+61 412 345 000", "+1 (202) 555-0123", "0412 345 001", "call me", None]
+    records = [{"id": k + 1, "external_id": f"u{k}", "phone": p} for k, p in enumerate(shown)]
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(200, json={"results": records})
+
+    transport = httpx.MockTransport(handler)
+    with Client("sk_test_phones", "https://api.example.test/api/client", transport=transport) as c:
+        frame = users(client=c)
+    assert str(frame["phone"].dtype) == "string"
+    assert frame["phone"].tolist() == [
+        "+61412345000",
+        "+12025550123",
+        "0412 345 001",  # national: which country is not known here
+        "call me",
+        pd.NA,
+    ]

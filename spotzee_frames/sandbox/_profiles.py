@@ -155,7 +155,9 @@ def _user_view(user: Any) -> Any:
     if number is None:
         return user
     international = phonenumbers.PhoneNumberFormat.INTERNATIONAL
-    data = user.get("data") if isinstance(user.get("data"), dict) else {}
+    data = user.get("data")
+    if not isinstance(data, dict):
+        data = {}
     return {
         **user,
         "phone": phonenumbers.format_number(number, international),
