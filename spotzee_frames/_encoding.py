@@ -52,6 +52,8 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from ._errors import ValidationError
+
 __all__ = [
     "BIG_INT_POLICIES",
     "MAX_EXACT_INT",
@@ -64,6 +66,7 @@ __all__ = [
     "encode_column",
     "encode_object",
     "encode_value",
+    "exact_id",
     "iso_duration",
 ]
 
@@ -178,6 +181,18 @@ def big_int_problem(value: int) -> str:
         f"{value} is past 2**53 (big_ints='string' sends it as exact text): a server "
         f"reading JSON numbers as doubles {becomes} (I-JSON, RFC 7493)"
     )
+
+
+def exact_id(value: int, name: str) -> int:
+    """An id sent as a JSON number in a request body (an entrance step, a subscription):
+    refused past 2**53 - 1, where a server reading doubles would take another id."""
+    if abs(value) > MAX_EXACT_INT:
+        raise ValidationError(
+            f"{name} {value} is beyond 2**53 - 1, the integers a JSON number carries exactly "
+            "(I-JSON, RFC 7493): a server reading numbers as doubles would take it for "
+            f"{int(float(value))}"
+        )
+    return value
 
 
 def _encode_int(value: int, big_ints: BigIntPolicy) -> Any:

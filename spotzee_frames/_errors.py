@@ -157,8 +157,8 @@ class APIError(SpotzeeError):
         # None: judge by status and envelope (`route_missing`); the client says False for a
         # plain 404 on a path naming an object, which is that object missing.
         self._missing_route = missing_route
-        # Set when a 401/403 stops an upsert or trigger run part-way: the result frame of
-        # what was done before it (rows not reached are `interrupted`).
+        # Set when a 401/403 or a missing route stops a sending run part-way: the result
+        # frame of what was done before it (rows not reached are `interrupted`).
         self.result: Any = None
 
     def __str__(self) -> str:

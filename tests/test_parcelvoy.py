@@ -18,6 +18,7 @@ from spotzee_frames import (
     AuthenticationError,
     Client,
     IdempotencyNotHonouredWarning,
+    MissingRouteError,
     NotFoundError,
     TargetStateError,
 )
@@ -186,6 +187,38 @@ def test_look_ups_name_the_object(either: tuple[Sandbox, Client]) -> None:
 # -- Parcelvoy's own ways ----------------------------------------------------------------------
 
 
+def test_the_default_upsert_stops_with_one_clear_error(pv: Sandbox, client: Client) -> None:
+    frame = _contacts(250)
+    with pytest.raises(MissingRouteError) as caught:
+        sf.upsert(frame, default_region="AU", client=client, progress=False)
+    text = str(caught.value)
+    assert text.startswith("POST /users/batch: 405")
+    assert "lacks this documented endpoint" in text and "it allows HEAD, GET, DELETE" in text
+    assert 'mode="async"' in text
+    # never rows promised a resend that cannot succeed: none is `failed`, none was applied
+    result = caught.value.result
+    assert list(result.index) == list(frame.index)
+    assert not result["status"].isin(["failed", "upserted"]).any()
+    # what was already on its way when the first 405 came back, and nothing after
+    assert {(r.method, r.path, r.status) for r in pv.requests} == {("POST", "/users/batch", 405)}
+    assert pv.users == {}
+
+
+def test_subscriptions_there_tell_an_unknown_user_from_a_missing_route(
+    pv: Sandbox, client: Client
+) -> None:
+    pv.add_users(1)
+    frame = pd.DataFrame({"external_id": ["u1", "nobody"]})
+    with pytest.warns(IdempotencyNotHonouredWarning):
+        result = sf.set_subscription(frame, 1, state=0, client=client, progress=False)
+    # no POST /subscriptions/batch: one PATCH per user, and Parcelvoy's plain 404 for the
+    # user it does not know is that user missing, not the route
+    assert result["status"].tolist() == ["updated", "rejected"]
+    assert result["error_code"][1] == "resource_missing"
+    with pytest.raises(NotFoundError, match="no user with external_id 'nobody'"):
+        sf.user_subscriptions(frame, client=client)
+
+
 def test_one_warning_per_client_that_reruns_may_send_twice(pv: Sandbox, client: Client) -> None:
     sf.campaigns(client=client)  # reads alone: no warning
     audience = pd.DataFrame({"external_id": ["c1", "c2"]})
@@ -280,6 +313,9 @@ def test_the_cli_against_a_served_parcelvoy(tmp_path: Path) -> None:
         assert queued.exit_code == 0, queued.output
         assert "warning: " in queued.stderr and "ledger" in queued.stderr
         assert set(pv.users) == {"c1", "c2"}
+        default = runner.invoke(cli, ["upsert", str(contacts)], env=env)
+        assert default.exit_code == 2  # one whole-call error, not rows that "failed"
+        assert "POST /users/batch" in default.stderr and "--mode async" in default.stderr
         stranger = {**env, "SPOTZEE_API_KEY": "sk_test_someone_else"}
         refused = runner.invoke(cli, ["campaigns"], env=stranger)
         assert refused.exit_code == 2

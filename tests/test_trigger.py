@@ -676,5 +676,5 @@ def test_integers_past_2_53_in_attributes_and_events(sandbox: Sandbox, client: C
     with pytest.raises(ValidationError, match="event cannot be sent as JSON"):
         trigger_campaign(df, cid, event={"order": big}, client=client)
     jid = next(j for j, e in DEMO_ENTRANCES.items() if sandbox.journeys[j]["status"] == "live")
-    with pytest.raises(ValidationError, match="entrance_id 9007199254740993 is beyond 2\\*\\*53"):
+    with pytest.raises(ValidationError, match="entrance_id 9007199254740993 is beyond 2"):
         trigger_journey(df, jid, entrance_id=big, client=client)
