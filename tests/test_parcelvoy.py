@@ -175,6 +175,19 @@ def test_big_integers_are_never_rounded_silently(either: tuple[Sandbox, Client])
     assert sb.users["raw"]["data"]["n"] == (2**53 + 1 if sb.profile == "spotzee" else 2**53)
 
 
+def test_track_and_delete(either: tuple[Sandbox, Client]) -> None:
+    sb, client = either
+    sb.add_users(3)
+    orders = pd.DataFrame({"external_id": ["u1", "u2"], "amount": [5, 7]})
+    tracked = sf.track(orders, "order_placed", client=client, progress=False)
+    assert (tracked["status"] == "queued").all()
+    stored = [e for e in sb.events if e["name"] == "order_placed"]
+    assert sorted(e["data"]["amount"] for e in stored) == [5, 7]
+    gone = sf.delete(pd.DataFrame({"external_id": ["u1", "u3"]}), client=client, progress=False)
+    assert (gone["status"] == "queued").all()
+    assert set(sb.users) == {"u2"}
+
+
 def test_look_ups_name_the_object(either: tuple[Sandbox, Client]) -> None:
     _, client = either
     with pytest.raises(NotFoundError, match="campaign 999999 not found in this project") as info:
