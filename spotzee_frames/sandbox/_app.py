@@ -37,7 +37,7 @@ from ._idempotency import (
     scope_of,
 )
 from ._problems import ApiError
-from ._profiles import Profile
+from ._profiles import Profile, Refusal
 from ._ratelimit import RateLimiter
 from ._routes import ROUTES, Call, Route, find_route
 from ._store import Store
@@ -437,14 +437,7 @@ class App:
         retry_after: int | None = None,
     ) -> SandboxResponse:
         return self.profile.error(
-            code,
-            message,
-            path=path,
-            request_id=request_id,
-            version=version,
-            param=param,
-            errors=errors,
-            retry_after=retry_after,
+            Refusal(code, message, path, request_id, version, param, errors, retry_after)
         )
 
     def _no_route(self, pending: Pending) -> SandboxResponse:

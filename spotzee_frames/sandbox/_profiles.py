@@ -17,6 +17,7 @@ state before a trigger.
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any, Final, Literal, get_args
 
 import orjson
@@ -25,7 +26,7 @@ import phonenumbers
 from ._problems import CATALOGUE, PROBLEM_JSON, problem_body
 from ._wire import SandboxResponse
 
-__all__ = ["PROFILES", "SPOTZEE", "Profile", "ProfileName", "profile_named"]
+__all__ = ["PROFILES", "SPOTZEE", "Profile", "ProfileName", "Refusal", "profile_named"]
 
 ProfileName = Literal["spotzee", "parcelvoy"]
 PROFILES: Final[tuple[str, ...]] = get_args(ProfileName)
@@ -34,6 +35,21 @@ _TEXT: Final = "text/plain; charset=utf-8"
 _JSON: Final = "application/json; charset=utf-8"
 # The largest integer a double holds exactly (I-JSON, RFC 7493 section 2.2).
 _EXACT: Final = 2**53
+
+
+@dataclass(frozen=True, slots=True)
+class Refusal:
+    """A request the sandbox refuses: a catalogue `code` and its message, and the request's
+    path, id and API version (which the answer may echo)."""
+
+    code: str
+    message: str
+    path: str
+    request_id: str
+    version: str
+    param: str | None = None
+    errors: list[dict[str, Any]] | None = None
+    retry_after: int | None = None
 
 
 class Profile:
@@ -52,34 +68,19 @@ class Profile:
     def __repr__(self) -> str:
         return f"<sandbox profile {self.name}>"
 
-    def error(
-        self,
-        code: str,
-        message: str,
-        *,
-        path: str,
-        request_id: str,
-        version: str,
-        param: str | None = None,
-        errors: list[dict[str, Any]] | None = None,
-        retry_after: int | None = None,
-    ) -> SandboxResponse:
-        """The answer for a refusal with a catalogue `code`."""
-        body = problem_body(code, message, request_id, param=param, errors=errors)
-        headers = [("content-type", PROBLEM_JSON), *self.echo(request_id, version)]
-        if retry_after is not None:
-            headers.append(("retry-after", str(retry_after)))
-        return SandboxResponse(CATALOGUE[code][0], headers, body)
+    def error(self, refusal: Refusal) -> SandboxResponse:
+        """The answer for a refusal."""
+        r = refusal
+        body = problem_body(r.code, r.message, r.request_id, param=r.param, errors=r.errors)
+        headers = [("content-type", PROBLEM_JSON), *self.echo(r.request_id, r.version)]
+        if r.retry_after is not None:
+            headers.append(("retry-after", str(r.retry_after)))
+        return SandboxResponse(CATALOGUE[r.code][0], headers, body)
 
     def unknown_key(self, *, path: str, request_id: str, version: str) -> SandboxResponse:
         """The answer for a well-formed key that belongs to no project."""
-        return self.error(
-            "authentication_required",
-            "this API key is not valid (unknown or revoked)",
-            path=path,
-            request_id=request_id,
-            version=version,
-        )
+        message = "this API key is not valid (unknown or revoked)"
+        return self.error(Refusal("authentication_required", message, path, request_id, version))
 
     def echo(self, request_id: str, version: str) -> list[tuple[str, str]]:
         """Headers every answer carries."""
@@ -95,13 +96,8 @@ class Profile:
     ) -> SandboxResponse:
         """The answer for a method and path no route serves (`allowed`: the methods that
         serve this path)."""
-        return self.error(
-            "resource_missing",
-            f"no route {method} {path}",
-            path=path,
-            request_id=request_id,
-            version=version,
-        )
+        message = f"no route {method} {path}"
+        return self.error(Refusal("resource_missing", message, path, request_id, version))
 
     def read_body(self, body: bytes) -> bytes:
         """The request body as the server's JSON reader sees it."""
@@ -201,31 +197,21 @@ class ParcelvoyProfile(Profile):
     checks_trigger_state = False
     routes_first = True
 
-    def error(
-        self,
-        code: str,
-        message: str,
-        *,
-        path: str,
-        request_id: str,
-        version: str,
-        param: str | None = None,
-        errors: list[dict[str, Any]] | None = None,
-        retry_after: int | None = None,
-    ) -> SandboxResponse:
+    def error(self, refusal: Refusal) -> SandboxResponse:
+        code = refusal.code
         status = CATALOGUE[code][0]
         if code == "resource_missing":
-            if path.startswith("/journeys/"):
+            if refusal.path.startswith("/journeys/"):
                 return _json(404, {"status": "error", "error": "Journey not found"})
             return _plain(404, "Not Found")  # koa's default for a handler that found nothing
         if status in (400, 422) and code not in ("version_required", "version_unsupported"):
             status = 422  # its schema validation (ajv) answers 422, code-less
-        body: dict[str, Any] = {"status": "error", "error": _MESSAGES.get(code, message)}
+        body: dict[str, Any] = {"status": "error", "error": _MESSAGES.get(code, refusal.message)}
         if code in _CODES:
             body["code"] = _CODES[code]
         response = _json(status, body)
-        if retry_after is not None:
-            response.headers.append(("retry-after", str(retry_after)))
+        if refusal.retry_after is not None:
+            response.headers.append(("retry-after", str(refusal.retry_after)))
         return response
 
     def unknown_key(self, *, path: str, request_id: str, version: str) -> SandboxResponse:
