@@ -274,7 +274,9 @@ def encode_value(
     if isinstance(value, list | tuple):
         return [encode_value(item, **inner) for item in value]
     if isinstance(value, np.ndarray):
-        if value.dtype.kind == "b" or (value.dtype.kind in "iu" and _all_exact(value)):
+        if value.dtype.kind == "b" or (
+            value.dtype.kind in "iu" and not _beyond_exact(value.ravel()).any()
+        ):
             if value.ndim:
                 return value.tolist()
             return encode_value(value.item(), nulls=nulls, big_ints=big_ints, _top=_top)
@@ -319,15 +321,6 @@ def encode_object(
         if encoded is not MISSING:
             out[_object_key(key)] = encoded
     return out
-
-
-def _all_exact(ints: np.ndarray) -> bool:
-    """Whether every integer of a numpy int array is within ±(2**53 - 1)."""
-    if not ints.size or ints.dtype.itemsize < 8:
-        return True  # 32 bits and fewer always fit
-    if ints.dtype.kind == "u":
-        return bool(ints.max() <= MAX_EXACT_INT)
-    return bool(ints.max() <= MAX_EXACT_INT and ints.min() >= -MAX_EXACT_INT)
 
 
 def _sort_key(item: Any) -> tuple[str, str]:
@@ -395,8 +388,8 @@ def _encode_float_array(
 
 
 def _beyond_exact(ints: np.ndarray) -> np.ndarray:
-    """Where a numpy int array holds integers beyond ±(2**53 - 1)."""
-    if ints.dtype.itemsize < 8:
+    """Where a 1-D numpy int array holds integers beyond ±(2**53 - 1)."""
+    if ints.dtype.itemsize < 8:  # 32 bits and fewer always fit
         return np.zeros(len(ints), dtype=bool)
     if ints.dtype.kind == "u":
         return np.asarray(ints > MAX_EXACT_INT)
