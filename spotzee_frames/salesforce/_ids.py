@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from typing import Final
 
-__all__ = ["external_id", "id18", "is_record_id"]
+__all__ = ["external_id", "external_id_prefix", "id18", "is_record_id"]
 
 _CHECKSUM: Final = "ABCDEFGHIJKLMNOPQRSTUVWXYZ012345"
 _ID: Final = re.compile(r"[0-9A-Za-z]{15}(?:[A-Z0-5]{3})?")
@@ -31,7 +31,12 @@ def id18(record_id: str) -> str:
     return record_id + suffix
 
 
+def external_id_prefix(integration: str, obj: str) -> str:
+    """`sf_<integrationId>_<objectType>_`: what every external id of one object starts with."""
+    return f"sf_{integration}_{obj}_"
+
+
 def external_id(integration: str, obj: str, record_id: str) -> str:
     """`sf_<integrationId>_<objectType>_<salesforceId>`, the contract's pattern, with the
     object's API name as written and the 18-character record id."""
-    return f"sf_{integration}_{obj}_{id18(record_id)}"
+    return external_id_prefix(integration, obj) + id18(record_id)
