@@ -22,11 +22,11 @@ from typing import TYPE_CHECKING, Any, Final, Protocol, TypeVar
 import numpy as np
 import pandas as pd
 from tenacity import (
-    RetryCallState,
     Retrying,
     retry_if_exception,
     stop_after_attempt,
-    wait_exponential_jitter,
+    wait_exponential,
+    wait_random,
 )
 
 from .._errors import SalesforceError, SalesforceSessionError, ValidationError
@@ -226,14 +226,11 @@ class SalesforceSource:
             attempts += 1
             return fn()
 
-        def wait(state: RetryCallState) -> float:
-            return float(
-                wait_exponential_jitter(initial=self._backoff, max=self._backoff_max)(state)
-            )
-
         retrying = Retrying(
             stop=stop_after_attempt(self._attempts),
-            wait=wait,
+            # Doubling waits from `backoff`, plus up to as much again of jitter.
+            wait=wait_exponential(multiplier=self._backoff, max=self._backoff_max)
+            + wait_random(0, self._backoff),
             retry=retry_if_exception(_transient),
             reraise=True,
         )

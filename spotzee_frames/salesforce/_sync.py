@@ -207,18 +207,27 @@ class _Prefetch:
 
 
 def _chunks(pages: _Prefetch) -> Iterator[list[Page]]:
+    """Lists of pages: the next one (waiting for it), then any more already pulled. A pull
+    that fails after some pages hands those on first, then raises."""
     while True:
         first = pages.get(block=True)
         if first is None:
             return
         chunk, size = [first], len(first)
+        failure: BaseException | None = None
         while size < _CHUNK_MAX:
-            more = pages.get(block=False)
+            try:
+                more = pages.get(block=False)
+            except BaseException as exc:  # raised once the pages before it are sent
+                failure = exc
+                break
             if more is None:
                 break
             chunk.append(more)
             size += len(more)
         yield chunk
+        if failure is not None:
+            raise failure
 
 
 def _merge(chunk: list[Page]) -> Page:

@@ -196,6 +196,8 @@ class Org:
         self.deleted: dict[str, dict[str, dict[str, Any]]] = {n: {} for n in self.schemas}
         self.now = self.START
         self._counter = 0
+        # Two orgs never share record ids: the instance part of the id follows the seed.
+        self._pod = _BASE62[seed % 62] + _BASE62[(seed // 62 + 5) % 62]
         self._rng = random.Random(seed)
 
     # ids and time
@@ -206,7 +208,7 @@ class Org:
         for _ in range(10):
             n, r = divmod(n, 62)
             digits.append(_BASE62[r])
-        return id18(self.schemas[obj].key_prefix + "5g" + "".join(reversed(digits)))
+        return id18(self.schemas[obj].key_prefix + self._pod + "".join(reversed(digits)))
 
     def schema(self, obj: str) -> Schema:
         for name, schema in self.schemas.items():
