@@ -14,7 +14,7 @@ from .._errors import ConfigurationError, SalesforceSessionError
 
 if TYPE_CHECKING:
     import requests
-    import simple_salesforce
+    from simple_salesforce.api import Salesforce
 
 __all__ = ["ENVIRONMENT", "connect"]
 
@@ -29,9 +29,9 @@ ENVIRONMENT = {
 }
 
 
-def _salesforce() -> Any:
+def _salesforce() -> type[Salesforce]:
     try:
-        from simple_salesforce import Salesforce
+        from simple_salesforce.api import Salesforce
     except ImportError:
         raise ConfigurationError(
             "talking to Salesforce needs simple-salesforce: "
@@ -51,7 +51,7 @@ def connect(
     domain: str | None = None,
     session: requests.Session | None = None,
     version: str | None = None,
-) -> simple_salesforce.Salesforce:
+) -> Salesforce:
     """A `simple_salesforce.Salesforce` session, from the arguments or else the environment:
 
     - `SALESFORCE_INSTANCE_URL` and `SALESFORCE_ACCESS_TOKEN` (an OAuth access token), or
@@ -74,19 +74,19 @@ def connect(
         k: (v if v is not None else os.environ.get(ENVIRONMENT[k], "").strip() or None)
         for k, v in given.items()
     }
-    Salesforce = _salesforce()  # noqa: N806
+    session_class = _salesforce()
     options: dict[str, Any] = {"session": session}
     if version is not None:
         options["version"] = version
     if values["access_token"] and values["instance_url"]:
-        return Salesforce(
+        return session_class(
             instance_url=values["instance_url"], session_id=values["access_token"], **options
         )
     if values["username"] and values["password"] and values["security_token"] is not None:
         from simple_salesforce.exceptions import SalesforceAuthenticationFailed
 
         try:
-            return Salesforce(
+            return session_class(
                 username=values["username"],
                 password=values["password"],
                 security_token=values["security_token"],
@@ -99,9 +99,7 @@ def connect(
                 status_code=401,
                 error_code=str(exc.code),
             ) from None
-    missing = [
-        ENVIRONMENT[k] for k in ("instance_url", "access_token") if not values[k]
-    ]
+    missing = [ENVIRONMENT[k] for k in ("instance_url", "access_token") if not values[k]]
     raise ConfigurationError(
         "no Salesforce connection: set SALESFORCE_INSTANCE_URL and SALESFORCE_ACCESS_TOKEN "
         "(or SALESFORCE_USERNAME, SALESFORCE_PASSWORD and SALESFORCE_SECURITY_TOKEN); "

@@ -126,7 +126,9 @@ def parse_mappings(obj: str, mappings: Any) -> dict[str, tuple[str, str | None] 
         kind: str | None = None
         if isinstance(target, tuple | list):
             if len(target) != 2:
-                raise ValidationError(f"{where}: write (destination, type), e.g. ('data.rating', 'number')")
+                raise ValidationError(
+                    f"{where}: write (destination, type), e.g. ('data.rating', 'number')"
+                )
             target, kind = target
             if kind not in SPOTZEE_TYPES:
                 raise ValidationError(
@@ -183,7 +185,7 @@ def _iso_text(value: Any, sf_type: str) -> Any:
         moment = pd.Timestamp(text)
     except ValueError:
         return _DROP
-    if moment is pd.NaT:
+    if pd.isna(moment):
         return _DROP
     if moment.tz is None:
         moment = moment.tz_localize("UTC")
@@ -266,9 +268,7 @@ def _missing(value: Any) -> bool:
     return value is pd.NA or value is pd.NaT
 
 
-def convert_column(
-    values: list[Any], mapping: FieldMapping
-) -> tuple[np.ndarray, dict[int, str]]:
+def convert_column(values: list[Any], mapping: FieldMapping) -> tuple[np.ndarray, dict[int, str]]:
     """The converted values (None where there is nothing to send) and, by position, the
     type-mismatch warning of each value that was dropped."""
     convert = _CONVERTERS[mapping.type]

@@ -153,8 +153,11 @@ STANDARD_TYPES: Final[dict[str, dict[str, str]]] = {
     "Campaign": {"Id": "id", "Name": "string", "Type": "picklist", "Status": "picklist"},
 }
 _PARENTS: Final = {
-    "CampaignMember": {"lead": ("Lead", "Lead"), "contact": ("Contact", "Contact"),
-                       "campaign": ("Campaign", "Campaign")},
+    "CampaignMember": {
+        "lead": ("Lead", "Lead"),
+        "contact": ("Contact", "Contact"),
+        "campaign": ("Campaign", "Campaign"),
+    },
     "Contact": {"account": ("Account", "Account")},
 }
 

@@ -20,8 +20,8 @@ import pandas as pd
 
 from .._batching import check_batch_size
 from .._errors import (
-    Interrupted,
     IntegrationStateError,
+    Interrupted,
     SalesforceError,
     SalesforceSessionError,
     SpotzeeError,
@@ -47,7 +47,7 @@ from ._sync import (
 )
 
 if TYPE_CHECKING:
-    import simple_salesforce
+    from simple_salesforce.api import Salesforce
 
     from .._client import Client
 
@@ -58,11 +58,11 @@ STATUSES: Final = ("Incomplete", "Active", "Error", "Inactive")
 _ID: Final = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,63}")
 _QUOTA_FLOOR: Final = 0.10
 
-SourceLike = Any  # simple_salesforce.Salesforce | Mapping[str, pd.DataFrame]
+SourceLike = Any  # Salesforce | Mapping[str, pd.DataFrame]
 
 
 def _duration(value: Any, name: str) -> dt.timedelta:
-    if isinstance(value, bool) or isinstance(value, int | float):
+    if isinstance(value, bool | int | float):
         raise ValidationError(
             f"{name} needs a unit: a timedelta or a text such as '60min' or '1h', not {value!r}"
         )
@@ -72,7 +72,7 @@ def _duration(value: Any, name: str) -> dt.timedelta:
         raise ValidationError(
             f"{name} must be a timedelta or a text such as '60min', not {value!r}"
         ) from None
-    if delta is pd.NaT or delta < pd.Timedelta(0):
+    if pd.isna(delta) or delta < pd.Timedelta(0):
         raise ValidationError(f"{name} must not be negative, got {value!r}")
     return delta.to_pytimedelta()
 
@@ -187,7 +187,9 @@ class Integration:
         destination = None
         if opt_out is not None:
             bare = isinstance(opt_out, str) and "." not in opt_out and opt_out not in FIRST_CLASS
-            destination = "data." + opt_out.strip() if bare else parse_destination(opt_out, "opt_out")
+            destination = (
+                "data." + opt_out.strip() if bare else parse_destination(opt_out, "opt_out")
+            )
             if not destination.startswith("data.") or destination == "data.":
                 raise ValidationError(
                     "opt_out must name a boolean user property such as 'unsubscribed' "
@@ -195,7 +197,9 @@ class Integration:
                 )
         if subscription_id is not None:
             if isinstance(subscription_id, bool) or not isinstance(subscription_id, int):
-                raise ValidationError(f"subscription_id must be an integer, not {subscription_id!r}")
+                raise ValidationError(
+                    f"subscription_id must be an integer, not {subscription_id!r}"
+                )
             if subscription_id < 1:
                 raise ValidationError(f"subscription_id must be 1 or more, not {subscription_id}")
             if destination is None:
@@ -205,10 +209,16 @@ class Integration:
         self.frequency = _duration(frequency, "frequency")
         self.overlap = _duration(overlap, "overlap")
         self.default_region = check_region(default_region)
-        if isinstance(retry_attempts, bool) or not isinstance(retry_attempts, int) or retry_attempts < 1:
+        if (
+            isinstance(retry_attempts, bool)
+            or not isinstance(retry_attempts, int)
+            or retry_attempts < 1
+        ):
             raise ValidationError(f"retry_attempts must be 1 or more, not {retry_attempts!r}")
         if not isinstance(retry_backoff, int | float) or retry_backoff < 0:
-            raise ValidationError(f"retry_backoff must be seconds (0 or more), not {retry_backoff!r}")
+            raise ValidationError(
+                f"retry_backoff must be seconds (0 or more), not {retry_backoff!r}"
+            )
         self._retry = (retry_attempts, float(retry_backoff))
         self._configs = tuple(
             ObjectConfig(
@@ -288,7 +298,8 @@ class Integration:
         frame = pd.DataFrame(
             {
                 "at": pd.to_datetime(
-                    pd.Series([e.get("at") for e in entries], dtype=object), utc=True,
+                    pd.Series([e.get("at") for e in entries], dtype=object),
+                    utc=True,
                     format="ISO8601",
                 ).astype("datetime64[ns, UTC]"),
                 "event": pd.Categorical(
@@ -335,7 +346,7 @@ class Integration:
         since = pd.Timestamp(mark).to_pydatetime() - self.overlap
         return Selection(plan.rules, plan.match, since.replace(microsecond=0))
 
-    def preview(self, source: simple_salesforce.Salesforce | Mapping[str, pd.DataFrame]) -> pd.DataFrame:
+    def preview(self, source: Salesforce | Mapping[str, pd.DataFrame]) -> pd.DataFrame:
         """Per object: how many records the rules match (`matched`), how many the next sync
         would pull (`next_pull`: all of them on the initial sync, else those modified since
         the watermark less the overlap), from when (`since`) and the query. Sends nothing."""
@@ -358,7 +369,9 @@ class Integration:
                     "query": src.describe_query(plan.obj, plan.fields, selection),
                 }
             )
-        frame = pd.DataFrame(out, columns=["object", "matched", "next_pull", "mode", "since", "query"])
+        frame = pd.DataFrame(
+            out, columns=["object", "matched", "next_pull", "mode", "since", "query"]
+        )
         frame["matched"] = frame["matched"].astype("Int64")
         frame["next_pull"] = frame["next_pull"].astype("Int64")
         frame["since"] = pd.to_datetime(frame["since"], utc=True).astype("datetime64[ns, UTC]")
@@ -367,7 +380,7 @@ class Integration:
 
     def sync(
         self,
-        source: simple_salesforce.Salesforce | Mapping[str, pd.DataFrame],
+        source: Salesforce | Mapping[str, pd.DataFrame],
         *,
         client: Client | None = None,
         dry_run: bool = False,
@@ -412,8 +425,13 @@ class Integration:
 
     def _options(self, batch_size: int, progress: ProgressLike, dry_run: bool) -> RunOptions:
         return RunOptions(
-            self.id, self.subscription_id, self.default_region, batch_size, dry_run,
-            progress, self.overlap,
+            self.id,
+            self.subscription_id,
+            self.default_region,
+            batch_size,
+            dry_run,
+            progress,
+            self.overlap,
         )
 
     def _check_runnable(self, state: dict[str, Any]) -> None:
@@ -429,7 +447,11 @@ class Integration:
             )
 
     def _dry_run(
-        self, src: SalesforceSource | FrameSource, full: bool, batch_size: int, progress: ProgressLike
+        self,
+        src: SalesforceSource | FrameSource,
+        full: bool,
+        batch_size: int,
+        progress: ProgressLike,
     ) -> pd.DataFrame:
         state = self._state.read()
         self._check_runnable(state)
@@ -526,7 +548,9 @@ class Integration:
                         }
                     )
 
-    def _summary(self, outcomes: dict[str, ObjectOutcome]) -> tuple[Counter[str], list[str], list[Any]]:
+    def _summary(
+        self, outcomes: dict[str, ObjectOutcome]
+    ) -> tuple[Counter[str], list[str], list[Any]]:
         counts: Counter[str] = Counter()
         errors: Counter[str] = Counter()
         warnings: list[Any] = []
@@ -534,7 +558,7 @@ class Integration:
             counts.update(outcome.counts)
             errors.update(outcome.errors)
             warnings.extend(outcome.warnings)
-        listed = [f"{n} × {text}" if n > 1 else text for text, n in errors.most_common(50)]
+        listed = [f"{n} x {text}" if n > 1 else text for text, n in errors.most_common(50)]
         return counts, listed, warnings[:MAX_LOGGED_WARNINGS]
 
     def _completed(
@@ -630,7 +654,7 @@ class Integration:
 
     # -- health ---------------------------------------------------------------------------------
 
-    def health(self, source: simple_salesforce.Salesforce | Mapping[str, pd.DataFrame]) -> pd.DataFrame:
+    def health(self, source: Salesforce | Mapping[str, pd.DataFrame]) -> pd.DataFrame:
         """The server integration's four checks, one row each (`check`, `ok`, `detail`):
         `credentials` (the session still authorises), `mapped_fields` (every field the
         rules and mappings name still exists), `api_quota` (more than 10 % of the daily
@@ -741,4 +765,3 @@ def _ago(delta: dt.timedelta) -> str:
 def _counts_text(counts: Counter[str]) -> str:
     parts = [f"{n:,} {status}" for status, n in counts.most_common() if n]
     return ", ".join(parts) if parts else "no records"
-

@@ -119,12 +119,11 @@ def plan_object(config: ObjectConfig, source: Source) -> ObjectPlan:
         for f in opt_out_fields:
             if f.type != "boolean":
                 raise ValidationError(f"{obj}.{f.name} is a {f.type} field, not a checkbox")
-    fields: list[str] = []
-    for name in ("Id", "LastModifiedDate", *(r.field.name for r in rows)) + tuple(
-        f.name for f in opt_out_fields
-    ):
-        if name.lower() not in {f.lower() for f in fields}:
-            fields.append(name)
+    selected: list[str] = []
+    first = ("Id", "LastModifiedDate", *(r.field.name for r in rows))
+    for name in (*first, *(f.name for f in opt_out_fields)):
+        if name.lower() not in {f.lower() for f in selected}:
+            selected.append(name)
     fingerprint = hashlib.sha256(
         orjson.dumps(
             {
@@ -136,6 +135,12 @@ def plan_object(config: ObjectConfig, source: Source) -> ObjectPlan:
         )
     ).hexdigest()[:16]
     return ObjectPlan(
-        obj, rules, config.match, tuple(rows), config.opt_out, opt_out_fields, tuple(fields),
+        obj,
+        rules,
+        config.match,
+        tuple(rows),
+        config.opt_out,
+        opt_out_fields,
+        tuple(selected),
         fingerprint,
     )

@@ -32,9 +32,9 @@ __all__ = [
     "MATCHES",
     "OPERATORS",
     "Match",
+    "Rule",
     "TypedRule",
     "instants",
-    "Rule",
     "local_mask",
     "parse_rules",
     "soql_where",
@@ -153,11 +153,15 @@ def parse_rules(obj: str, rules: Any) -> tuple[Rule, ...]:
             )
         if operator in _NO_VALUE:
             if len(item) == 3:
-                raise ValidationError(f"{where}: {operator} takes no value: ({field!r}, {operator!r})")
+                raise ValidationError(
+                    f"{where}: {operator} takes no value: ({field!r}, {operator!r})"
+                )
             out.append(Rule(field, operator))
             continue
         if len(item) == 2:
-            raise ValidationError(f"{where}: {operator} needs a value: ({field!r}, {operator!r}, value)")
+            raise ValidationError(
+                f"{where}: {operator} needs a value: ({field!r}, {operator!r}, value)"
+            )
         out.append(Rule(field, operator, _check_value(where, operator, item[2])))
     return tuple(out)
 
@@ -212,9 +216,7 @@ def typed_rule(obj: str, rule: Rule, info: FieldInfo) -> TypedRule:
         raise ValidationError(f"{where}: {info.name} ({info.type}) cannot be filtered in SOQL")
     if rule.operator not in _ALLOWED[family]:
         allowed = ", ".join(op for op in OPERATORS if op in _ALLOWED[family])
-        raise ValidationError(
-            f"{where}: {info.name} is a {info.type} field, which takes {allowed}"
-        )
+        raise ValidationError(f"{where}: {info.name} is a {info.type} field, which takes {allowed}")
     value = rule.value
     if rule.operator in _NO_VALUE:
         return TypedRule(info, rule.operator, None, family)
@@ -257,9 +259,8 @@ def _moment(where: str, info: FieldInfo, value: Any) -> dt.date | dt.datetime:
         return value
     if not isinstance(value, dt.datetime):  # a date for a datetime field: its midnight, UTC
         return dt.datetime(value.year, value.month, value.day, tzinfo=dt.UTC)
-    if value.tzinfo is None:
-        value = value.replace(tzinfo=dt.UTC)
-    return value.astimezone(dt.UTC).replace(microsecond=0)
+    moment: dt.datetime = value if value.tzinfo is not None else value.replace(tzinfo=dt.UTC)
+    return moment.astimezone(dt.UTC).replace(microsecond=0)
 
 
 # -- SOQL ---------------------------------------------------------------------------------
@@ -304,15 +305,21 @@ def soql_where(rules: Sequence[TypedRule], match: str) -> str | None:
 def _present(values: pd.Series) -> np.ndarray:
     """Which cells hold a value: not None/NaN/NA, and not empty text (Salesforce stores an
     empty text field as null)."""
-    na = values.isna().to_numpy(dtype=bool)
-    blank = values.map(lambda v: isinstance(v, str) and not v.strip(), na_action="ignore")
-    return ~na & ~blank.fillna(False).to_numpy(dtype=bool)
+    cells = values.to_numpy(dtype=object)
+    na = np.asarray(pd.isna(cells), dtype=bool)
+    blank = np.fromiter(
+        (isinstance(v, str) and not v.strip() for v in cells), dtype=bool, count=len(cells)
+    )
+    present: np.ndarray = ~na & ~blank
+    return present
 
 
 def _text(values: pd.Series) -> pd.Series:
-    return values.map(lambda v: v if isinstance(v, str) else str(v), na_action="ignore").astype(
-        "string"
-    ).str.casefold()
+    return (
+        values.map(lambda v: v if isinstance(v, str) else str(v), na_action="ignore")
+        .astype("string")
+        .str.casefold()
+    )
 
 
 def _booleans(values: pd.Series) -> pd.Series:
@@ -337,7 +344,8 @@ def instants(values: pd.Series, family: str) -> pd.Series:
     else:
         text = values.map(lambda v: v if isinstance(v, str) else str(v), na_action="ignore")
         moments = pd.to_datetime(text, errors="coerce", utc=True, format="ISO8601")
-    return moments.dt.floor("D" if family == "date" else "s")
+    floored: pd.Series = moments.dt.floor("D" if family == "date" else "s")
+    return floored
 
 
 def _target(rule: TypedRule) -> Any:
@@ -381,11 +389,13 @@ def _rule_mask(rule: TypedRule, values: pd.Series) -> np.ndarray:
         hit = comparable > target
     else:
         hit = comparable < target
-    known = pd.array(hit, dtype="boolean").fillna(False).to_numpy(dtype=bool) & present
+    known: np.ndarray = pd.Series(hit, dtype="boolean").fillna(False).to_numpy(dtype=bool)
+    known &= present
     if op in ("not_equals", "not_contains"):
         # SOQL's `!=` and `NOT … LIKE` hold for a null field: the negation of the
         # positive test, which a null field fails.
-        return ~known
+        negated: np.ndarray = ~known
+        return negated
     return known
 
 

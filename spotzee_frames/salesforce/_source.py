@@ -15,6 +15,7 @@ expired or refused session is one `SalesforceSessionError`; anything else is a
 from __future__ import annotations
 
 import datetime as dt
+import functools
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Final, Protocol, TypeVar
@@ -35,7 +36,7 @@ from ._ids import id18, is_record_id
 from ._rules import TypedRule, instants, local_mask, soql_where
 
 if TYPE_CHECKING:
-    import simple_salesforce
+    from simple_salesforce.api import Salesforce
 
 __all__ = [
     "PAGE_SIZE",
@@ -104,7 +105,7 @@ def modified_text(value: Any) -> str | None:
         moment = pd.Timestamp(value)
     except (ValueError, TypeError):
         return None
-    if moment is pd.NaT:
+    if pd.isna(moment):
         return None
     moment = moment.tz_localize("UTC") if moment.tz is None else moment.tz_convert("UTC")
     return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
@@ -113,7 +114,7 @@ def modified_text(value: Any) -> str | None:
 # -- Salesforce ---------------------------------------------------------------------------
 
 
-def _error_items(exc: Exception) -> list[dict[str, Any]]:
+def _error_items(exc: Exception) -> list[Mapping[str, Any]]:
     content = getattr(exc, "content", None)
     if isinstance(content, list):
         return [item for item in content if isinstance(item, Mapping)]
@@ -182,7 +183,9 @@ def _translate(exc: BaseException, what: str, attempts: int, secret: str | None)
         )
     if isinstance(exc, requests.RequestException):
         return SalesforceError(
-            _scrub(f"no answer from Salesforce on {what}{tries}: {type(exc).__name__}: {exc}", secret),
+            _scrub(
+                f"no answer from Salesforce on {what}{tries}: {type(exc).__name__}: {exc}", secret
+            ),
             error_code="network_error",
             attempts=attempts,
         )
@@ -201,7 +204,7 @@ class SalesforceSource:
 
     def __init__(
         self,
-        sf: simple_salesforce.Salesforce,
+        sf: Salesforce,
         *,
         attempts: int,
         backoff: float,
@@ -296,7 +299,7 @@ class SalesforceSource:
             number += 1
             answer = self._call(
                 f"query {obj} (page {number})",
-                lambda: sf.query_more(next_url, identifier_is_url=True),
+                functools.partial(sf.query_more, next_url, identifier_is_url=True),
                 lambda: sf.api_usage,
             )
 
@@ -384,8 +387,8 @@ class FrameSource:
         order = np.arange(len(picked))
         if stamps is not None:
             keys = pd.DataFrame({"m": stamps[mask].to_numpy(), "i": ids})
-            order = keys.sort_values(["m", "i"], kind="stable", na_position="first").index
-            order = np.asarray(order, dtype=np.int64)
+            ranked = keys.sort_values(["m", "i"], kind="stable", na_position="first")
+            order = np.asarray(ranked.index, dtype=np.int64)
         return picked, order
 
     def count(self, obj: str, selection: Selection) -> int:
@@ -401,13 +404,15 @@ class FrameSource:
         for start in range(0, max(total, 1), PAGE_SIZE):
             part = picked.iloc[start : start + PAGE_SIZE]
             ids = [_record_id(obj, v) for v in part[label_of["id"]].tolist()]
-            modified = (
-                [modified_text(v) for v in part[modified_col].tolist()]
-                if modified_col is not None
-                else [None] * len(part)
-            )
+            modified: list[str | None] = [None] * len(part)
+            if modified_col is not None:
+                modified = [modified_text(v) for v in part[modified_col].tolist()]
             columns = {
-                f.lower(): (part[label_of[f.lower()]].tolist() if f.lower() in label_of else [None] * len(part))
+                f.lower(): (
+                    part[label_of[f.lower()]].tolist()
+                    if f.lower() in label_of
+                    else [None] * len(part)
+                )
                 for f in fields
             }
             yield Page(ids, modified, columns, total)
@@ -428,11 +433,14 @@ def make_source(
     if isinstance(source, Mapping):
         return FrameSource(source)
     try:
-        from simple_salesforce import Salesforce
-    except ImportError:
-        Salesforce = None  # noqa: N806
-    if Salesforce is not None and isinstance(source, Salesforce):
-        return SalesforceSource(source, attempts=attempts, backoff=backoff, backoff_max=backoff_max)
+        from simple_salesforce.api import Salesforce as Session
+    except ImportError:  # without the extra, only frames can be a source
+        pass
+    else:
+        if isinstance(source, Session):
+            return SalesforceSource(
+                source, attempts=attempts, backoff=backoff, backoff_max=backoff_max
+            )
     raise ValidationError(
         "the source must be a simple_salesforce.Salesforce session (salesforce.connect()) or "
         f"a dict of {{object: DataFrame}} of exported records, not {type(source).__name__}"

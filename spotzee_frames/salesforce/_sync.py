@@ -345,12 +345,14 @@ def _send_chunk(
                 outcome.warnings.append(
                     {"object": obj, "salesforce_id": page.ids[i], "warning": message}
                 )
-    opted = _opted_out(plan, page) if plan.opt_out is not None else [None] * n
+    opted: list[bool | None] = [None] * n
+    if plan.opt_out is not None:
+        opted = _opted_out(plan, page)
     if plan.opt_out is not None:
         data[plan.opt_out] = np.array(opted, dtype=object)
     frame = pd.DataFrame(data)
     send = np.flatnonzero(~held)
-    mapping = {column: column for column in frame.columns}
+    targets = {column: column for column in frame.columns}
     status = np.full(n, "skipped", dtype=object)
     fields = np.full(n, None, dtype=object)
     user_ids = np.full(n, None, dtype=object)
@@ -415,7 +417,7 @@ def _send_chunk(
             already = existing.existing([ext_ids[i] for i in send])
         result = upsert(
             part,
-            mapping,
+            targets,
             mode="sync",
             dry_run=options.dry_run,
             default_region=options.default_region,
@@ -491,7 +493,9 @@ def new_run_id() -> str:
     return "run_" + uuid.uuid4().hex[:12]
 
 
-def started_entry(run_id: str, since: dict[str, str | None], modes: dict[str, str]) -> dict[str, Any]:
+def started_entry(
+    run_id: str, since: dict[str, str | None], modes: dict[str, str]
+) -> dict[str, Any]:
     return {
         "at": iso_now(),
         "event": "sync_started",

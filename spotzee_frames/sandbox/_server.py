@@ -121,9 +121,7 @@ def serve_in_thread(server: uvicorn.Server, host: str, port: int, *, name: str) 
     """Run `server` on `host:port` (0 = a free port) in a background thread until the
     block ends; yields the port it listens on."""
     sock = bind(host, port)
-    thread = threading.Thread(
-        target=server.run, kwargs={"sockets": [sock]}, name=name, daemon=True
-    )
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, name=name, daemon=True)
     thread.start()
     try:
         deadline = time.monotonic() + _START_TIMEOUT

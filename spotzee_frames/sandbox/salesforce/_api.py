@@ -170,9 +170,7 @@ class FakeApi:
     def _limit_headers(self) -> tuple[tuple[str, str], ...]:
         return (("Sforce-Limit-Info", f"api-usage={self.limits.used}/{self.limits.limit}"),)
 
-    def _error(
-        self, status: int, code: str, message: str, *, limited: bool = True
-    ) -> Answer:
+    def _error(self, status: int, code: str, message: str, *, limited: bool = True) -> Answer:
         body = orjson.dumps([{"message": message, "errorCode": code}])
         extra = self._limit_headers() if limited else ()
         return Answer(status, body, (("Content-Type", "application/json"), *extra))
@@ -200,11 +198,15 @@ class FakeApi:
         if kind == "login":
             return self._login(route, body)
         if fault == "expired_session":
-            return self._error(401, "INVALID_SESSION_ID", "Session expired or invalid", limited=False)
+            return self._error(
+                401, "INVALID_SESSION_ID", "Session expired or invalid", limited=False
+            )
         auth = headers.get("authorization", "")
         token = auth[7:] if auth[:7].lower() == "bearer " else ""
         if token not in self.tokens:
-            return self._error(401, "INVALID_SESSION_ID", "Session expired or invalid", limited=False)
+            return self._error(
+                401, "INVALID_SESSION_ID", "Session expired or invalid", limited=False
+            )
         if fault in ("500", "503"):
             return self._error(
                 int(fault), "UNKNOWN_EXCEPTION", "An unexpected error occurred. Please try again."
@@ -382,9 +384,7 @@ class FakeApi:
         done = offset + size >= len(rows)
         payload: dict[str, Any] = {"totalSize": len(rows), "done": done, "records": chunk}
         if not done:
-            payload["nextRecordsUrl"] = (
-                f"/services/data/v{version}/query/{locator}-{offset + size}"
-            )
+            payload["nextRecordsUrl"] = f"/services/data/v{version}/query/{locator}-{offset + size}"
         return self._json(payload)
 
     def _more(self, locator: str, offset: int) -> Answer:

@@ -12,8 +12,8 @@ from ._api import FAULT_KINDS, FakeApi, RequestLog, _Login
 from ._org import Org, SfField
 
 if TYPE_CHECKING:
-    import requests
-    import simple_salesforce
+    from requests import Session
+    from simple_salesforce.api import Salesforce
 
 __all__ = ["FakeSalesforce", "ServedSalesforce"]
 
@@ -31,7 +31,7 @@ class ServedSalesforce:
     access_token: str
     _sessions: list[Any] = field(default_factory=list, repr=False, compare=False)
 
-    def session(self) -> requests.Session:
+    def session(self) -> Session:
         """A `requests.Session` that trusts the fake's certificate (and nothing else new)."""
         import requests
 
@@ -43,9 +43,9 @@ class ServedSalesforce:
         self._sessions.append(session)
         return session
 
-    def connect(self, **options: Any) -> simple_salesforce.Salesforce:
+    def connect(self, **options: Any) -> Salesforce:
         """A simple-salesforce session on the served fake."""
-        from simple_salesforce import Salesforce
+        from simple_salesforce.api import Salesforce
 
         return Salesforce(
             instance_url=self.instance_url,
@@ -225,7 +225,7 @@ class FakeSalesforce:
 
     # -- transports -----------------------------------------------------------------------------
 
-    def session(self) -> requests.Session:
+    def session(self) -> Session:
         """A `requests.Session` whose every https:// request is answered by this fake, in
         process (so nothing can leave the machine, not even a login)."""
         import requests
@@ -237,9 +237,9 @@ class FakeSalesforce:
         session.mount("http://", FakeAdapter(self._api))
         return session
 
-    def connect(self, **options: Any) -> simple_salesforce.Salesforce:
+    def connect(self, **options: Any) -> Salesforce:
         """A simple-salesforce session on this fake, in process."""
-        from simple_salesforce import Salesforce
+        from simple_salesforce.api import Salesforce
 
         return Salesforce(
             instance_url=self.instance_url,
@@ -256,9 +256,7 @@ class FakeSalesforce:
             from .._server import serve_in_thread, uvicorn_server
             from ._transport import AsgiFake
 
-            server = uvicorn_server(
-                AsgiFake(self._api), ssl_keyfile=keycert, ssl_certfile=keycert
-            )
+            server = uvicorn_server(AsgiFake(self._api), ssl_keyfile=keycert, ssl_certfile=keycert)
             with serve_in_thread(server, host, port, name="fake-salesforce") as bound:
                 url = f"https://{host}:{bound}"
                 previous = self._api.instance_url

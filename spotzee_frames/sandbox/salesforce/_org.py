@@ -313,7 +313,10 @@ class Org:
         at: dt.datetime | None = None,
     ) -> list[str]:
         ids: list[str] = []
-        for parent_obj, key, parents in (("Lead", "LeadId", leads), ("Contact", "ContactId", contacts)):
+        for parent_obj, key, parents in (
+            ("Lead", "LeadId", leads),
+            ("Contact", "ContactId", contacts),
+        ):
             for parent_id in parents:
                 parent = self.records[parent_obj][parent_id]
                 values = {

@@ -239,7 +239,8 @@ class _Parser:
         token = self.take()
         if token.word() != word:
             raise SoqlError(
-                "MALFORMED_QUERY", f"expected {word.upper()} at position {token.at}, got {token.text!r}"
+                "MALFORMED_QUERY",
+                f"expected {word.upper()} at position {token.at}, got {token.text!r}",
             )
 
     def expect(self, text: str) -> None:
@@ -257,7 +258,8 @@ class _Parser:
         token = self.take()
         if token.kind != "word" or token.text.lower() in _KEYWORDS:
             raise SoqlError(
-                "MALFORMED_QUERY", f"expected a field name at position {token.at}, got {token.text!r}"
+                "MALFORMED_QUERY",
+                f"expected a field name at position {token.at}, got {token.text!r}",
             )
         return token.text
 
@@ -484,7 +486,8 @@ def _comparison(cond: Comparison, resolve: Resolver) -> Predicate:
     if cond.op == "like":
         if not text or kind == "multipicklist":
             raise SoqlError(
-                "INVALID_FIELD", f"invalid operator on field '{cond.field}': LIKE needs a text field"
+                "INVALID_FIELD",
+                f"invalid operator on field '{cond.field}': LIKE needs a text field",
             )
         assert isinstance(cond.literal, Literal)
         if cond.literal.kind != "string":
