@@ -866,6 +866,12 @@ def demo(progress: bool | None) -> None:
     _exit(run_demo(progress=progress))
 
 
+# Command groups kept in their own modules (they use the helpers above).
+from .salesforce._cli import salesforce as _salesforce_group  # noqa: E402
+
+cli.add_command(_salesforce_group)
+
+
 def main(argv: Sequence[str] | None = None) -> None:
     """The `spotzee-frames` entry point. Ctrl-C exits 130 wherever it lands (click's own
     handling would print "Aborted!" and exit 1, which here means "rows failed")."""

@@ -29,7 +29,7 @@ __all__ = [
 ]
 
 # A row with one of these statuses went (or, in a dry run, would go) through.
-SENT_STATUSES = ("upserted", "queued", "triggered", "valid")
+SENT_STATUSES = ("upserted", "queued", "triggered", "imported", "updated", "valid")
 # Nothing went wrong with these rows: `skipped` ones duplicate a row that was sent.
 OK_STATUSES = (*SENT_STATUSES, "skipped")
 # Display order; statuses not listed here come after, alphabetically.

@@ -236,10 +236,11 @@ class FakeApi:
 
     def _login(self, version: str, body: bytes) -> Answer:
         text = body.decode("utf-8", "replace")
-        user = re.search(r"<urn:username>(.*?)</urn:username>", text, re.DOTALL)
-        secret = re.search(r"<urn:password>(.*?)</urn:password>", text, re.DOTALL)
-        login = self.logins.get(unescape(user.group(1), _XML_QUOTES)) if user else None
-        given = unescape(secret.group(1), _XML_QUOTES) if secret else ""
+        # The partner login's body, whichever namespace prefix it uses (urn:, n1:…).
+        user = re.search(r"<(\w+):username>(.*?)</\1:username>", text, re.DOTALL)
+        secret = re.search(r"<(\w+):password>(.*?)</\1:password>", text, re.DOTALL)
+        login = self.logins.get(unescape(user.group(2), _XML_QUOTES)) if user else None
+        given = unescape(secret.group(2), _XML_QUOTES) if secret else ""
         if login is None or given != login.password + login.security_token:
             fault = (
                 '<?xml version="1.0" encoding="UTF-8"?><soapenv:Envelope '
