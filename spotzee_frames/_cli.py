@@ -866,10 +866,14 @@ def demo(progress: bool | None) -> None:
     _exit(run_demo(progress=progress))
 
 
-# Command groups kept in their own modules (they use the helpers above).
-from .salesforce._cli import salesforce as _salesforce_group  # noqa: E402
+def _add_groups() -> None:
+    """Command groups kept in their own modules (they use the helpers above)."""
+    from .salesforce._cli import salesforce as group
 
-cli.add_command(_salesforce_group)
+    cli.add_command(group)
+
+
+_add_groups()
 
 
 def main(argv: Sequence[str] | None = None) -> None:
