@@ -31,7 +31,9 @@ interrupted.
 
 from __future__ import annotations
 
+import contextlib
 import tomllib
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -121,11 +123,19 @@ def load_config(path: Path) -> tuple[Integration, dict[str, Path]]:
     return integration, sources
 
 
-def _source(sources: dict[str, Path]) -> Any:
+@contextlib.contextmanager
+def _source(sources: dict[str, Path]) -> Iterator[Any]:
+    """Salesforce from the environment (its connections closed afterwards), or the frames
+    of the exported files."""
     if not sources:
         from ._connect import connect
 
-        return connect()
+        session = connect()
+        try:
+            yield session
+        finally:
+            session.session.close()
+        return
     frames = {}
     for obj, path in sources.items():
         try:
@@ -135,7 +145,7 @@ def _source(sources: dict[str, Path]) -> Any:
                 frames[obj] = pd.read_csv(path, dtype=str, keep_default_na=False, na_values=[""])
         except (OSError, ValueError, ImportError) as exc:
             raise UsageFailure(f"cannot read {path}: {' '.join(str(exc).split())}") from None
-    return frames
+    yield frames
 
 
 _config_argument = click.argument(
@@ -172,13 +182,13 @@ def sync(
     """Pull what changed since the last successful sync (everything the first time) and
     upsert it; prints the outcome per status and the records that did not sync."""
     integration, sources = load_config(config)
-    source = _source(sources)
     client = None if dry_run else _state().client()
     try:
-        result = integration.sync(
-            source, client=client, dry_run=dry_run, full=full, batch_size=batch_size,
-            progress=progress,
-        )  # fmt: skip
+        with _source(sources) as source:
+            result = integration.sync(
+                source, client=client, dry_run=dry_run, full=full, batch_size=batch_size,
+                progress=progress,
+            )  # fmt: skip
     except Interrupted as exc:
         click.echo("interrupted: the records below were done before the stop", err=True)
         if isinstance(exc.result, pd.DataFrame):
@@ -216,7 +226,8 @@ def preview(config: Path) -> None:
     """How many records each object's rules match, and how many the next sync would pull.
     Sends nothing to Spotzee."""
     integration, sources = load_config(config)
-    frame = integration.preview(_source(sources))
+    with _source(sources) as source:
+        frame = integration.preview(source)
     click.echo(format_table(frame.drop(columns=["query"])))
     for obj, query in zip(frame["object"], frame["query"], strict=True):
         click.echo(f"{obj}: {query}")
@@ -263,6 +274,7 @@ def health(config: Path) -> None:
     """The four health checks (credentials, mapped fields, API quota, staleness); exit
     code 1 when one fails."""
     integration, sources = load_config(config)
-    frame = integration.health(_source(sources))
+    with _source(sources) as source:
+        frame = integration.health(source)
     click.echo(format_table(frame))
     _exit(EXIT_ROWS_FAILED if (frame["ok"] == False).any() else EXIT_OK)  # noqa: E712

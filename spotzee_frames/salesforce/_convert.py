@@ -258,6 +258,13 @@ _CONVERTERS: Final = {
 }
 
 
+_NATIVE: Final[dict[str, tuple[type, ...]]] = {
+    "string": (str,),
+    "number": (int, float),
+    "boolean": (bool,),
+}
+
+
 def _missing(value: Any) -> bool:
     if value is None:
         return True
@@ -276,7 +283,19 @@ def convert_column(values: list[Any], mapping: FieldMapping) -> tuple[np.ndarray
     out = np.full(len(values), None, dtype=object)
     warnings: dict[int, str] = {}
     cache: dict[tuple[type, Any], Any] = {}
+    # The values that are already what the type wants go straight through (most of them:
+    # the REST API sends text as str, numbers as int/float, checkboxes as bool).
+    native = _NATIVE.get(mapping.type, ())
     for i, value in enumerate(values):
+        kind = type(value)
+        if kind in native:
+            if kind is str:
+                if value and not value.isspace():
+                    out[i] = value
+                continue
+            if kind is not float or math.isfinite(value):
+                out[i] = value
+                continue
         if _missing(value):
             continue
         # Many records share values (picklists, checkboxes): convert each one once. The

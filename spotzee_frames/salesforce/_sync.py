@@ -74,7 +74,9 @@ RESULT_COLUMNS: Final = (
     "attempts",
     "request_id",
 )
-_CHUNK_MAX: Final = 20_000
+# Each chunk is one upsert call, whose start and end cost a little pace; a chunk takes
+# whatever has been pulled meanwhile, up to this many records.
+_CHUNK_MAX: Final = 40_000
 _PREFETCH: Final = 8
 #: Warnings kept per run in the log (the result frame has them all).
 MAX_LOGGED_WARNINGS: Final = 1000
@@ -157,7 +159,7 @@ class ObjectOutcome:
 class _Prefetch:
     """Pages pulled on a background thread, `_PREFETCH` ahead at most."""
 
-    def __init__(self, pages: Iterator[Page]) -> None:
+    def __init__(self, pages: Iterator[Converted]) -> None:
         self._queue: queue.Queue[tuple[str, Any]] = queue.Queue(maxsize=_PREFETCH)
         self._stop = threading.Event()
         self._thread = threading.Thread(
@@ -175,7 +177,7 @@ class _Prefetch:
                 continue
         return False
 
-    def _work(self, pages: Iterator[Page]) -> None:
+    def _work(self, pages: Iterator[Converted]) -> None:
         try:
             for page in pages:
                 if not self._put(("page", page)):
@@ -184,7 +186,7 @@ class _Prefetch:
         except BaseException as exc:  # handed to the consuming thread, which raises it
             self._put(("error", exc))
 
-    def get(self, *, block: bool) -> Page | None:
+    def get(self, *, block: bool) -> Converted | None:
         """The next page; None at the end, or (not blocking) when none has arrived yet."""
         if self.finished:
             return None
@@ -198,7 +200,7 @@ class _Prefetch:
         if kind == "end":
             self.finished = True
             return None
-        page: Page = item
+        page: Converted = item
         return page
 
     def close(self) -> None:
@@ -206,7 +208,7 @@ class _Prefetch:
         self._thread.join(timeout=30)
 
 
-def _chunks(pages: _Prefetch) -> Iterator[list[Page]]:
+def _chunks(pages: _Prefetch) -> Iterator[list[Converted]]:
     """Lists of pages: the next one (waiting for it), then any more already pulled. A pull
     that fails after some pages hands those on first, then raises."""
     while True:
@@ -230,15 +232,60 @@ def _chunks(pages: _Prefetch) -> Iterator[list[Page]]:
             raise failure
 
 
-def _merge(chunk: list[Page]) -> Page:
+@dataclass
+class Converted:
+    """A page made ready to send: external ids, each destination's converted values, the
+    type-mismatch warnings by position, and each record's opt-out."""
+
+    page: Page
+    ext_ids: list[str]
+    data: dict[str, np.ndarray]
+    warnings: dict[int, list[str]]
+    opted: list[bool | None]
+
+    def __len__(self) -> int:
+        return len(self.ext_ids)
+
+
+def convert_page(plan: ObjectPlan, page: Page, integration: str) -> Converted:
+    """Convert one page (on the pulling thread, so it overlaps the sending)."""
+    n = len(page)
+    data: dict[str, np.ndarray] = {}
+    warnings: dict[int, list[str]] = {}
+    for mapping in plan.mappings:
+        values, dropped = convert_column(page.columns[mapping.field.name.lower()], mapping)
+        data[mapping.destination] = values
+        for i, message in dropped.items():
+            warnings.setdefault(i, []).append(message)
+    opted: list[bool | None] = [None] * n
+    if plan.opt_out is not None:
+        opted = _opted_out(plan, page)
+        data[plan.opt_out] = np.array(opted, dtype=object)
+    ext_ids = [external_id(integration, plan.obj, i) for i in page.ids]
+    return Converted(page, ext_ids, data, warnings, opted)
+
+
+def _merge(chunk: list[Converted]) -> Converted:
     if len(chunk) == 1:
         return chunk[0]
     first = chunk[0]
-    return Page(
-        [i for p in chunk for i in p.ids],
-        [m for p in chunk for m in p.modified],
-        {k: [v for p in chunk for v in p.columns[k]] for k in first.columns},
-        first.total,
+    warnings: dict[int, list[str]] = {}
+    offset = 0
+    for part in chunk:
+        warnings.update({offset + i: w for i, w in part.warnings.items()})
+        offset += len(part)
+    page = Page(
+        [i for p in chunk for i in p.page.ids],
+        [m for p in chunk for m in p.page.modified],
+        {},
+        first.page.total,
+    )
+    return Converted(
+        page,
+        [e for p in chunk for e in p.ext_ids],
+        {k: np.concatenate([p.data[k] for p in chunk]) for k in first.data},
+        warnings,
+        [o for p in chunk for o in p.opted],
     )
 
 
@@ -276,23 +323,23 @@ def run_object(
 
     obj = plan.obj
     prefix = external_id_prefix(options.integration, obj)
-    pages = _Prefetch(source.pages(obj, plan.fields, selection))
+    pulled = source.pages(obj, plan.fields, selection)
+    pages = _Prefetch(convert_page(plan, page, options.integration) for page in pulled)
     existing: ExistingUsers | None = None
     reporter = None
     in_run: set[str] = set()
     try:
         for chunk in _chunks(pages):
-            page = _merge(chunk)
+            ready = _merge(chunk)
+            total = ready.page.total
             if reporter is None:
-                reporter = make_reporter(
-                    options.progress, desc=f"salesforce {obj}", total=page.total
-                )
+                reporter = make_reporter(options.progress, desc=f"salesforce {obj}", total=total)
             if existing is None and client is not None and not options.dry_run:
-                existing = ExistingUsers(client, prefix, page.total)
+                existing = ExistingUsers(client, prefix, total)
             bad = _send_chunk(
-                plan, page, client, existing, seen_before, in_run, rows, outcome, options, upsert
+                plan, ready, client, existing, seen_before, in_run, rows, outcome, options, upsert
             )
-            reporter.advance(done=len(page), failed=bad)
+            reporter.advance(done=len(ready), failed=bad)
     finally:
         pages.close()
         if reporter is not None:
@@ -303,7 +350,7 @@ def run_object(
 
 def _send_chunk(
     plan: ObjectPlan,
-    page: Page,
+    ready: Converted,
     client: Client | None,
     existing: ExistingUsers | None,
     seen_before: dict[str, str],
@@ -314,9 +361,10 @@ def _send_chunk(
     upsert: Any,
 ) -> int:
     obj = plan.obj
+    page = ready.page
     n = len(page)
     outcome.pulled += n
-    ext_ids = [external_id(options.integration, obj, i) for i in page.ids]
+    ext_ids = ready.ext_ids
     # Records the overlapping window brings back unchanged, or a record twice in one pull.
     held = np.zeros(n, dtype=bool)
     codes = np.full(n, None, dtype=object)
@@ -334,23 +382,15 @@ def _send_chunk(
                 "not sent again"
             )
         in_run.add(record_id)
-    data: dict[str, Any] = {"external_id": ext_ids}
-    warnings: dict[int, list[str]] = {}
-    for mapping in plan.mappings:
-        values, dropped = convert_column(page.columns[mapping.field.name.lower()], mapping)
-        data[mapping.destination] = values
-        for i, message in dropped.items():
-            warnings.setdefault(i, []).append(message)
+    warnings = ready.warnings
+    for i, messages_of in sorted(warnings.items()):
+        for message in messages_of:
             if not held[i] and len(outcome.warnings) < MAX_LOGGED_WARNINGS:
                 outcome.warnings.append(
                     {"object": obj, "salesforce_id": page.ids[i], "warning": message}
                 )
-    opted: list[bool | None] = [None] * n
-    if plan.opt_out is not None:
-        opted = _opted_out(plan, page)
-    if plan.opt_out is not None:
-        data[plan.opt_out] = np.array(opted, dtype=object)
-    frame = pd.DataFrame(data)
+    opted = ready.opted
+    frame = pd.DataFrame({"external_id": ext_ids, **ready.data})
     send = np.flatnonzero(~held)
     targets = {column: column for column in frame.columns}
     status = np.full(n, "skipped", dtype=object)

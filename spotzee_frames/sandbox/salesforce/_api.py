@@ -71,7 +71,11 @@ class _Fault:
 
 @dataclass(slots=True)
 class _Cursor:
+    """A query's result: the records selected when it ran (written out a page at a time)."""
+
     version: str
+    schema: Schema
+    fields: tuple[str, ...]
     records: list[dict[str, Any]]
     page_size: int
 
@@ -326,23 +330,24 @@ class FakeApi:
             test = _soql.predicate(query.where, resolve)
             records = [r for r in records if test(r)]
         if query.order:
-            records.sort(key=_soql.sort_key(query.order, resolve))
+            records.sort(key=_soql.sort_key(query.order, resolve, records))
         records = records[query.offset :]
         if query.limit is not None:
             records = records[: query.limit]
         if query.count:
             return self._json({"totalSize": len(records), "done": True, "records": []})
-        rows = [self._project(schema, version, query.fields, r) for r in records]
         page_size = self.page_size
         option = _BATCH_SIZE.search(headers.get("sforce-query-options", ""))
         if option:
             page_size = max(200, min(2000, int(option.group(1))))
+        # A snapshot of the selected records' values, so later writes do not show through.
+        cursor = _Cursor(version, schema, query.fields, [dict(r) for r in records], page_size)
         locator = None
-        if len(rows) > page_size:
+        if len(records) > page_size:
             self._locators += 1
             locator = f"01g{self._locators:012d}"
-            self.cursors[locator] = _Cursor(version, rows, page_size)
-        return self._page(version, rows, 0, page_size, locator)
+            self.cursors[locator] = cursor
+        return self._page(cursor, 0, locator)
 
     def _project(
         self, schema: Schema, version: str, fields: tuple[str, ...], record: dict[str, Any]
@@ -373,26 +378,25 @@ class FakeApi:
             nested[pf.name] = _wire(parent.get(pf.name))
         return out
 
-    def _page(
-        self,
-        version: str,
-        rows: list[dict[str, Any]],
-        offset: int,
-        size: int,
-        locator: str | None,
-    ) -> Answer:
-        chunk = rows[offset : offset + size]
-        done = offset + size >= len(rows)
-        payload: dict[str, Any] = {"totalSize": len(rows), "done": done, "records": chunk}
+    def _page(self, cursor: _Cursor, offset: int, locator: str | None) -> Answer:
+        size, records = cursor.page_size, cursor.records
+        chunk = [
+            self._project(cursor.schema, cursor.version, cursor.fields, r)
+            for r in records[offset : offset + size]
+        ]
+        done = offset + size >= len(records)
+        payload: dict[str, Any] = {"totalSize": len(records), "done": done, "records": chunk}
         if not done:
-            payload["nextRecordsUrl"] = f"/services/data/v{version}/query/{locator}-{offset + size}"
+            payload["nextRecordsUrl"] = (
+                f"/services/data/v{cursor.version}/query/{locator}-{offset + size}"
+            )
         return self._json(payload)
 
     def _more(self, locator: str, offset: int) -> Answer:
         cursor = self.cursors.get(locator)
         if cursor is None or offset >= len(cursor.records):
             raise _soql.SoqlError("INVALID_QUERY_LOCATOR", "invalid query locator")
-        return self._page(cursor.version, cursor.records, offset, cursor.page_size, locator)
+        return self._page(cursor, offset, locator)
 
 
 def _no_column(name: str, obj: str) -> _soql.SoqlError:

@@ -51,7 +51,7 @@ class ServedSalesforce:
             instance_url=self.instance_url,
             session_id=self.access_token,
             session=self.session(),
-            **options,
+            **{"object_pairs_hook": None, **options},
         )
 
 
@@ -245,7 +245,7 @@ class FakeSalesforce:
             instance_url=self.instance_url,
             session_id=self.access_token,
             session=self.session(),
-            **options,
+            **{"object_pairs_hook": None, **options},
         )
 
     @contextlib.contextmanager

@@ -109,5 +109,8 @@ class AsgiFake:
             return
         wire = [(n.lower().encode("latin-1"), v.encode("latin-1")) for n, v in answer.headers]
         wire.append((b"content-length", str(len(answer.body)).encode()))
+        if answer.status >= 400:
+            # Close after a refusal, so no idle connection outlives the server's shutdown.
+            wire.append((b"connection", b"close"))
         await send({"type": "http.response.start", "status": answer.status, "headers": wire})
         await send({"type": "http.response.body", "body": answer.body})
