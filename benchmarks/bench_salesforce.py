@@ -31,7 +31,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from ._served import free_port, served_sandbox
+from ._served import free_port, served_sandbox, stop
 
 __all__ = ["main"]
 
@@ -64,12 +64,7 @@ def served_salesforce(records: int, latency_ms: float) -> Iterator[dict[str, str
             "token": lines[2].split(maxsplit=1)[1].strip(),
         }
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        stop(proc)
 
 
 def _session(endpoint: dict[str, str]) -> Any:

@@ -346,6 +346,15 @@ class Integration:
         since = pd.Timestamp(mark).to_pydatetime() - self.overlap
         return Selection(plan.rules, plan.match, since.replace(microsecond=0))
 
+    def _pull(
+        self, plan: ObjectPlan, state: dict[str, Any], full: bool
+    ) -> tuple[Selection, dict[str, str]]:
+        """What a run pulls of one object, and the records it already synced in the
+        overlapping window (none when the pull starts afresh)."""
+        selection = self._selection(plan, state, full)
+        kept = (state["objects"].get(plan.obj) or {}).get("seen") or {}
+        return selection, {} if selection.since is None else kept
+
     def preview(self, source: Salesforce | Mapping[str, pd.DataFrame]) -> pd.DataFrame:
         """Per object: how many records the rules match (`matched`), how many the next sync
         would pull (`next_pull`: all of them on the initial sync, else those modified since
@@ -458,9 +467,7 @@ class Integration:
         rows = Rows()
         options = self._options(batch_size, progress, True)
         for plan in self._plans(src):
-            kept = (state["objects"].get(plan.obj) or {}).get("seen") or {}
-            selection = self._selection(plan, state, full)
-            seen = {} if selection.since is None else kept
+            selection, seen = self._pull(plan, state, full)
             run_object(plan, src, None, selection, seen, rows, ObjectOutcome(), options)
         return rows.to_frame(list(self.objects))
 
@@ -483,7 +490,8 @@ class Integration:
         except SpotzeeError as exc:
             self._failed(run_id, started, src, [], outcomes, rows, exc, begun=False)
             raise
-        selections = {plan.obj: self._selection(plan, state, full) for plan in plans}
+        pulls = {plan.obj: self._pull(plan, state, full) for plan in plans}
+        selections = {obj: selection for obj, (selection, _) in pulls.items()}
         with self._state.update() as st:
             st["connection"] = {"where": src.where, "at": iso_now()}
             st["last_run"] = {"run_id": run_id, "started_at": iso_now(), "outcome": None}
@@ -499,9 +507,7 @@ class Integration:
         options = self._options(batch_size, progress, False)
         try:
             for plan in plans:
-                selection = selections[plan.obj]
-                kept = (state["objects"].get(plan.obj) or {}).get("seen") or {}
-                seen = {} if selection.since is None else kept
+                selection, seen = pulls[plan.obj]
                 outcome = outcomes[plan.obj] = ObjectOutcome()
                 run_object(plan, src, api, selection, seen, rows, outcome, options)
         except Interrupted as exc:

@@ -18,6 +18,7 @@ import requests
 from requests.adapters import BaseAdapter
 from requests.structures import CaseInsensitiveDict
 
+from .._asgi import read_body
 from ._api import Answer, FakeApi
 
 __all__ = ["AsgiFake", "FakeAdapter"]
@@ -82,14 +83,9 @@ class AsgiFake:
     ) -> None:
         if scope["type"] != "http":
             return
-        chunks: list[bytes] = []
-        more = True
-        while more:
-            message = await receive()
-            if message["type"] == "http.disconnect":
-                return
-            chunks.append(message.get("body", b""))
-            more = message.get("more_body", False)
+        body = await read_body(receive)
+        if body is None:
+            return
         headers: dict[str, str] = {}
         for name, value in scope["headers"]:
             headers.setdefault(name.decode("latin-1").lower(), value.decode("latin-1"))
@@ -100,7 +96,7 @@ class AsgiFake:
             scope["path"],
             scope.get("query_string", b"").decode("latin-1"),
             headers,
-            b"".join(chunks),
+            body,
         )
         if answer.disconnect:
             # Promise a body and never send it: the connection closes mid-answer.
