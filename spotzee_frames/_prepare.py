@@ -23,7 +23,7 @@ from __future__ import annotations
 import bisect
 import gc
 import itertools
-from collections.abc import Hashable, Iterable, Iterator, Mapping
+from collections.abc import Hashable, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -39,7 +39,7 @@ from ._encoding import MISSING, NULL_POLICIES, NullPolicy, encode_column
 from ._errors import ValidationError
 from ._mapping import FIRST_CLASS, ID_FIELDS, ResolvedMapping, resolve_mapping
 from ._normalize import FieldResult, normalize_field
-from ._results import ResultBuilder
+from ._results import STATUSES, ResultBuilder
 from ._schema import (
     DTYPE_CHECK,
     FIELD_FAMILIES,
@@ -56,6 +56,7 @@ __all__ = [
     "RowProblem",
     "combine_problems",
     "duplicate_problems",
+    "external_ids",
     "prepare",
 ]
 
@@ -180,6 +181,18 @@ class Prepared:
                 rows[at - start].data = MISSING  # no data value at all: no `data` key
             return encode_body(rows)
 
+    def body_at(self, items: np.ndarray) -> bytes:
+        """The exact body for the sendable rows at positions `items` (ascending) of
+        `sendable`: the same bytes `body` writes for them when they are contiguous."""
+        positions = np.asarray(items, dtype=np.int64)
+        with _no_gc():
+            rows = self._structs(
+                list(zip(*(c[positions].tolist() for c in self._columns), strict=True))
+            )
+            for at in np.flatnonzero(np.isin(positions, self._empty_data)).tolist():
+                rows[at].data = MISSING  # no data value at all: no `data` key
+            return encode_body(rows)
+
     _CHUNK = 8192
 
     def _rows(self, start: int, stop: int) -> list[tuple[Any, ...]]:
@@ -203,19 +216,16 @@ class Prepared:
         return out
 
     def result_builder(
-        self, *, sendable_status: str = "interrupted", extra: dict[str, str] | None = None
+        self,
+        *,
+        sendable_status: str = "interrupted",
+        extra: dict[str, str] | None = None,
+        statuses: Sequence[str] = STATUSES,
     ) -> ResultBuilder:
         """A result builder with the held-back rows filled in, sendable rows at a status."""
-        builder = ResultBuilder(self.index, initial=sendable_status, extra=extra)
+        builder = ResultBuilder(self.index, statuses=statuses, initial=sendable_status, extra=extra)
         builder.set_text("external_id", slice(None), self.external_id)
-        for problem in self.problems:
-            builder.set_error(
-                problem.positions,
-                problem.status,
-                problem.codes,
-                field=problem.fields,
-                message=problem.messages,
-            )
+        builder.set_problems(self.problems)
         return builder
 
 
@@ -350,6 +360,29 @@ def _surely_distinct(ids: np.ndarray, rows: np.ndarray) -> bool:
     strings). False means "maybe": the exact check then runs."""
     subset = ids if len(rows) == len(ids) else ids[rows]
     return bool(pd.Index(subset, dtype=object, copy=False).is_unique)
+
+
+def external_ids(
+    frame: pd.DataFrame, mapping: Mapping[Hashable, str | None] | None, *, purpose: str
+) -> tuple[np.ndarray, list[tuple[str, str, dict[int, str]]]]:
+    """Each row's `external_id` (a column named like it, or `mapping=`; normalised as ids
+    are), None where it has none, and the problems of those rows (`combine_problems`
+    sources). `purpose` completes "names the user …" in messages."""
+    resolved = resolve_mapping(frame.columns, mapping, fields=("external_id",), rest_to_data=False)
+    if "external_id" not in resolved.fields:
+        raise ValidationError(
+            f"no column gives external_id, which names the user {purpose}; name a column "
+            "'external_id' or map one, e.g. mapping={'CustomerID': 'external_id'}; columns "
+            f"are {list(frame.columns)!r}"
+        )
+    column = resolved.fields["external_id"]
+    ids = normalize_field("external_id", frame[column], column=column)
+    missing = f"the row has no external_id, so it names no user {purpose}"
+    sources = [
+        ("external_id", CODE_NO_ID, dict.fromkeys(np.flatnonzero(ids.missing).tolist(), missing)),
+        ("external_id", CODE_INVALID, ids.messages),
+    ]
+    return np.asarray(ids.values, dtype=object), sources
 
 
 def check_choice(name: str, value: Any, choices: Iterable[str]) -> None:

@@ -1,4 +1,5 @@
-"""A readable summary of a result frame (upsert or trigger): counts by status and the
+"""A readable summary of a result frame (upsert, track, delete, set_subscription, a
+trigger): counts by status and the
 problems grouped by code and field, with a few example rows — HTML in Jupyter, text
 everywhere else.
 """
@@ -13,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 import pandas as pd
 
 from ._errors import ValidationError
+from ._runner import OPERATION_ATTR
 
 if TYPE_CHECKING:
     from ._encoding import NullPolicy
@@ -73,8 +75,8 @@ class Summary:
     def __init__(self, result: pd.DataFrame, *, examples: int = 3) -> None:
         if not isinstance(result, pd.DataFrame) or "status" not in result.columns:
             raise ValidationError(
-                "summary() needs a result frame (the DataFrame returned by upsert or a "
-                "trigger, with a `status` column)"
+                "summary() needs a result frame (the DataFrame returned by upsert, track, "
+                "delete, set_subscription or a trigger, with a `status` column)"
             )
         if examples < 0:
             raise ValidationError(f"examples must be 0 or more, not {examples}")
@@ -124,7 +126,7 @@ class Summary:
 
     def _headline(self) -> str:
         parts = [f"{n:,} {status}" for status, n in self.counts.items()]
-        what = {"upsert": "Upsert", "trigger": "Trigger"}.get(self.kind, "Result")
+        what = _HEADLINES.get(self.kind, "Result")
         noun = "row" if self.total == 1 else "rows"
         dry = " (dry run: nothing was sent)" if self.dry_run else ""
         return f"{what}: {self.total:,} {noun}{dry} — " + (", ".join(parts) or "nothing to do")
@@ -150,11 +152,15 @@ class Summary:
     def _not_sent_phrase(self) -> str:
         if self.dry_run:
             return "Rows that would not be sent"
+        if self.kind == "delete":
+            return "Users not deleted"
         if "queued" in self.counts.index:
             return "Rows not queued"
-        return {"upsert": "Rows not upserted", "trigger": "Rows not triggered"}.get(
-            self.kind, "Rows not sent"
-        )
+        return {
+            "upsert": "Rows not upserted",
+            "trigger": "Rows not triggered",
+            "set_subscription": "Rows not updated",
+        }.get(self.kind, "Rows not sent")
 
     def __str__(self) -> str:
         lines = [self._headline()]
@@ -233,6 +239,7 @@ _BADGE_COLOURS = {
     "upserted": "#1a7f37",
     "queued": "#1a7f37",
     "triggered": "#1a7f37",
+    "updated": "#1a7f37",
     "valid": "#1a7f37",
     "invalid": "#9a6700",
     "rejected": "#bc4c00",
@@ -255,8 +262,21 @@ def _examples_text(group: ErrorGroup) -> str:
     return shown
 
 
+_HEADLINES = {
+    "upsert": "Upsert",
+    "trigger": "Trigger",
+    "track": "Track",
+    "delete": "Delete",
+    "set_subscription": "Subscriptions",
+}
+
+
 def _kind(result: pd.DataFrame, status: pd.Series) -> str:
-    # Upsert results have batches; trigger results (one call per row) do not.
+    # The runner names the operation in the frame's attrs (kept by pandas through most
+    # selections); without it, upsert results have batches and trigger results do not.
+    named = result.attrs.get(OPERATION_ATTR)
+    if named in _HEADLINES:
+        return str(named)
     values = set(status)
     if values & {"upserted", "queued"} or "batch" in result.columns:
         return "upsert"
@@ -307,7 +327,8 @@ def _groups(result: pd.DataFrame, status: pd.Series, examples: int) -> list[Erro
 
 
 def summary(result: pd.DataFrame, *, examples: int = 3) -> Summary:
-    """Summarise a result frame from `upsert` or a trigger: rows per status, and the rows
+    """Summarise a result frame (from `upsert`, `track`, `delete`, `set_subscription` or a
+    trigger): rows per status, and the rows
     that were not sent grouped by status, error code and field, with up to `examples`
     example index labels per group. Print it for text; Jupyter shows it as HTML."""
     return Summary(result, examples=examples)

@@ -311,6 +311,10 @@ def test_opt_out_unsubscribes_true_and_never_touches_false(
     assert sandbox.get_user(f"sf_acme_Lead_{out}")["data"]["unsubscribed"] is True
     assert sandbox.get_user(f"sf_acme_Lead_{stay}")["data"]["unsubscribed"] is False
     assert result.loc[stay, "status"] == "updated"  # it existed before the run
+    (bulk,) = [r for r in sandbox.requests if r.path == "/subscriptions/batch"]
+    assert orjson.loads(bulk.body) == [
+        {"external_id": f"sf_acme_Lead_{out}", "subscription_id": 1, "state": 0}
+    ]
 
 
 def test_campaign_member_opt_out_is_read_through_its_parent(

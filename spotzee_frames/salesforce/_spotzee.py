@@ -1,6 +1,5 @@
-"""The two things a sync asks Spotzee besides the upsert: which of its users already exist
-(so that a record is counted `imported` or `updated` honestly), and the unsubscribe of
-opted-out users.
+"""Which of a sync's users already exist in Spotzee, so that a record is counted `imported`
+or `updated` honestly.
 
 Existing users are compared by external id, as the server integration does. Two ways,
 whichever costs fewer requests: one `GET /users/{external_id}` per record (a 404 means
@@ -16,15 +15,12 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, Final
 from urllib.parse import quote
 
-import numpy as np
-import pandas as pd
-
 from .._errors import NotFoundError, SpotzeeError, route_missing
 
 if TYPE_CHECKING:
     from .._client import Client
 
-__all__ = ["ExistingUsers", "set_subscription_states"]
+__all__ = ["ExistingUsers"]
 
 #: At most this many records: look each one up rather than list.
 _PER_ID_MAX: Final = 20
@@ -99,47 +95,3 @@ class ExistingUsers:
         if self._listed is not None:
             self._listed.update(external_ids)
         self._found.update(external_ids)
-
-
-def set_subscription_states(
-    frame: pd.DataFrame, subscription_id: int, *, state: int, client: Client
-) -> pd.DataFrame:
-    """Set each row's user (`external_id` column) to `state` on `subscription_id`; one result
-    row per input row: `status` (`updated`, `rejected` or `failed`) and `error_code`,
-    `error_message`.
-
-    Stand-in with the call shape of `spotzee_frames.set_subscription` (being added on its
-    own): one `PATCH /users/{external_id}/subscriptions` per user, which the contract
-    gives as the per-user route for this change; each with a key derived from its body, so
-    a retried or re-run change replays instead of applying twice.
-    """
-    from .._client import Call
-
-    ids = frame["external_id"].tolist()
-    calls = [
-        Call(
-            "PATCH",
-            f"/users/{quote(ext, safe='')}/subscriptions",
-            json=[{"subscription_id": subscription_id, "state": state}],
-            idempotency_key=f"sf-optout:{subscription_id}:{state}:{ext}",
-        )
-        for ext in ids
-    ]
-    status = np.full(len(ids), "updated", dtype=object)
-    codes = np.full(len(ids), None, dtype=object)
-    messages = np.full(len(ids), None, dtype=object)
-    for position, outcome in client.stream(calls):
-        if isinstance(outcome, SpotzeeError):
-            code = getattr(outcome, "status_code", None)
-            refused = code is not None and 400 <= code < 500 and code != 429
-            status[position] = "rejected" if refused else "failed"
-            codes[position] = getattr(outcome, "code", type(outcome).__name__)
-            messages[position] = str(outcome)
-    return pd.DataFrame(
-        {
-            "status": status,
-            "error_code": pd.array(codes, dtype="string"),
-            "error_message": pd.array(messages, dtype="string"),
-        },
-        index=frame.index,
-    )

@@ -32,7 +32,7 @@ from ._convert import convert_column
 from ._ids import external_id, external_id_prefix
 from ._plan import ObjectPlan
 from ._source import Page, Selection, Source
-from ._spotzee import ExistingUsers, set_subscription_states
+from ._spotzee import ExistingUsers
 from ._state import iso_now
 
 if TYPE_CHECKING:
@@ -506,15 +506,20 @@ def _unsubscribe(
     targets = [i for i, flag in enumerate(opted) if flag is True and synced[i]]
     if not targets:
         return
+    from .._subscriptions import set_subscription
+
     frame = pd.DataFrame({"external_id": [ext_ids[i] for i in targets]})
-    result = set_subscription_states(frame, options.subscription_id, state=0, client=client)
+    result = set_subscription(
+        frame, options.subscription_id, state=0, client=client, progress=False
+    )
     for i, state, code, message in zip(
         targets, result["status"], result["error_code"], result["error_message"], strict=True
     ):
         if state == "updated":
             unsubscribed[i] = True
             continue
-        status[i] = "failed" if state == "failed" else "rejected"
+        # No success known: sent again by the next run. Refused: a final answer.
+        status[i] = "failed" if state in ("failed", "interrupted") else "rejected"
         codes[i] = CODE_OPT_OUT
         messages[i] = (
             f"the user was synced, but unsubscribing it from subscription "
