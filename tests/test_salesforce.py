@@ -574,6 +574,32 @@ def test_frames_of_exported_records_sync_to_the_same_users(
     assert counts(from_frames) == {"imported": len(ids)}
 
 
+def test_a_frame_listing_a_record_twice_sends_its_newest_copy(
+    tmp_path: Path, sandbox: Sandbox, spotzee: Client
+) -> None:
+    frame = pd.DataFrame(
+        {
+            "Id": ["00Q5g000000000A", "00Q5g000000000B", "00Q5g000000000A"],
+            "Email": ["a@example.com", "b@example.com", "a@example.com"],
+            "LastName": ["Old", "B", "New"],
+            "HasOptedOutOfEmail": [False, False, False],
+            "LastModifiedDate": ["2026-05-02T00:00:00Z", "2026-05-01T00:00:00Z",
+                                 "2026-05-03T00:00:00Z"],
+        }
+    )  # fmt: skip
+
+    result = make(tmp_path).sync({"Lead": frame}, client=spotzee)
+
+    assert list(result["status"]) == ["imported", "imported", "skipped"]
+    assert result["error_code"].iloc[2] == "duplicate_record"
+    assert (
+        sandbox.get_user(salesforce.external_id("acme", "Lead", "00Q5g000000000A"))["data"][
+            "last_name"
+        ]
+        == "New"
+    )
+
+
 # -- configuration errors ------------------------------------------------------------------------
 
 

@@ -389,7 +389,10 @@ class FrameSource:
             keys = pd.DataFrame({"m": stamps[mask].to_numpy(), "i": ids})
             ranked = keys.sort_values(["m", "i"], kind="stable", na_position="first")
             order = np.asarray(ranked.index, dtype=np.int64)
-        return picked, order
+        # An export that lists a record twice: its newest copy is the record; the older
+        # copies go last, where the sync reports them as duplicates it did not send.
+        older = pd.Series(ids).iloc[order].duplicated(keep="last").to_numpy()
+        return picked, np.concatenate([order[~older], order[older]])
 
     def count(self, obj: str, selection: Selection) -> int:
         return len(self._selected(obj, selection)[0])
