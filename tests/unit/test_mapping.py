@@ -82,7 +82,7 @@ def test_two_columns_for_one_field_name_both() -> None:
 @pytest.mark.parametrize(
     ("mapping", "exclude", "message"),
     [
-        ({"a": 3}, (), "must be a field name or None"),
+        ({"a": 3}, (), "must be a field name"),
         ({"a": "data."}, (), "'data.' with no key"),
         ({"a": "email"}, ("a",), "both mapped"),
         ({}, ("zz",), "exclude names column 'zz'"),
