@@ -39,10 +39,12 @@ from ._listing import (
     users,
 )
 from ._progress import ProgressEvent
+from ._read import read_file
 from ._summary import preview, summary
 from ._trigger import trigger_campaign, trigger_journey
 from ._upsert import preview_payloads, upsert
 from ._version import __version__
+from ._warnings import NumericIdWarning, SpotzeeWarning
 from ._webhooks import verify_webhook, webhooks_to_frame
 
 __all__ = [  # noqa: RUF022  (plain sorted() order, pinned by tests/test_public_api.py)
@@ -59,12 +61,14 @@ __all__ = [  # noqa: RUF022  (plain sorted() order, pinned by tests/test_public_
     "KeyScopeError",
     "MissingRouteError",
     "NotFoundError",
+    "NumericIdWarning",
     "PermissionDeniedError",
     "ProgressEvent",
     "QuotaExceededError",
     "RateLimitError",
     "ServerError",
     "SpotzeeError",
+    "SpotzeeWarning",
     "TargetStateError",
     "TransportError",
     "ValidationError",
@@ -78,6 +82,7 @@ __all__ = [  # noqa: RUF022  (plain sorted() order, pinned by tests/test_public_
     "journeys",
     "preview",
     "preview_payloads",
+    "read_file",
     "sample_contacts",
     "schedule_campaign",
     "summary",

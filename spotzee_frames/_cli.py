@@ -33,7 +33,7 @@ from ._warnings import SpotzeeWarning
 if TYPE_CHECKING:
     from ._encoding import NullPolicy
     from ._mapping import MappingSpec
-    from ._prepare import DuplicatePolicy
+    from ._prepare import DuplicatePolicy, InvalidFieldPolicy
     from ._upsert import Mode
 
 __all__ = ["cli", "main"]
@@ -341,7 +341,11 @@ def _finish(
     if report is not None:
         rows = build_report(result, source)
         write_report(rows, report)
-        click.echo(f"report: {len(rows):,} row(s) not sent written to {report}", err=True)
+        sent = rows["status"].astype("string").isin(SENT_STATUSES).fillna(False)
+        what = f"{int((~sent).sum()):,} row(s) not sent"
+        if sent.any():
+            what += f" and {int(sent.sum()):,} sent without a field"
+        click.echo(f"report: {what} written to {report}", err=True)
     if interrupted:
         return EXIT_INTERRUPTED
     return EXIT_OK if summary(result).ok else EXIT_ROWS_FAILED
@@ -482,6 +486,15 @@ _report_option = click.option(
 )
 @_region_option
 @_duplicates_option
+@click.option(
+    "--invalid-fields",
+    type=click.Choice(["omit", "reject"]),
+    default="omit",
+    show_default=True,
+    help="A row whose email, phone, timezone or locale cannot be used: omit sends it "
+    "without that field (the summary and --report say which, and why); reject holds the "
+    "whole row back. A row without a usable id is never sent.",
+)
 @click.option("--dry-run", is_flag=True, help="Validate and build every payload; send nothing.")
 @click.option(
     "--preview",
@@ -509,6 +522,7 @@ def upsert(
     nulls: NullPolicy,
     default_region: str | None,
     duplicates: DuplicatePolicy,
+    invalid_fields: InvalidFieldPolicy,
     dry_run: bool,
     preview: int,
     report: Path | None,
@@ -535,6 +549,7 @@ def upsert(
             default_region=default_region,
             nulls=nulls,
             duplicates=duplicates,
+            invalid_fields=invalid_fields,
         )
         click.echo(str(shown))
         click.echo()
@@ -547,6 +562,7 @@ def upsert(
             nulls=nulls,
             default_region=default_region,
             duplicates=duplicates,
+            invalid_fields=invalid_fields,
             dry_run=dry_run,
             batch_size=batch_size,
             progress=progress,

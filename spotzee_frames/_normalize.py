@@ -302,11 +302,16 @@ def _exact_float_limit(dtype: Any) -> int:
 
 
 def _rounded_id(value: np.floating | float, exact: int) -> str:
+    head = (
+        f"{value!s} cannot be trusted as an id: past 2**{exact.bit_length() - 1} a float "
+        "skips integers, so the id may have been rounded already"
+    )
+    if spell.is_cli():
+        return f"{head}; write the ids as text in the file"
     return (
-        f"{value!s} cannot be trusted as an id: past 2**{exact.bit_length() - 1} a "
-        "float column skips integers, so the id may have been rounded already (a blank cell "
-        "in a CSV column of ids makes it float); read the column as text, e.g. "
-        "pd.read_csv(..., dtype={'<column>': str}), or as Int64"
+        f"{head} (a blank cell in a CSV column of ids makes it float); read the column as "
+        "text, e.g. with spotzee_frames.read_file(path) or "
+        "pd.read_csv(..., dtype={'<column>': str})"
     )
 
 

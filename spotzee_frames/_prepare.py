@@ -360,7 +360,7 @@ def warn_numeric_ids(frame: pd.DataFrame, fields: Mapping[str, Hashable]) -> Non
     numeric = [
         (name, fields[name])
         for name in ID_FIELDS
-        if name in fields and _is_numeric(frame[fields[name]])
+        if name in fields and _is_numeric(frame[fields[name]]) and frame[fields[name]].notna().any()
     ]
     if not numeric:
         return

@@ -183,18 +183,21 @@ def test_preview_shows_payloads_next_to_source_rows() -> None:
 
     frame = pd.DataFrame(
         {
-            "external_id": [1, 2],
+            "external_id": ["1", "2"],
             "email": [" Ada@Example.COM", "bob@@example.com"],
             "plan": ["pro", "<b>free</b>"],
         },
         index=["r1", "r2"],
     )
-    shown = preview(frame, n=2)
+    shown = preview(frame, n=2, invalid_fields="reject")
     assert isinstance(shown, Preview)
     assert shown.frame["status"].tolist() == ["valid", "invalid"]
     text = str(shown)
     assert "row r1:" in text and '"email": "Ada@example.com"' in text
     assert "not sent (invalid)" in text
+    lenient = str(preview(frame, n=2))  # invalid_fields="omit": sent without the email
+    assert "not sent" not in lenient
+    assert "warning: email: 'bob@@example.com' is not a valid email" in lenient
     markup = shown._repr_html_()
     assert "<pre" in markup and "&lt;b&gt;free&lt;/b&gt;" in markup and "<b>free" not in markup
     with pytest.raises(ValidationError):
