@@ -276,10 +276,26 @@ def _where(frame: pd.DataFrame, expression: str | None) -> pd.DataFrame:
     try:
         picked = frame.query(expression, engine="python")
     except Exception as exc:  # any failure here is a bad expression
-        raise UsageFailure(f"--where {expression!r}: {_one_line(exc)}") from None
+        raise UsageFailure(
+            f"--where {expression!r}: {_one_line(exc)}{_backtick_hint(frame, expression)}"
+        ) from None
     if not isinstance(picked, pd.DataFrame):
         raise UsageFailure(f"--where {expression!r} did not select rows")
     return picked
+
+
+def _backtick_hint(frame: pd.DataFrame, expression: str) -> str:
+    """A hint for a column whose name is no Python name (`First Name`, `e-mail`) written
+    bare in a --where expression: pandas reads such a name only between backticks."""
+    bare = [
+        str(c)
+        for c in frame.columns
+        if not str(c).isidentifier() and str(c) in expression and f"`{c}`" not in expression
+    ]
+    if not bare:
+        return ""
+    example = expression.replace(bare[0], f"`{bare[0]}`")
+    return f" (a column name like {bare[0]!r} goes between backticks: --where \"{example}\")"
 
 
 # -- results, reports and exit codes --------------------------------------------------------
@@ -768,16 +784,47 @@ def sandbox(args: tuple[str, ...]) -> None:
     _exit(int(sandbox_main(list(args)) or 0))
 
 
+@cli.command("schedule-campaign", epilog=_ENV_HELP)
+@click.argument("campaign_id", type=click.IntRange(min=1), metavar="ID")
+@_sandbox_option
+@_guarded
+def schedule_campaign_command(campaign_id: int) -> None:
+    """Promote draft campaign ID to `scheduled`, so that it can be triggered.
+
+    A campaign that is not a draft is left as it is. Prints the campaign's id, name and
+    state.
+    """
+    from ._listing import schedule_campaign
+
+    row = schedule_campaign(campaign_id, client=_state().client())
+    shown = pd.DataFrame([row])[[c for c in ("id", "name", "type", "state") if c in row.index]]
+    click.echo(format_table(shown))
+
+
 @cli.command(epilog=_ENV_HELP)
+@click.option(
+    "--write-sample",
+    "sample",
+    type=click.Path(dir_okay=False, writable=True, path_type=Path),
+    metavar="FILE",
+    help="Write the bundled sample of 200 messy contacts to FILE (a CSV) instead of "
+    "running the demo, to try the other commands on: spotzee-frames demo "
+    "--write-sample contacts.csv.",
+)
 @_progress_option
-def demo(progress: bool | None) -> None:
+@_guarded
+def demo(progress: bool | None, sample: Path | None) -> None:
     """Run the demo against the embedded sandbox (no key, no network).
 
     Imports a bundled file of 200 messy contacts, prints the result and the rows that
     failed and why, then lists the campaigns and triggers one for a filtered slice.
     """
-    from ._demo import run_demo
+    from ._demo import run_demo, write_sample
 
+    if sample is not None:
+        size = write_sample(sample)
+        click.echo(f"wrote {sample} ({size:,} bytes, 200 contacts)", err=True)
+        _exit(EXIT_OK)
     _exit(run_demo(progress=progress))
 
 
