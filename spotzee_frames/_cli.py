@@ -295,7 +295,7 @@ def _backtick_hint(frame: pd.DataFrame, expression: str) -> str:
     if not bare:
         return ""
     example = expression.replace(bare[0], f"`{bare[0]}`")
-    return f" (a column name like {bare[0]!r} goes between backticks: --where \"{example}\")"
+    return f' (a column name like {bare[0]!r} goes between backticks: --where "{example}")'
 
 
 # -- results, reports and exit codes --------------------------------------------------------

@@ -1,7 +1,9 @@
 """The project's data: users, campaigns, journeys, events and what was sent.
 
 Plain containers and the domain operations on them (upsert, delete, record an event).
-The store does no locking: the app holds its lock around every call.
+The store does no locking: the app holds its lock around every call. Users are changed
+only through these operations (or, for a new one, after calling `user_changed`), so the
+orders kept for listing them stay true.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from ._demo_data import (
     demo_journeys,
     demo_subscriptions,
 )
+from ._pagination import OrderedIndex, field_key
 from ._time import iso_z
 
 __all__ = ["EventRow", "Store"]
@@ -51,6 +54,8 @@ class Store:
         self.campaign_sends: list[dict[str, Any]] = []
         self.journey_entrances: list[dict[str, Any]] = []
         self.prefix_counters: Counter[str] = Counter()
+        #: sort field -> the users in that order, made on the first listing by it.
+        self._user_orders: dict[str, OrderedIndex] = {}
         if demo:
             self.campaigns = {c["id"]: c for c in demo_campaigns(seed)}
             self.journeys = {j["id"]: j for j in demo_journeys(seed)}
@@ -58,6 +63,21 @@ class Store:
             self.subscriptions = {s["id"]: s for s in demo_subscriptions()}
 
     # users
+
+    def user_changed(self, uid: int) -> None:
+        """Note that user `uid` was added, changed or removed, for the listing orders."""
+        for order in self._user_orders.values():
+            order.touch(uid)
+
+    def users_by(self, sort: str) -> OrderedIndex:
+        """The users in the order of `sort` (ties by id), up to date."""
+        order = self._user_orders.get(sort)
+        if order is None:
+            order = self._user_orders[sort] = OrderedIndex(field_key(sort))
+            for uid in self.users:
+                order.touch(uid)
+        order.refresh(self.users)
+        return order
 
     def find_external(self, external_id: str) -> dict[str, Any] | None:
         uid = self.by_external.get(external_id)
@@ -122,6 +142,7 @@ class Store:
             else:
                 user[key] = value
         user["updated_at"] = now
+        self.user_changed(uid)
         return user
 
     def add_device(self, user: dict[str, Any], token: str, now: str) -> None:
@@ -152,6 +173,7 @@ class Store:
             if anonymous_id is not None and self.by_anonymous.get(anonymous_id) == uid:
                 del self.by_anonymous[anonymous_id]
             self.user_subscriptions.pop(uid, None)
+            self.user_changed(uid)
             deleted += 1
         return deleted
 
