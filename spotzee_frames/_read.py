@@ -455,7 +455,13 @@ def _read_excel(
     for i, name in enumerate(names):
         cells = [r[i] if i < len(r) else None for r in records]
         raw = pd.Series(cells, dtype=object)
-        if name in text:
+        present = [v for v in cells if v is not None]
+        mixed = any(isinstance(v, str) for v in present) and all(
+            isinstance(v, str | int | float) and not isinstance(v, bool) for v in present
+        )
+        # An id column, or text and numbers mixed (postcodes typed in as numbers beside
+        # ones typed as text): what the sheet shows, as text.
+        if name in text or mixed:
             columns[name] = pd.Series([_as_text(v) for v in cells], dtype="string")
         elif len(raw.dropna()) and all(hasattr(v, "year") for v in raw.dropna()):
             columns[name] = pd.to_datetime(raw)

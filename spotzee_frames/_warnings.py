@@ -11,6 +11,7 @@ Python's default filter shows it once per place it is called from, and `-W error
 
 from __future__ import annotations
 
+import contextlib
 import sys
 import warnings
 from pathlib import Path
@@ -19,6 +20,8 @@ from types import FrameType
 __all__ = ["NumericIdWarning", "SpotzeeWarning", "warn"]
 
 _PACKAGE = str(Path(__file__).resolve().parent)
+# The standard library's decorators that wrap the package's functions (contextlib's).
+_WRAPPERS = frozenset({str(Path(contextlib.__file__).resolve())})
 
 
 class SpotzeeWarning(UserWarning):
@@ -35,10 +38,14 @@ class NumericIdWarning(SpotzeeWarning):
 
 
 def _caller_level() -> int:
-    """The `stacklevel` that names the first frame outside this package."""
+    """The `stacklevel` that names the first frame outside this package (and outside the
+    standard library's decorators that wrap its functions)."""
     level = 1
     frame: FrameType | None = sys._getframe(1)
-    while frame is not None and str(Path(frame.f_code.co_filename).resolve()).startswith(_PACKAGE):
+    while frame is not None:
+        path = str(Path(frame.f_code.co_filename).resolve())
+        if not path.startswith(_PACKAGE) and path not in _WRAPPERS:
+            break
         frame = frame.f_back
         level += 1
     return level
