@@ -1,9 +1,9 @@
 """Build the per-row result frame that every sending call returns.
 
 Shared by upserts and triggers: one row per input row, indexed exactly like the input
-(duplicate labels and any index type included), with real dtypes: `status` is a
-categorical of the statuses that occur (in the order below, so `value_counts()` shows
-what happened), texts are `string`, counters are nullable `Int64`.
+(duplicate labels and any index type included), with real dtypes: `status` and the other
+texts are `string` (so `value_counts()` counts what happened, and results of reruns
+combine with `update` and `concat`), counters are nullable `Int64`.
 
 Statuses used by upserts (triggers may pass their own list):
 
@@ -224,15 +224,10 @@ class ResultBuilder:
 
     def to_frame(self) -> pd.DataFrame:
         """The result frame: `RESULT_COLUMNS` then the extra columns, indexed like the input."""
-        # Only the statuses that occur are categories (in the documented order), so that
-        # `value_counts()` lists what happened rather than every status there could be.
-        present = np.unique(self._status)
-        recode = np.zeros(len(self.statuses), dtype=np.int64)
-        recode[present] = np.arange(len(present))
-        status = pd.Categorical.from_codes(
-            recode[self._status.astype(np.int64)],
-            dtype=pd.CategoricalDtype([self.statuses[i] for i in present]),
-        )
+        # Text, not a categorical: `value_counts()` then lists what happened (no zeros for
+        # every status there could be), and results of reruns combine with `update` and
+        # `concat` whatever statuses each holds. `summary()` gives the counts in order.
+        status = pd.array(np.asarray(self.statuses, dtype=object)[self._status], dtype="string")
         data: dict[str, Any] = {"status": status}
         columns = list(RESULT_COLUMNS[1:])
         if "warning_code" in self._text:

@@ -352,7 +352,7 @@ def test_cli_messages_name_flags_and_commands(
     )
     assert "--max-recipients 2" in too_many.stderr and "max_recipients=" not in too_many.stderr
     # Python callers are told in Python.
-    with pytest.raises(sf.TargetStateError, match=rf"spotzee_frames.schedule_campaign\(\d+\)"):
+    with pytest.raises(sf.TargetStateError, match=r"spotzee_frames.schedule_campaign\(\d+\)"):
         other = next(
             c for c, v in sorted(served.sandbox.campaigns.items()) if v["state"] == "draft"
         )

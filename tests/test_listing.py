@@ -92,9 +92,7 @@ def test_a_listing_of_many_pages_shows_progress(sandbox: Sandbox, client: Client
         users(client=client, progress="yes")
 
 
-def test_a_listing_without_a_total_still_counts_its_pages(
-    sandbox: Sandbox, tampered: Any
-) -> None:
+def test_a_listing_without_a_total_still_counts_its_pages(sandbox: Sandbox, tampered: Any) -> None:
     def no_total(request: httpx.Request, response: httpx.Response, body: bytes) -> httpx.Response:
         headers = {k: v for k, v in response.headers.items() if k != "x-total-count"}
         return httpx.Response(response.status_code, headers=headers, content=body)

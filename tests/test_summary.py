@@ -5,7 +5,7 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
-from spotzee_frames import ValidationError
+from spotzee_frames import Client, ValidationError
 from spotzee_frames._summary import Summary, summary
 
 
@@ -212,3 +212,23 @@ def test_missing_status_values_and_multiindex_labels() -> None:
     s = summary(frame)
     assert "unknown" in s.counts.index
     assert "(y, 2)" in str(s)
+
+
+def test_status_lists_what_happened_and_warnings_are_grouped(client: Client) -> None:
+    frame = pd.DataFrame(
+        {
+            "external_id": ["a", "b", "c", None],
+            "email": ["a@example.com", "nope", "also nope", "d@example.com"],
+            "timezone": ["UTC", "UTC", "Mars/Base", None],
+        }
+    )
+    result = frame.spotzee.upsert(client=client, progress=False)
+    # Only the statuses that occur: value_counts() is what happened, with no zeros.
+    assert result.status.value_counts().to_dict() == {"upserted": 3, "invalid": 1}
+    assert str(result.status.dtype) == "string"
+    s = result.spotzee.summary()
+    groups = s.warnings.set_index("warning_field")["rows"].to_dict()
+    assert groups == {"email": 1, "email, timezone": 1}
+    assert "Rows sent without a field (2), by reason:" in str(s)
+    markup = s._repr_html_()
+    assert "Rows sent without a field" in markup and "sent without email" in markup
