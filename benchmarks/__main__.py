@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import sys
 
-from . import bench_trigger, bench_upsert
+from . import bench_listing, bench_trigger, bench_upsert
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -19,7 +19,9 @@ def main(argv: list[str] | None = None) -> int:
     print("== upsert ==", flush=True)
     status = bench_upsert.main(upsert_args)
     print("\n== trigger ==", flush=True)
-    return status or bench_trigger.main(trigger_args)
+    status = status or bench_trigger.main(trigger_args)
+    print("\n== listing ==", flush=True)
+    return status or bench_listing.main(["--large", "10000"] if quick else [])
 
 
 if __name__ == "__main__":
