@@ -419,15 +419,16 @@ _mapping_options = [
         multiple=True,
         metavar="COLUMN=FIELD",
         help="Send COLUMN as FIELD: external_id, anonymous_id, email, phone, timezone, "
-        "locale, first_name, last_name or data.<key>; COLUMN= leaves it out. Repeatable. "
-        "Columns named like a field map themselves.",
+        "locale, first_name, last_name or data.<key>; COLUMN= leaves it out. Repeatable; "
+        "repeat a COLUMN to send it as several fields (--map Email=external_id --map "
+        "Email=email). Columns named like a field map themselves (E-mail, First Name).",
     ),
     click.option(
         "--mapping",
         "mapping_file",
         type=click.Path(exists=True, dir_okay=False, path_type=Path),
-        help='A JSON file {"column": "field", ...} (null leaves a column out); '
-        "--map entries override it.",
+        help='A JSON file {"column": "field", ...} (a list of fields feeds several, null '
+        "leaves a column out); a column's --map entries replace its entry.",
     ),
 ]
 
@@ -446,12 +447,19 @@ _region_option = click.option(
     metavar="CC",
     help="Country (ISO 3166 alpha-2, e.g. AU) for phone numbers in national format.",
 )
-_duplicates_option = click.option(
+
+
+def _choice_option(flag: str, choices: Sequence[str], help: str) -> Callable[[F], F]:
+    """An option that takes one of `choices`, the first of them by default."""
+    return click.option(
+        flag, type=click.Choice(list(choices)), default=choices[0], show_default=True, help=help
+    )
+
+
+_duplicates_option = _choice_option(
     "--duplicates",
-    type=click.Choice(["reject", "first", "last"]),
-    default="reject",
-    show_default=True,
-    help="Rows sharing an external_id: reject holds back those that differ (copies are "
+    ["reject", "first", "last"],
+    "Rows sharing an external_id: reject holds back those that differ (copies are "
     "sent once); first or last sends that one and skips the others.",
 )
 
@@ -484,30 +492,24 @@ _report_option = click.option(
 @cli.command(epilog=_ENV_HELP)
 @_input_file
 @_with(_mapping_options)
-@click.option(
+@_choice_option(
     "--mode",
-    type=click.Choice(["sync", "async"]),
-    default="sync",
-    show_default=True,
-    help="sync: POST /users/batch with a result per row. async: PATCH /users; rows are "
+    ["sync", "async"],
+    "sync: POST /users/batch with a result per row. async: PATCH /users; rows are "
     "queued with no per-row outcome.",
 )
-@click.option(
+@_choice_option(
     "--nulls",
-    type=click.Choice(["omit", "clear"]),
-    default="omit",
-    show_default=True,
-    help="omit: an empty cell leaves that field as it is in Spotzee. clear: it sends null "
+    ["omit", "clear"],
+    "omit: an empty cell leaves that field as it is in Spotzee. clear: it sends null "
     "and erases the stored value.",
 )
 @_region_option
 @_duplicates_option
-@click.option(
+@_choice_option(
     "--invalid-fields",
-    type=click.Choice(["omit", "reject"]),
-    default="omit",
-    show_default=True,
-    help="A row whose email, phone, timezone or locale cannot be used: omit sends it "
+    ["omit", "reject"],
+    "A row whose email, phone, timezone or locale cannot be used: omit sends it "
     "without that field (the summary and --report say which, and why); reject holds the "
     "whole row back. A row without a usable id is never sent.",
 )
@@ -546,11 +548,12 @@ def upsert(
     progress: bool | None,
     encoding: str,
 ) -> None:
-    """Upsert the contacts in FILE (.csv, .tsv, .parquet, .jsonl or .json) as Spotzee users.
+    """Upsert the contacts in FILE (.csv, .tsv, .parquet, .jsonl, .json or .xlsx) as users.
 
-    Prints how many rows were upserted and the rows that were not, grouped by reason.
-    Every other column goes to the user's custom `data`. Re-running the same file is
-    safe: each batch carries an idempotency key derived from its content.
+    Prints how many rows were upserted and the rows that were not, grouped by reason;
+    rows are named by their line in FILE (the header is line 1). Columns that are no
+    first-class field go to the user's custom `data`. Re-running the same file is safe:
+    each batch carries an idempotency key derived from its content.
     """
     from ._upsert import upsert as upsert_frame
 

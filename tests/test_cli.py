@@ -21,12 +21,11 @@ from pathlib import Path
 import httpx
 import pandas as pd
 import pytest
-from click.testing import CliRunner, Result
+from click.testing import CliRunner
 
 from spotzee_frames import Interrupted
-from spotzee_frames._cli import cli
 
-from .conftest import Served
+from .conftest import Served, invoke
 
 SECRET = "sk_live_do_not_print_me_0123456789"
 
@@ -49,15 +48,6 @@ GOOD = CONTACTS.iloc[[0, 1, 3]].reset_index(drop=True)
 
 
 @pytest.fixture
-def runner() -> CliRunner:
-    return CliRunner()
-
-
-def invoke(runner: CliRunner, *args: str, env: dict[str, str] | None = None) -> Result:
-    return runner.invoke(cli, list(args), env=env, catch_exceptions=False)
-
-
-@pytest.fixture
 def mixed_csv(tmp_path: Path) -> Path:
     path = tmp_path / "contacts.csv"
     CONTACTS.to_csv(path, index=False)
@@ -69,11 +59,6 @@ def good_csv(tmp_path: Path) -> Path:
     path = tmp_path / "good.csv"
     GOOD.to_csv(path, index=False)
     return path
-
-
-@pytest.fixture
-def served_env(served: Served) -> dict[str, str]:
-    return {"SPOTZEE_API_KEY": "sk_test_cli", "SPOTZEE_BASE_URL": served.base_url}
 
 
 def users_in(served: Served) -> dict[str, dict[str, object]]:

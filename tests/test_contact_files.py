@@ -11,14 +11,13 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-from click.testing import CliRunner, Result
+from click.testing import CliRunner
 
 import spotzee_frames as sf
 from spotzee_frames import Client, NumericIdWarning, ValidationError
-from spotzee_frames._cli import cli
 from spotzee_frames.sandbox import Sandbox
 
-from .conftest import Served
+from .conftest import Served, invoke
 
 # A CRM's customer export: an index column, a text id, `First Name`-style headers.
 CRM = (
@@ -39,20 +38,6 @@ LEADS = (
     "lead2@example.com,Gus,Ode,12345,Mars/Base\n"
     "lead3@example.com,Hal,Poe,call me,\n"
 )
-
-
-@pytest.fixture
-def runner() -> CliRunner:
-    return CliRunner()
-
-
-def invoke(runner: CliRunner, *args: str, env: dict[str, str] | None = None) -> Result:
-    return runner.invoke(cli, list(args), env=env, catch_exceptions=False)
-
-
-@pytest.fixture
-def served_env(served: Served) -> dict[str, str]:
-    return {"SPOTZEE_API_KEY": "sk_test_files", "SPOTZEE_BASE_URL": served.base_url}
 
 
 def write(tmp_path: Path, name: str, text: str) -> Path:

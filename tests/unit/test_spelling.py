@@ -3,43 +3,41 @@
 from __future__ import annotations
 
 import contextvars
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+
+import pytest
 
 from spotzee_frames import _spelling as spell
 
 
-def test_python_and_cli_spellings() -> None:
-    python = (
-        spell.option("duplicates", "first"),
-        spell.option("default_region"),
-        spell.mapping("Customer Id", "external_id"),
-        spell.mapping("x", None),
-        spell.call("schedule_campaign", 5),
-    )
-    assert python == (
-        "duplicates='first'",
-        "default_region=",
-        "mapping={'Customer Id': 'external_id'}",
-        "mapping={'x': None}",
-        "spotzee_frames.schedule_campaign(5)",
-    )
+@pytest.mark.parametrize(
+    ("spelt", "python", "cli"),
+    [
+        (lambda: spell.option("duplicates", "first"), "duplicates='first'", "--duplicates first"),
+        (lambda: spell.option("default_region"), "default_region=", "--default-region"),
+        (
+            lambda: spell.mapping("Customer Id", "external_id"),
+            "mapping={'Customer Id': 'external_id'}",
+            '--map "Customer Id=external_id"',
+        ),
+        (lambda: spell.mapping("x", None), "mapping={'x': None}", "--map x="),
+        (
+            lambda: spell.call("schedule_campaign", 5),
+            "spotzee_frames.schedule_campaign(5)",
+            "spotzee-frames schedule-campaign 5",
+        ),
+        (
+            lambda: spell.mapping("it's $HOME", "email"),
+            """mapping={"it's $HOME": 'email'}""",
+            "--map 'it'\"'\"'s $HOME=email'",
+        ),
+    ],
+)
+def test_python_and_cli_spellings(spelt: Callable[[], str], python: str, cli: str) -> None:
+    assert spelt() == python
     with spell.cli_spelling():
-        cli = (
-            spell.option("duplicates", "first"),
-            spell.option("default_region"),
-            spell.mapping("Customer Id", "external_id"),
-            spell.mapping("x", None),
-            spell.call("schedule_campaign", 5),
-            spell.mapping("it's $HOME", "email"),
-        )
-    assert cli == (
-        "--duplicates first",
-        "--default-region",
-        '--map "Customer Id=external_id"',
-        "--map x=",
-        "spotzee-frames schedule-campaign 5",
-        "--map 'it'\"'\"'s $HOME=email'",
-    )
+        assert spelt() == cli
     assert not spell.is_cli()
 
 
