@@ -578,10 +578,12 @@ _FOREIGN_MIN_DIGITS = 8
 _EXTENSION = ";ext="
 
 
-def _split_extensions(result: FieldResult) -> FieldResult:
-    """Move the extensions `_phone_value` appended to the numbers into `extensions`."""
+def _split_extensions(result: FieldResult, rows: np.ndarray | None = None) -> FieldResult:
+    """Move the extensions `_phone_value` appended to the numbers into `extensions`;
+    only the positions `rows` (all by default) went through `_phone_value`."""
     values = result.values
-    at = [i for i, v in enumerate(values.tolist()) if isinstance(v, str) and _EXTENSION in v]
+    candidates = range(len(values)) if rows is None else rows.tolist()
+    at = [i for i in candidates if isinstance(v := values[i], str) and _EXTENSION in v]
     if not at:
         return result
     values = values.copy()
@@ -723,6 +725,7 @@ def normalize_phone(
     out = np.full(n, None, dtype=object)
     errors: dict[int, str] = {}
     slow = ~missing & ~strict & ~loose
+    slow_rows = np.zeros(0, dtype=np.int64)
     if len(rows):
         ok, to_slow, errs = _fast_e164(candidates)
         if ok.all() and len(rows) == n and not loose.any():  # rows is 0..n-1
@@ -744,7 +747,8 @@ def normalize_phone(
         out[slow_rows] = vals
         missing[slow_rows[blank_slow]] = True
         errors.update(_errors_at(slow_rows, errs_arr))
-    return _split_extensions(_finish(n, field, column, out, missing, errors))
+    # Only numbers phonenumbers parsed one by one can carry an extension.
+    return _split_extensions(_finish(n, field, column, out, missing, errors), slow_rows)
 
 
 # --- timezone -------------------------------------------------------------------------------

@@ -349,6 +349,9 @@ def _is_numeric(values: pd.Series) -> bool:
     if pd.api.types.is_numeric_dtype(dtype):
         return True
     if pd.api.types.is_object_dtype(dtype):
+        head = values.iloc[:64].dropna()
+        if len(head) and isinstance(head.iloc[0], str):
+            return False  # text ids (the usual object column): no scan of every value
         kind = pd.api.types.infer_dtype(values, skipna=True)
         return kind in ("integer", "floating", "mixed-integer-float", "decimal")
     return False
@@ -595,13 +598,12 @@ def prepare(
         if name in ID_FIELDS:
             ids[name] = values
             id_ok[name] = ~res.missing & ~res.invalid
+        if res.missing.any() or res.invalid.any():
             values = values.copy()
-            values[res.missing | res.invalid] = MISSING  # an id is never sent as null
-        else:
-            # An unusable value is left out, never sent as null: that would erase the
-            # stored one (a row holding one is not sent at all unless invalid_fields="omit").
-            values = values.copy()
-            values[res.missing] = null
+            # An id is never sent as null; an unusable value is left out, never sent as
+            # null either: that would erase the stored one (a row holding one is not sent
+            # at all unless invalid_fields="omit").
+            values[res.missing] = MISSING if name in ID_FIELDS else null
             values[res.invalid] = MISSING
         top_keys.append(name)
         top_cols.append(values)
