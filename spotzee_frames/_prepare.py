@@ -371,12 +371,18 @@ def warn_numeric_ids(frame: pd.DataFrame, fields: Mapping[str, Hashable]) -> Non
         f"{name} comes from column {column!r} ({frame[column].dtype})" for name, column in numeric
     )
     column = numeric[0][1]
+    if spell.is_cli():  # the CLI reads text as written: the file itself holds numbers
+        fix = "store the ids as text in the file (a string column)"
+    else:
+        fix = (
+            "read the file with spotzee_frames.read_file(path), which keeps ids as "
+            f"written, or pd.read_csv(path, dtype={{{column!r}: str}}); if the ids really "
+            f"are numbers, pass the column as text (df[{column!r}].astype('string'))"
+        )
     warn(
-        f"{said}, which holds numbers: any leading zeros were lost when the file was read "
-        "(0000001 became 1 and is sent as '1', another user than '0000001'). Read the file "
-        "with spotzee_frames.read_file(path), which keeps ids as written, or "
-        f"pd.read_csv(path, dtype={{{column!r}: str}}); if the ids really are numbers, "
-        f"pass the column as text (df[{column!r}].astype('string')).",
+        f"{said}, which holds numbers: any leading zeros were lost before they reached "
+        f"this call (0000001 became 1 and is sent as '1', another user than '0000001'); "
+        f"{fix}.",
         NumericIdWarning,
     )
 

@@ -362,3 +362,19 @@ def test_demo_writes_the_sample_the_readme_commands_use(
     )  # fmt: skip
     assert upsert.exit_code == 1 and upsert.stdout.startswith("Upsert: 200 rows")
     assert Path("errors.csv").exists()
+
+
+def test_the_cli_shows_a_numeric_id_warning_as_one_line(
+    runner: CliRunner, tmp_path: Path, served: Served, served_env: dict[str, str]
+) -> None:
+    """A Parquet file whose ids are floats (a column that had blanks): the file itself holds
+    numbers, so the CLI says so once, in its own words, and sends what it can."""
+    path = tmp_path / "floats.parquet"
+    pd.DataFrame({"external_id": [17.0, None, 18.0]}).to_parquet(path)
+    result = invoke(runner, "upsert", str(path), env=served_env)
+    assert result.exit_code == 1, result.output  # the row without an id
+    lines = [line for line in result.stderr.splitlines() if line.startswith("warning:")]
+    assert len(lines) == 1 and "external_id comes from column 'external_id'" in lines[0]
+    assert "store the ids as text in the file" in lines[0] and "pd.read_csv" not in lines[0]
+    assert "Traceback" not in result.stderr and "_warnings.py" not in result.stderr
+    assert set(served.sandbox.users) == {"17", "18"}
