@@ -264,10 +264,13 @@ def _check_report_path(report: Path | None) -> None:
         raise UsageFailure(f"--report {str(report)!r}: folder {str(folder)!r} is not writable")
 
 
-def _read_source(file: Path, mapping: MappingSpec, encoding: str) -> pd.DataFrame:
+def _read_source(
+    file: Path, mapping: MappingSpec, encoding: str, sheet: str | None
+) -> pd.DataFrame:
     """FILE as `read_file` reads it, indexed by line (or sheet row) numbers, so every
     message and the report name the place an editor shows."""
-    return read_file(file, mapping or None, encoding=encoding, line_numbers=True)
+    which: str | int = 0 if sheet is None else int(sheet) if sheet.isdigit() else sheet
+    return read_file(file, mapping or None, encoding=encoding, sheet_name=which, line_numbers=True)
 
 
 def _where(frame: pd.DataFrame, expression: str | None) -> pd.DataFrame:
@@ -476,9 +479,17 @@ _encoding_option = click.option(
 )
 
 
+_sheet_option = click.option(
+    "--sheet",
+    metavar="NAME",
+    help="The sheet of an .xlsx FILE to read: its name, or its position from 0. "
+    "Default: the first.",
+)
+
+
 def _input_file(func: F) -> F:
-    """FILE and the --encoding it is read with."""
-    return _file_argument(_encoding_option(func))
+    """FILE and the --encoding (or --sheet) it is read with."""
+    return _file_argument(_encoding_option(_sheet_option(func)))
 
 
 _report_option = click.option(
@@ -547,6 +558,7 @@ def upsert(
     batch_size: int,
     progress: bool | None,
     encoding: str,
+    sheet: str | None,
 ) -> None:
     """Upsert the contacts in FILE (.csv, .tsv, .parquet, .jsonl, .json or .xlsx) as users.
 
@@ -559,7 +571,7 @@ def upsert(
 
     _check_report_path(report)
     mapping = _parse_map(maps, mapping_file)
-    source = _read_source(file, mapping, encoding)
+    source = _read_source(file, mapping, encoding, sheet)
     if preview:
         shown = payload_preview(
             source,
@@ -704,6 +716,7 @@ def _trigger(
     default_region: str | None,
     duplicates: str,
     encoding: str,
+    sheet: str | None,
     **extra: Any,
 ) -> None:
     from . import _trigger as trigger_module
@@ -712,7 +725,7 @@ def _trigger(
     mapping = _parse_map(maps, mapping_file)
     events = _split(event_columns)
     attrs = _split(attributes)
-    source = _read_source(file, mapping, encoding)
+    source = _read_source(file, mapping, encoding, sheet)
     audience = _where(source, where)
     missing = [c for c in [*(events or []), *(attrs or [])] if c not in audience.columns]
     if missing:

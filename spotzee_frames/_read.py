@@ -16,6 +16,7 @@ spreadsheets write them) do not shift columns. The command line reads its files 
 from __future__ import annotations
 
 import bz2
+import codecs
 import csv
 import gzip
 import io
@@ -162,7 +163,7 @@ def _read(
 ) -> pd.DataFrame:
     codec = encoding
     if kind not in ("parquet", "excel"):
-        "".encode(encoding)  # an unknown codec is a LookupError before anything is read
+        codecs.lookup(encoding)  # an unknown codec is a LookupError before anything is read
         if _has_utf8_bom(path) or _is_utf8(encoding):
             codec = "utf-8-sig"  # the same as UTF-8, and a byte-order mark is not a column
     positions: np.ndarray | None = None

@@ -120,6 +120,16 @@ def test_workbook_ids_and_postcodes_read_as_the_sheet_shows_them(
     assert served.sandbox.users["0000012"]["data"]["Postcode"] == "2000"
     with pytest.raises(ValidationError, match="no sheet 'Leads'"):
         sf.read_file(path, sheet_name="Leads")
+    leads = book.create_sheet("Leads")
+    leads.append(["Email Address", "First Name"])
+    leads.append(["lead9@example.com", "Ivy"])
+    book.save(path)
+    args = ["upsert", str(path), "--map", "Email Address=external_id", "--sheet", "Leads"]
+    assert invoke(runner, *args, env=served_env).exit_code == 0
+    assert served.sandbox.users["lead9@example.com"]["data"] == {"first_name": "Ivy"}
+    assert invoke(runner, *args[:-1], "1", env=served_env).exit_code == 0  # by position
+    missing = invoke(runner, *args[:-1], "Nope", env=served_env)
+    assert missing.exit_code == 2 and "no sheet 'Nope'" in missing.stderr
 
 
 # -- 2. names where templates look, CR-only files ------------------------------------------
