@@ -6,6 +6,7 @@ Importing the package registers the `df.spotzee` accessor.
 
 from . import _accessor  # noqa: F401  (registers df.spotzee)
 from ._client import API_VERSION, DEFAULT_BASE_URL, Client
+from ._delete import delete
 from ._delivery import campaign_events
 from ._demo import sample_contacts
 from ._errors import (
@@ -32,15 +33,20 @@ from ._errors import (
 from ._listing import (
     campaign,
     campaigns,
+    event_counts,
     events,
     journey,
     journeys,
+    lists,
     schedule_campaign,
+    tags,
     users,
 )
 from ._progress import ProgressEvent
 from ._read import read_file
+from ._subscriptions import set_subscription, subscriptions, user_subscriptions
 from ._summary import preview, summary
+from ._track import track
 from ._trigger import trigger_campaign, trigger_journey
 from ._upsert import preview_payloads, upsert
 from ._version import __version__
@@ -77,18 +83,26 @@ __all__ = [  # noqa: RUF022  (plain sorted() order, pinned by tests/test_public_
     "campaign",
     "campaign_events",
     "campaigns",
+    "delete",
+    "event_counts",
     "events",
     "journey",
     "journeys",
+    "lists",
     "preview",
     "preview_payloads",
     "read_file",
     "sample_contacts",
     "schedule_campaign",
+    "set_subscription",
+    "subscriptions",
     "summary",
+    "tags",
+    "track",
     "trigger_campaign",
     "trigger_journey",
     "upsert",
+    "user_subscriptions",
     "users",
     "verify_webhook",
     "webhooks_to_frame",

@@ -14,7 +14,10 @@ from typing import Any, TypeVar
 
 import pandas as pd
 
+from ._delete import delete
+from ._subscriptions import set_subscription
 from ._summary import Summary, summary
+from ._track import track
 from ._trigger import trigger_campaign, trigger_journey
 from ._upsert import upsert
 
@@ -53,8 +56,8 @@ def _without_parameter(doc: str, name: str) -> str:
 
 @pd.api.extensions.register_dataframe_accessor("spotzee")
 class SpotzeeAccessor:
-    """`df.spotzee.upsert(...)`, `.trigger_campaign(...)`, `.trigger_journey(...)`,
-    and `.summary()` on a result frame."""
+    """`df.spotzee.upsert(...)`, `.track(...)`, `.delete(...)`, `.set_subscription(...)`,
+    `.trigger_campaign(...)`, `.trigger_journey(...)`, and `.summary()` on a result frame."""
 
     def __init__(self, frame: pd.DataFrame) -> None:
         self._frame = frame
@@ -77,6 +80,18 @@ class SpotzeeAccessor:
     @_forwards_to(trigger_journey)
     def trigger_journey(self, *args: Any, **kwargs: Any) -> pd.DataFrame:
         return trigger_journey(self._frame, *args, **kwargs)
+
+    @_forwards_to(delete)
+    def delete(self, *args: Any, **kwargs: Any) -> pd.DataFrame:
+        return delete(self._frame, *args, **kwargs)
+
+    @_forwards_to(set_subscription)
+    def set_subscription(self, *args: Any, **kwargs: Any) -> pd.DataFrame:
+        return set_subscription(self._frame, *args, **kwargs)
+
+    @_forwards_to(track)
+    def track(self, *args: Any, **kwargs: Any) -> pd.DataFrame:
+        return track(self._frame, *args, **kwargs)
 
     @_forwards_to(summary)
     def summary(self, *args: Any, **kwargs: Any) -> Summary:

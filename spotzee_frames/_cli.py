@@ -1,5 +1,6 @@
-"""The `spotzee-frames` command line: upsert a file of contacts, list campaigns and
-journeys, trigger sends from a file, serve the sandbox, run the demo.
+"""The `spotzee-frames` command line: upsert a file of contacts, track its events, delete
+its users, change their subscriptions, list campaigns, journeys, subscriptions, lists and
+tags, trigger sends from a file, serve the sandbox, run the demo.
 
 Exit codes a script can rely on: 0 every row succeeded, 1 some rows did not (the report
 is written when asked), 2 a usage or configuration error (nothing, or nothing more, was
@@ -605,6 +606,9 @@ def upsert(
 _TABLE_COLUMNS = {
     "campaigns": ["id", "name", "type", "channel", "state", "delivery_sent", "delivery_total"],
     "journeys": ["id", "name", "status", "tags", "stats_entrance", "updated_at"],
+    "subscriptions": ["id", "name", "channel", "is_public", "updated_at"],
+    "lists": ["id", "name", "type", "state", "users_count", "tags", "updated_at"],
+    "tags": ["id", "name", "created_at"],
 }
 
 
@@ -644,9 +648,9 @@ def _listing_command(name: str, what: str) -> Callable[..., None]:
     @_sandbox_option
     @_guarded
     def command(fmt: str, search: str | None) -> None:
-        from . import _listing
+        from . import _listing, _subscriptions
 
-        lister = getattr(_listing, name)
+        lister = getattr(_subscriptions if name == "subscriptions" else _listing, name)
         frame = lister(client=_state().client(), **({"q": search} if search else {}))
         print_frame(frame, fmt, _TABLE_COLUMNS[name])
 
@@ -656,6 +660,9 @@ def _listing_command(name: str, what: str) -> Callable[..., None]:
 
 campaigns_command = _listing_command("campaigns", "campaign")
 journeys_command = _listing_command("journeys", "journey")
+subscriptions_command = _listing_command("subscriptions", "subscription")
+lists_command = _listing_command("lists", "list")
+tags_command = _listing_command("tags", "tag")
 
 _trigger_options = [
     _input_file,
@@ -782,6 +789,269 @@ def trigger_journey_command(journey_id: int, file: Path, entrance_id: int, **opt
     command replays instead of entering anyone twice.
     """
     _trigger("journey", journey_id, file, entrance_id=entrance_id, **options)
+
+
+_batch_size_option = click.option(
+    "--batch-size",
+    type=click.IntRange(1, 100),
+    default=100,
+    show_default=True,
+    help="Items per request (the API takes at most 100).",
+)
+
+
+@cli.command(epilog=_ENV_HELP)
+@_input_file
+@_with(_mapping_options)
+@click.option("--name", metavar="NAME", help="The event name of every row, e.g. order_placed.")
+@click.option(
+    "--name-column", metavar="COLUMN", help="The column holding each row's event name instead."
+)
+@click.option(
+    "--created-at",
+    metavar="COLUMN",
+    help="The column of event times (ISO 8601; a column named created_at is used anyway). "
+    "Without an offset, --timezone must say which zone they are in.",
+)
+@click.option(
+    "--timezone",
+    metavar="ZONE",
+    help="The IANA zone of event times written without an offset, e.g. Europe/London.",
+)
+@click.option(
+    "--user",
+    "user_columns",
+    metavar="A,B",
+    help="Columns sent in the event's user object (email, phone, timezone and locale are "
+    "profile fields; others go to the user's data).",
+)
+@_region_option
+@click.option("--dry-run", is_flag=True, help="Validate and build every event; send nothing.")
+@_report_option
+@_batch_size_option
+@_progress_option
+@_sandbox_option
+@_guarded
+def track(
+    file: Path,
+    maps: tuple[str, ...],
+    mapping_file: Path | None,
+    name: str | None,
+    name_column: str | None,
+    created_at: str | None,
+    timezone: str | None,
+    user_columns: str | None,
+    default_region: str | None,
+    dry_run: bool,
+    report: Path | None,
+    batch_size: int,
+    progress: bool | None,
+    encoding: str,
+    sheet: str | None,
+) -> None:
+    """Send one event per row of FILE (.csv, .tsv, .parquet, .jsonl or .json).
+
+    Each row needs an external_id or anonymous_id; every other column goes to the event's
+    data. Re-running the same file (or a report's failed rows, in order) replays instead
+    of counting events twice, within Spotzee's 24-hour idempotency window.
+    """
+    from ._track import track as track_frame
+
+    _send_file(
+        file,
+        _parse_map(maps, mapping_file),
+        report,
+        encoding,
+        sheet,
+        lambda source, mapping: track_frame(
+            source,
+            name,
+            name_column=name_column,
+            created_at=created_at,
+            timezone=timezone,
+            mapping=mapping,
+            user=_split(user_columns),
+            default_region=default_region,
+            dry_run=dry_run,
+            batch_size=batch_size,
+            progress=progress,
+            client=None if dry_run else _state().client(),
+        ),
+    )
+
+
+def _send_file(
+    file: Path,
+    mapping: dict[Hashable, str | None],
+    report: Path | None,
+    encoding: str,
+    sheet: str | None,
+    send: Callable[[pd.DataFrame, dict[Hashable, str | None] | None], pd.DataFrame],
+) -> NoReturn:
+    """Read FILE (its mapped id columns as text), `send(frame, mapping)`, print the summary,
+    write the report, exit with the code it calls for (Ctrl-C: 130, what was done kept)."""
+    _check_report_path(report)
+    source = _read_source(file, mapping, encoding, sheet)
+    with _interruptible(source, report):
+        result = send(source, mapping or None)
+    _exit(_finish(result, source, report))
+
+
+_id_map_option = click.option(
+    "--map",
+    "maps",
+    multiple=True,
+    metavar="COLUMN=external_id",
+    help="The column holding the external ids, when it is not named external_id.",
+)
+
+
+def _stdin_is_a_terminal() -> bool:
+    return sys.stdin.isatty()
+
+
+@cli.command(epilog=_ENV_HELP)
+@_input_file
+@_id_map_option
+@click.option(
+    "--dry-run", is_flag=True, help="Send nothing; list exactly the users that would be deleted."
+)
+@click.option(
+    "--yes",
+    is_flag=True,
+    help="Delete without asking. Required when stdin is not a terminal (scripts, CI).",
+)
+@click.option(
+    "--max-users",
+    type=click.IntRange(min=1),
+    default=10_000,
+    show_default=True,
+    help="Refuse to delete more distinct users than this.",
+)
+@_report_option
+@_progress_option
+@_sandbox_option
+@_guarded
+def delete(
+    file: Path,
+    maps: tuple[str, ...],
+    dry_run: bool,
+    yes: bool,
+    max_users: int,
+    report: Path | None,
+    progress: bool | None,
+    encoding: str,
+    sheet: str | None,
+) -> None:
+    """Delete the users FILE names by external_id. This cannot be undone.
+
+    Safe by default: --dry-run lists who would be deleted and sends nothing. Without it,
+    in a terminal the command shows what it found and asks before deleting; anywhere
+    else (stdin not a terminal: a pipe, a script, CI) it refuses unless --yes is given,
+    so nothing is ever deleted without someone saying so.
+    """
+    from ._delete import delete as delete_frame
+
+    _check_report_path(report)
+    mapping = _parse_map(maps, None)
+    source = _read_source(file, mapping, encoding, sheet)
+    plan = delete_frame(source, mapping=mapping or None, dry_run=True)
+    who = plan.external_id[plan.status.eq("valid").to_numpy()].drop_duplicates()
+    if dry_run:
+        code = _finish(plan, source, report)
+        click.echo(f"would delete {len(who):,} user(s):")
+        for external_id in who:
+            click.echo(f"  {external_id}")
+        _exit(code)
+    if not yes:
+        if not _stdin_is_a_terminal():
+            raise UsageFailure(
+                f"refusing to delete {len(who):,} user(s) without confirmation: stdin is not "
+                "a terminal, so no one can be asked. Check who with --dry-run, then pass "
+                "--yes to delete. Nothing was deleted."
+            )
+        click.echo(str(summary(plan)), err=True)
+        target = (
+            "the sandbox" if _state().sandbox else os.environ.get("SPOTZEE_BASE_URL", "Spotzee")
+        )
+        if not click.confirm(
+            f"Delete {len(who):,} user(s) from {target}? This cannot be undone", err=True
+        ):
+            raise UsageFailure("not confirmed: nothing was deleted")
+    client = _state().client()
+    with _interruptible(source, report):
+        result = delete_frame(
+            source,
+            mapping=mapping or None,
+            max_users=max_users,
+            progress=progress,
+            client=client,
+        )
+    _exit(_finish(result, source, report))
+
+
+@cli.command("set-subscription", epilog=_ENV_HELP)
+@click.argument("subscription_id", type=click.IntRange(min=1), metavar="ID")
+@_input_file
+@_id_map_option
+@click.option(
+    "--state",
+    type=click.Choice(["unsubscribed", "subscribed", "opted_in", "0", "1", "2"]),
+    help="The state for every row (0 unsubscribed, 1 subscribed, 2 opted in).",
+)
+@click.option(
+    "--state-column",
+    metavar="COLUMN",
+    help="The column of per-row states instead: names, 0/1/2, or true (subscribed) / "
+    "false (unsubscribed).",
+)
+@_duplicates_option
+@click.option("--dry-run", is_flag=True, help="Check and build every change; send nothing.")
+@_report_option
+@_batch_size_option
+@_progress_option
+@_sandbox_option
+@_guarded
+def set_subscription_command(
+    subscription_id: int,
+    file: Path,
+    maps: tuple[str, ...],
+    state: str | None,
+    state_column: str | None,
+    duplicates: DuplicatePolicy,
+    dry_run: bool,
+    report: Path | None,
+    batch_size: int,
+    progress: bool | None,
+    encoding: str,
+    sheet: str | None,
+) -> None:
+    """Set subscription ID's state for each user of FILE (e.g. an unsubscribe list).
+
+    Uses POST /subscriptions/batch, or one PATCH per user on a server without it.
+    `spotzee-frames subscriptions` lists the subscriptions and their ids.
+    """
+    from ._subscriptions import set_subscription
+
+    _send_file(
+        file,
+        _parse_map(maps, None),
+        report,
+        encoding,
+        sheet,
+        lambda source, mapping: set_subscription(
+            source,
+            subscription_id,
+            state=state,
+            state_column=state_column,
+            mapping=mapping,
+            duplicates=duplicates,
+            dry_run=dry_run,
+            batch_size=batch_size,
+            progress=progress,
+            client=None if dry_run else _state().client(),
+        ),
+    )
 
 
 @cli.command(

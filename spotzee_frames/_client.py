@@ -92,6 +92,9 @@ _CODE_BY_STATUS = {
 }
 _DEFAULT_RATE_LIMIT_PAUSE = 1.0  # seconds, for a 429 that carries no Retry-After
 _SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+# Doing these twice is the same as doing them once (RFC 9110 §9.2.2): a DELETE carries no
+# idempotency key, yet a lost answer may be retried like a safe request's.
+_IDEMPOTENT_METHODS = _SAFE_METHODS | {"PUT", "DELETE"}
 _KEYED_METHODS = frozenset({"POST", "PATCH"})
 # The only route a publishable key may use among those the toolkit calls.
 _PK_ALLOWED = frozenset({("POST", "/events")})
@@ -286,8 +289,9 @@ class Client:
     Retries follow the contract: 429, 5xx and `idempotency_in_progress` are retried with
     exponential backoff and jitter, honouring `Retry-After` (which pauses every worker of
     this client); other 4xx never; network errors only for requests that carry an
-    idempotency key or are safe (GET). `rate_limit` paces request starts (the documented
-    per-host budget is 100 requests/s) and `max_concurrency` bounds requests in flight.
+    idempotency key or are idempotent by definition (GET, DELETE). `rate_limit` paces
+    request starts (the documented per-host budget is 100 requests/s) and
+    `max_concurrency` bounds requests in flight.
     """
 
     def __init__(
@@ -440,8 +444,9 @@ class Client:
 
     def _retryable(self, exc: BaseException, call: Call, keyed: bool) -> bool:
         if isinstance(exc, TransportError):
-            # A lost answer may hide applied work: only a keyed or safe request goes again.
-            return keyed or call.method in _SAFE_METHODS
+            # A lost answer may hide applied work: only a keyed or idempotent request goes
+            # again.
+            return keyed or call.method in _IDEMPOTENT_METHODS
         retry_after = getattr(exc, "retry_after", None)
         if retry_after is not None and retry_after > self.max_retry_time and is_transient(exc):
             # The server's wait is longer than this call may take: stop now, and say why.

@@ -143,8 +143,8 @@ class APIError(SpotzeeError):
         self.enveloped = enveloped
         self.method = method
         self.path = path
-        # Set when a 401/403 stops an upsert or trigger run part-way: the result frame of
-        # what was done before it (rows not reached are `interrupted`).
+        # Set when a 401/403 or a missing route stops a sending run part-way: the result
+        # frame of what was done before it (rows not reached are `interrupted`).
         self.result: Any = None
 
     def __str__(self) -> str:

@@ -1,5 +1,6 @@
-"""What exists in a project, as typed DataFrames: campaigns, journeys, users and events,
-plus single look-ups and the one state change the trigger flow needs (`schedule_campaign`).
+"""What exists in a project, as typed DataFrames: campaigns, journeys, users, events and
+their counts, lists and tags, plus single look-ups and the one state change the trigger
+flow needs (`schedule_campaign`).
 
 Every listing walks all pages (100 results a page) and returns a frame with a RangeIndex
 and the resource's `id` as a column. Columns have real dtypes (nullable `Int64` ids and
@@ -30,15 +31,18 @@ __all__ = [
     "JOURNEY_STATUSES",
     "campaign",
     "campaigns",
+    "event_counts",
     "events",
     "fetch_campaign",
     "fetch_journey",
     "journey",
     "journeys",
+    "lists",
     "nullable_column",
     "positive_int",
     "records_frame",
     "schedule_campaign",
+    "tags",
     "to_int",
     "to_rfc3339",
     "to_utc_times",
@@ -478,6 +482,35 @@ def _event_record(raw: Mapping[str, Any]) -> dict[str, Any]:
     return record
 
 
+def _event_params(
+    start: str | dt.datetime | dt.date | pd.Timestamp,
+    end: str | dt.datetime | dt.date | pd.Timestamp,
+    *,
+    external_id: str | int | None,
+    anonymous_id: str | None,
+    event_name: str | None,
+    campaign_id: int | Sequence[int] | None,
+) -> dict[str, Any]:
+    """The time window and filters that `GET /events` and its aggregations share."""
+    params: dict[str, Any] = {
+        "from": to_rfc3339(start, name="start"),
+        "to": to_rfc3339(end, name="end"),
+    }
+    if pd.Timestamp(params["from"]) >= pd.Timestamp(params["to"]):
+        raise ValidationError(f"start ({params['from']}) must be before end ({params['to']})")
+    if external_id is not None:
+        params["external_id"] = str(external_id)
+    if anonymous_id is not None:
+        params["anonymous_id"] = anonymous_id
+    if event_name is not None:
+        params["event_name"] = event_name
+    if campaign_id is not None:
+        several = isinstance(campaign_id, list | tuple | set | np.ndarray | pd.Series | pd.Index)
+        ids: list[Any] = list(cast(Iterable[Any], campaign_id)) if several else [campaign_id]
+        params["campaign_id"] = [_check_id(c, "campaign_id") for c in ids]
+    return params
+
+
 def events(
     start: str | dt.datetime | dt.date | pd.Timestamp,
     end: str | dt.datetime | dt.date | pd.Timestamp,
@@ -498,27 +531,101 @@ def events(
     `external_id` / `anonymous_id`, so the frame joins to a frame of users; `data` (the
     event payload, as a dict) is filled only with `include_payload=True`.
     """
-    params: dict[str, Any] = {
-        "from": to_rfc3339(start, name="start"),
-        "to": to_rfc3339(end, name="end"),
-    }
-    if pd.Timestamp(params["from"]) >= pd.Timestamp(params["to"]):
-        raise ValidationError(f"start ({params['from']}) must be before end ({params['to']})")
+    params = _event_params(
+        start,
+        end,
+        external_id=external_id,
+        anonymous_id=anonymous_id,
+        event_name=event_name,
+        campaign_id=campaign_id,
+    )
     if direction is not None and direction not in ("asc", "desc"):
         raise ValidationError(f"direction must be 'asc' or 'desc', not {direction!r}")
-    if external_id is not None:
-        params["external_id"] = str(external_id)
-    if anonymous_id is not None:
-        params["anonymous_id"] = anonymous_id
-    if event_name is not None:
-        params["event_name"] = event_name
-    if campaign_id is not None:
-        several = isinstance(campaign_id, list | tuple | set | np.ndarray | pd.Series | pd.Index)
-        ids: list[Any] = list(cast(Iterable[Any], campaign_id)) if several else [campaign_id]
-        params["campaign_id"] = [_check_id(c, "campaign_id") for c in ids]
     if include_payload:
         params["include_payload"] = "true"
     if direction is not None:
         params["direction"] = direction
     records = [_event_record(r) for r in _list("/events", params, client, progress)]
     return _typed_frame(records, EVENT_COLUMNS)
+
+
+GroupBy = Literal["event_name", "campaign", "user", "day"]
+GROUP_BY: tuple[str, ...] = ("event_name", "campaign", "user", "day")
+# The columns each grouping gives, ahead of the counts.
+_GROUP_COLUMNS = {
+    "event_name": "event_name:str",
+    "campaign": "campaign_id:int",
+    "user": "external_id:str anonymous_id:str",
+    "day": "day:time",
+}
+_COUNT_COLUMNS = "count:int unique_user_count:int first_seen_at:time last_seen_at:time"
+
+
+def event_counts(
+    start: str | dt.datetime | dt.date | pd.Timestamp,
+    end: str | dt.datetime | dt.date | pd.Timestamp,
+    *,
+    group_by: GroupBy | Sequence[GroupBy] = "event_name",
+    external_id: str | int | None = None,
+    anonymous_id: str | None = None,
+    event_name: str | None = None,
+    campaign_id: int | Sequence[int] | None = None,
+    client: Client | None = None,
+) -> pd.DataFrame:
+    """Event counts from `start` (inclusive) to `end` (exclusive), counted by the server
+    (`GET /events/aggregations`), one row per group.
+
+    `group_by` is one of `event_name`, `campaign`, `user`, `day`, or several of them.
+    Columns: the groups' (`event_name`; `campaign_id`; `external_id` and `anonymous_id`;
+    `day`, midnight UTC), then `count`, `unique_user_count`, `first_seen_at`,
+    `last_seen_at`. Filters and the time window are those of `events()`.
+    """
+    groups = [group_by] if isinstance(group_by, str) else list(group_by)
+    if not groups:
+        raise ValidationError(f"group_by must name at least one of {', '.join(GROUP_BY)}")
+    for group in groups:
+        if group not in GROUP_BY:
+            raise ValidationError(
+                f"group_by must be one of {', '.join(map(repr, GROUP_BY))}; got {group!r}"
+            )
+    groups = list(dict.fromkeys(groups))
+    params = _event_params(
+        start,
+        end,
+        external_id=external_id,
+        anonymous_id=anonymous_id,
+        event_name=event_name,
+        campaign_id=campaign_id,
+    )
+    params["group_by"] = groups
+    records = [_event_record(r) for r in _list("/events/aggregations", params, client)]
+    spec = " ".join([*(_GROUP_COLUMNS[g] for g in groups), _COUNT_COLUMNS])
+    return _typed_frame(records, _columns(spec))
+
+
+# -- lists and tags ----------------------------------------------------------------------
+
+LIST_TYPES = ("static", "dynamic")
+LIST_STATES = ("draft", "ready", "loading")
+LIST_COLUMNS = _columns(
+    "id:int project_id:int name:str type:category state:category rule:object version:int "
+    "users_count:int tags:list is_visible:bool refreshed_at:time created_at:time "
+    "updated_at:time",
+    type=LIST_TYPES,
+    state=LIST_STATES,
+)
+TAG_COLUMNS = _columns("id:int project_id:int name:str created_at:time updated_at:time")
+
+
+def lists(client: Client | None = None, **filters: Any) -> pd.DataFrame:
+    """Every list of the project as a typed frame (`type` static/dynamic and `state`
+    draft/ready/loading categorical; a dynamic list's `rule` as a dict; `users_count`
+    NA where the server gives none). `filters` are query parameters (`type=`, `q=`, …).
+    There is no API route that adds users to a static list."""
+    return _typed_frame(_list("/lists", _filters(filters), client), LIST_COLUMNS)
+
+
+def tags(client: Client | None = None, **filters: Any) -> pd.DataFrame:
+    """Every tag of the project as a typed frame: `id`, `project_id`, `name`,
+    `created_at`, `updated_at`."""
+    return _typed_frame(_list("/tags", _filters(filters), client), TAG_COLUMNS)

@@ -44,6 +44,7 @@ __all__ = [
     "check_labels",
     "conventional_keys",
     "id_suggestions",
+    "named_columns",
     "resolve_mapping",
 ]
 
@@ -206,6 +207,42 @@ def _unambiguous(candidates: dict[str, list[Hashable]]) -> dict[Hashable, str]:
     """`{column: target}` for the targets exactly one loose candidate claims: `Email` and
     `EMAIL` together stay data, since neither is more the email than the other."""
     return {cs[0]: name for name, cs in candidates.items() if len(cs) == 1}
+
+
+def named_columns(
+    columns: Iterable[Hashable], spec: Any, *, option: str, meaning: str
+) -> dict[Hashable, str]:
+    """`{column: name}` from an option that lists columns (each under its own name) or
+    maps `{column: name}`: every column once in the frame, every name a non-empty
+    string, no two columns for one name. `meaning` says what a name is, in messages
+    ("attribute name")."""
+    if isinstance(spec, str) or not isinstance(spec, Sequence | Mapping):
+        raise ValidationError(
+            f"{option} must be a list of column names (or a dict {{column: {meaning}}}), "
+            f"not {spec!r}"
+        )
+    check_labels(spec, f"{option} must name columns")
+    pairs = dict(spec) if isinstance(spec, Mapping) else {c: str(c) for c in spec}
+    labels = list(columns)
+    seen: dict[str, Hashable] = {}
+    for column, name in pairs.items():
+        if column not in labels:
+            raise ValidationError(
+                f"{option} names column {column!r}, which is not in the frame; columns are "
+                f"{labels!r}"
+            )
+        if labels.count(column) > 1:
+            raise ValidationError(f"the frame has several columns labelled {column!r}")
+        if not isinstance(name, str) or not name:
+            raise ValidationError(
+                f"{option}: the name for column {column!r} must be a non-empty string"
+            )
+        if name in seen:
+            raise ValidationError(
+                f"columns {seen[name]!r} and {column!r} both give {meaning} {name!r}"
+            )
+        seen[name] = column
+    return pairs
 
 
 def resolve_mapping(

@@ -48,7 +48,7 @@ from ._mapping import (
     resolve_mapping,
 )
 from ._normalize import FieldResult, normalize_field
-from ._results import ResultBuilder, place_word
+from ._results import STATUSES, ResultBuilder, place_word
 from ._schema import (
     DTYPE_CHECK,
     FIELD_FAMILIES,
@@ -69,6 +69,7 @@ __all__ = [
     "RowProblem",
     "combine_problems",
     "duplicate_problems",
+    "external_ids",
     "missing_id_message",
     "prepare",
     "split_invalid_fields",
@@ -212,6 +213,18 @@ class Prepared:
                 rows[at - start].data = MISSING  # no data value at all: no `data` key
             return encode_body(rows)
 
+    def body_at(self, items: np.ndarray) -> bytes:
+        """The exact body for the sendable rows at positions `items` (ascending) of
+        `sendable`: the same bytes `body` writes for them when they are contiguous."""
+        positions = np.asarray(items, dtype=np.int64)
+        with _no_gc():
+            rows = self._structs(
+                list(zip(*(c[positions].tolist() for c in self._columns), strict=True))
+            )
+            for at in np.flatnonzero(np.isin(positions, self._empty_data)).tolist():
+                rows[at].data = MISSING  # no data value at all: no `data` key
+            return encode_body(rows)
+
     _CHUNK = 8192
 
     def _rows(self, start: int, stop: int) -> list[tuple[Any, ...]]:
@@ -235,10 +248,16 @@ class Prepared:
         return out
 
     def result_builder(
-        self, *, sendable_status: str = "interrupted", extra: dict[str, str] | None = None
+        self,
+        *,
+        sendable_status: str = "interrupted",
+        extra: dict[str, str] | None = None,
+        statuses: Sequence[str] = STATUSES,
     ) -> ResultBuilder:
         """A result builder with the held-back rows filled in, sendable rows at a status."""
-        builder = ResultBuilder(self.index, initial=sendable_status, extra=extra, warnings=True)
+        builder = ResultBuilder(
+            self.index, statuses=statuses, initial=sendable_status, extra=extra, warnings=True
+        )
         builder.set_text("external_id", slice(None), self.external_id)
         if self.warnings is not None:
             builder.set_warning(
@@ -247,14 +266,7 @@ class Prepared:
                 field=self.warnings.fields,
                 message=self.warnings.messages,
             )
-        for problem in self.problems:
-            builder.set_error(
-                problem.positions,
-                problem.status,
-                problem.codes,
-                field=problem.fields,
-                message=problem.messages,
-            )
+        builder.set_problems(self.problems)
         return builder
 
 
@@ -504,6 +516,28 @@ def _surely_distinct(ids: np.ndarray, rows: np.ndarray) -> bool:
     strings). False means "maybe": the exact check then runs."""
     subset = ids if len(rows) == len(ids) else ids[rows]
     return bool(pd.Index(subset, dtype=object, copy=False).is_unique)
+
+
+def external_ids(
+    frame: pd.DataFrame, mapping: Mapping[Hashable, str | None] | None, *, purpose: str
+) -> tuple[np.ndarray, list[tuple[str, str, dict[int, str]]]]:
+    """Each row's `external_id` (a column named like it, or `mapping=`; normalised as ids
+    are), None where it has none, and the problems of those rows (`combine_problems`
+    sources). `purpose` completes "names the user …" in messages."""
+    resolved = resolve_mapping(frame.columns, mapping, fields=("external_id",), rest_to_data=False)
+    if "external_id" not in resolved.fields:
+        raise ValidationError(
+            missing_id_message(frame.columns, f"external_id, which names the user {purpose}")
+        )
+    warn_numeric_ids(frame, resolved.fields)
+    column = resolved.fields["external_id"]
+    ids = normalize_field("external_id", frame[column], column=column)
+    missing = f"the row has no external_id, so it names no user {purpose}"
+    sources = [
+        ("external_id", CODE_NO_ID, dict.fromkeys(np.flatnonzero(ids.missing).tolist(), missing)),
+        ("external_id", CODE_INVALID, ids.messages),
+    ]
+    return np.asarray(ids.values, dtype=object), sources
 
 
 def check_choice(name: str, value: Any, choices: Iterable[str]) -> None:

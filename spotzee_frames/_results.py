@@ -22,7 +22,7 @@ Statuses used by upserts (triggers may pass their own list):
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from typing import Any, cast, overload
 
 import numpy as np
@@ -148,6 +148,15 @@ class ResultBuilder:
     def count(self, status: str) -> int:
         return int((self._status == self._code[status]).sum())
 
+    def is_status(self, positions: Positions, statuses: Collection[str]) -> np.ndarray:
+        """Per position, whether the row's status is one of `statuses`."""
+        codes = [self._code[s] for s in statuses if s in self._code]
+        return np.isin(self._status[positions], codes)
+
+    def has_extra(self, name: str) -> bool:
+        """Whether the extra column `name` was declared."""
+        return name in self._extra_dtypes
+
     def set_status(self, positions: Positions, status: str | Sequence[str] | np.ndarray) -> None:
         if isinstance(status, str):
             self._status[positions] = self._code[status]
@@ -192,6 +201,18 @@ class ResultBuilder:
         self.set_text("warning_code", positions, code)
         self.set_text("warning_field", positions, field)
         self.set_text("warning_message", positions, message)
+
+    def set_problems(self, problems: Iterable[Any]) -> None:
+        """Mark held-back rows: each problem (a `RowProblem`) gives positions, a status,
+        and per-row codes, fields and messages."""
+        for problem in problems:
+            self.set_error(
+                problem.positions,
+                problem.status,
+                problem.codes,
+                field=problem.fields,
+                message=problem.messages,
+            )
 
     def clear_error(self, positions: Positions) -> None:
         for name in ("error_code", "error_field", "error_message"):

@@ -1,4 +1,5 @@
-"""A readable summary of a result frame (upsert or trigger): counts by status and the
+"""A readable summary of a result frame (upsert, track, delete, set_subscription, a
+trigger): counts by status and the
 problems grouped by code and field, with a few example rows — HTML in Jupyter, text
 everywhere else.
 """
@@ -14,6 +15,7 @@ import pandas as pd
 
 from ._errors import ValidationError
 from ._results import place_word
+from ._runner import NOTES_ATTR, OPERATION_ATTR
 
 if TYPE_CHECKING:
     from ._encoding import NullPolicy
@@ -31,7 +33,7 @@ __all__ = [
 ]
 
 # A row with one of these statuses went (or, in a dry run, would go) through.
-SENT_STATUSES = ("upserted", "queued", "triggered", "valid")
+SENT_STATUSES = ("upserted", "queued", "triggered", "updated", "valid")
 # Nothing went wrong with these rows: `skipped` ones duplicate a row that was sent.
 OK_STATUSES = (*SENT_STATUSES, "skipped")
 # Display order; statuses not listed here come after, alphabetically.
@@ -78,8 +80,8 @@ class Summary:
     def __init__(self, result: pd.DataFrame, *, examples: int = 3) -> None:
         if not isinstance(result, pd.DataFrame) or "status" not in result.columns:
             raise ValidationError(
-                "summary() needs a result frame (the DataFrame returned by upsert or a "
-                "trigger, with a `status` column)"
+                "summary() needs a result frame (the DataFrame returned by upsert, track, "
+                "delete, set_subscription or a trigger, with a `status` column)"
             )
         if examples < 0:
             raise ValidationError(f"examples must be 0 or more, not {examples}")
@@ -100,7 +102,7 @@ class Summary:
             else pd.Series(False, index=result.index)
         )
         self.warning_groups = _groups(result, warned, examples, prefix="warning")
-        self.matched: list[str] = [str(n) for n in result.attrs.get("spotzee_notes", [])]
+        self.matched: list[str] = [str(n) for n in result.attrs.get(NOTES_ATTR, [])]
         self.retried = (
             int((pd.to_numeric(result["attempts"], errors="coerce") > 1).sum())
             if "attempts" in result.columns
@@ -155,7 +157,7 @@ class Summary:
 
     def _headline(self) -> str:
         parts = [f"{n:,} {status}" for status, n in self.counts.items()]
-        what = {"upsert": "Upsert", "trigger": "Trigger"}.get(self.kind, "Result")
+        what = _HEADLINES.get(self.kind, "Result")
         noun = "row" if self.total == 1 else "rows"
         dry = " (dry run: nothing was sent)" if self.dry_run else ""
         return f"{what}: {self.total:,} {noun}{dry} — " + (", ".join(parts) or "nothing to do")
@@ -188,11 +190,15 @@ class Summary:
     def _not_sent_phrase(self) -> str:
         if self.dry_run:
             return "Rows that would not be sent"
+        if self.kind == "delete":
+            return "Users not deleted"
         if "queued" in self.counts.index:
             return "Rows not queued"
-        return {"upsert": "Rows not upserted", "trigger": "Rows not triggered"}.get(
-            self.kind, "Rows not sent"
-        )
+        return {
+            "upsert": "Rows not upserted",
+            "trigger": "Rows not triggered",
+            "set_subscription": "Rows not updated",
+        }.get(self.kind, "Rows not sent")
 
     def __str__(self) -> str:
         lines = [self._headline()]
@@ -286,6 +292,7 @@ _BADGE_COLOURS = {
     "upserted": "#1a7f37",
     "queued": "#1a7f37",
     "triggered": "#1a7f37",
+    "updated": "#1a7f37",
     "valid": "#1a7f37",
     "invalid": "#9a6700",
     "rejected": "#bc4c00",
@@ -308,8 +315,21 @@ def _examples_text(group: ErrorGroup) -> str:
     return shown
 
 
+_HEADLINES = {
+    "upsert": "Upsert",
+    "trigger": "Trigger",
+    "track": "Track",
+    "delete": "Delete",
+    "set_subscription": "Subscriptions",
+}
+
+
 def _kind(result: pd.DataFrame, status: pd.Series) -> str:
-    # Upsert results have batches; trigger results (one call per row) do not.
+    # The runner names the operation in the frame's attrs (kept by pandas through most
+    # selections); without it, upsert results have batches and trigger results do not.
+    named = result.attrs.get(OPERATION_ATTR)
+    if named in _HEADLINES:
+        return str(named)
     values = set(status)
     if values & {"upserted", "queued"} or "batch" in result.columns:
         return "upsert"
@@ -368,7 +388,8 @@ def _groups(
 
 
 def summary(result: pd.DataFrame, *, examples: int = 3) -> Summary:
-    """Summarise a result frame from `upsert` or a trigger: rows per status, and the rows
+    """Summarise a result frame (from `upsert`, `track`, `delete`, `set_subscription` or a
+    trigger): rows per status, and the rows
     that were not sent grouped by status, error code and field, with up to `examples`
     example index labels per group. Print it for text; Jupyter shows it as HTML."""
     return Summary(result, examples=examples)
@@ -425,7 +446,7 @@ class Preview:
         self.frame = frame
         self._source_columns = list(source_columns)
         #: Headers matched to a field by name (`'First Name' → data.first_name`).
-        self.matched: list[str] = [str(n) for n in frame.attrs.get("spotzee_notes", [])]
+        self.matched: list[str] = [str(n) for n in frame.attrs.get(NOTES_ATTR, [])]
 
     def _rows(self) -> list[tuple[Hashable, list[tuple[str, str]], str, str, str]]:
         # The last four columns are preview_payloads' own (prefixed when a source column

@@ -31,20 +31,11 @@ import orjson
 import pandas as pd
 
 from . import _spelling as spell
-from ._client import Call, Client, Response, resolve_client
+from ._client import Call, Client, resolve_client
 from ._encoding import MISSING, UnencodableValue, encode_column, encode_object
-from ._errors import (
-    APIError,
-    AuthenticationError,
-    Interrupted,
-    PermissionDeniedError,
-    SpotzeeError,
-    TargetStateError,
-    ValidationError,
-    is_transient,
-)
+from ._errors import SpotzeeError, TargetStateError, ValidationError
 from ._listing import fetch_campaign, fetch_journey, positive_int
-from ._mapping import MappingSpec, check_labels, conventional_keys, resolve_mapping
+from ._mapping import MappingSpec, conventional_keys, named_columns, resolve_mapping
 from ._normalize import FieldResult, check_region, normalize_field, normalize_id
 from ._prepare import (
     CODE_INVALID,
@@ -60,8 +51,9 @@ from ._prepare import (
     missing_id_message,
     warn_numeric_ids,
 )
-from ._progress import ProgressLike, check_progress, make_reporter
-from ._results import ResultBuilder, refusal
+from ._progress import ProgressLike, check_progress
+from ._results import ResultBuilder
+from ._runner import Operation, Outcome, Planned, one_per_row, record_one, result_frame, run
 
 __all__ = [
     "STATUSES",
@@ -199,32 +191,11 @@ def _attribute_names(
     unless another listed column already has that name."""
     if attributes is None:
         return {}
-    if isinstance(attributes, str) or not isinstance(attributes, Sequence | Mapping):
-        raise ValidationError(
-            "attributes must be a list of column names (or a dict {column: attribute name}), "
-            f"not {attributes!r}"
-        )
-    check_labels(attributes, "attributes must name columns")
-    if isinstance(attributes, Mapping):
-        pairs = dict(attributes)
-    else:
-        pairs = {c: str(c) for c in attributes}
+    pairs = named_columns(frame.columns, attributes, option="attributes", meaning="attribute name")
+    if not isinstance(attributes, Mapping):
         for column, target in conventional_keys(pairs, set(pairs.values())).items():
             pairs[column] = target.removeprefix("data.")
-    columns = list(frame.columns)
-    seen: dict[str, Hashable] = {}
     for column, name in pairs.items():
-        if column not in columns:
-            raise ValidationError(
-                f"attributes names column {column!r}, which is not in the frame; "
-                f"columns are {columns!r}"
-            )
-        if columns.count(column) > 1:
-            raise ValidationError(f"the frame has several columns labelled {column!r}")
-        if not isinstance(name, str) or not name:
-            raise ValidationError(
-                f"attribute name for column {column!r} must be a non-empty string"
-            )
         if name in _RESERVED:
             raise ValidationError(
                 f"attribute {name!r} (column {column!r}) clashes with the user field of that "
@@ -236,11 +207,6 @@ def _attribute_names(
                     f"so give the attribute another name: attributes={{{column!r}: 'other_name'}}"
                 )
             )
-        if name in seen:
-            raise ValidationError(
-                f"columns {seen[name]!r} and {column!r} both give attribute {name!r}"
-            )
-        seen[name] = column
     return pairs
 
 
@@ -493,15 +459,6 @@ def _check_journey(journey_id: int, client: Client) -> None:
 # -- sending ---------------------------------------------------------------------------------
 
 
-def _is_failure(error: SpotzeeError) -> bool:
-    """Failed (worth re-running) rather than rejected (the server said no): network
-    trouble or an unreadable answer after retries, an answer that may pass on its own, or
-    one that is no verdict at all (a redirect)."""
-    if not isinstance(error, APIError) or is_transient(error):
-        return True
-    return not 400 <= error.status_code < 500
-
-
 def _message(error: SpotzeeError, send_id: str | None) -> str:
     code = getattr(error, "code", None)
     if code == "idempotency_key_mismatch":
@@ -516,63 +473,39 @@ def _message(error: SpotzeeError, send_id: str | None) -> str:
     return getattr(error, "message", None) or str(error)
 
 
-def _send(
-    prepared: _Prepared,
-    builder: ResultBuilder,
-    target: _Target,
-    *,
-    send_id: str | None,
-    client: Client,
-    progress: ProgressLike,
-) -> None:
+def _operation(prepared: _Prepared, target: _Target, *, send_id: str | None) -> Operation:
+    """A trigger as the runner sees it: one keyed POST per sendable row."""
     sendable = prepared.sendable
-    calls = [
-        Call("POST", target.path, content=body, idempotency_key=key)
-        for body, key in zip(prepared.bodies, prepared.keys, strict=True)
-    ]
-    reporter = make_reporter(progress, desc=f"trigger {target.label}", total=len(calls))
-    outcomes = client.stream(calls)
-    try:
-        for position, outcome in outcomes:
-            row = [int(sendable[position])]
-            if isinstance(outcome, Response):
-                said_no = refusal(outcome.data, default_code="unsuccessful")
-                if said_no is not None:
-                    code, param, message = said_no
-                    builder.set_error(row, "rejected", code, field=param, message=message)
-                else:
-                    builder.set_status(row, "triggered")
-                builder.set_extra("replayed", row, outcome.replayed)
-                builder.set_sent(row, attempts=outcome.attempts, request_id=outcome.request_id)
-                reporter.advance(1, 0)
-                continue
-            status = "failed" if _is_failure(outcome) else "rejected"
-            builder.set_error(
-                row,
-                status,
-                getattr(outcome, "code", None) or type(outcome).__name__,
-                field=getattr(outcome, "param", None),
-                message=_message(outcome, send_id),
-            )
-            builder.set_sent(
-                row,
-                attempts=getattr(outcome, "attempts", None),
-                request_id=getattr(outcome, "request_id", None),
-            )
-            reporter.advance(1, 1)
-    except (AuthenticationError, PermissionDeniedError) as exc:
-        exc.result = _finish(builder)  # who was already sent to before the key stopped working
-        raise
-    finally:
-        close = getattr(outcomes, "close", None)
-        if close is not None:
-            close()  # cancels what is still pending when we leave early
-        reporter.close()
+    where = {int(p): i for i, p in enumerate(sendable.tolist())}
 
+    def call_for(row: int) -> Call:
+        i = where[row]
+        return Call(
+            "POST", target.path, content=prepared.bodies[i], idempotency_key=prepared.keys[i]
+        )
 
-def _finish(builder: ResultBuilder) -> pd.DataFrame:
-    # triggers have no batches: one call per row
-    return builder.to_frame().drop(columns="batch")
+    def record(builder: ResultBuilder, planned: Planned, outcome: Outcome) -> None:
+        record_one(
+            builder,
+            planned.rows,
+            outcome,
+            ok_status="triggered",
+            message=lambda error: _message(error, send_id),
+        )
+
+    return Operation(
+        name="trigger",
+        desc=f"trigger {target.label}",
+        rows=sendable,
+        plan=lambda rows: one_per_row(rows, call_for),
+        record=record,
+        success=frozenset({"triggered"}),
+        drop_columns=("batch",),  # triggers have no batches: one call per row
+        resend=(
+            "running the same call again is safe: the idempotency keys make applied rows "
+            "replay instead of sending twice"
+        ),
+    )
 
 
 def _trigger(
@@ -611,31 +544,11 @@ def _trigger(
         prepared.index, statuses=STATUSES, initial="interrupted", extra={"replayed": "boolean"}
     )
     builder.set_text("external_id", slice(None), prepared.external_id)
-    for problem in prepared.problems:
-        builder.set_error(
-            problem.positions,
-            problem.status,
-            problem.codes,
-            field=problem.fields,
-            message=problem.messages,
-        )
+    builder.set_problems(prepared.problems)
     if dry_run:
         builder.set_status(prepared.sendable, "valid")
-        return _finish(builder)
-    try:
-        _send(prepared, builder, target, send_id=send_key, client=api, progress=progress)
-    except KeyboardInterrupt as exc:
-        result = _finish(builder)
-        done = int(result["status"].isin(["triggered", "rejected", "failed"]).sum())
-        left = int((result["status"] == "interrupted").sum())
-        raise Interrupted(
-            f"interrupted after {done} of {len(prepared.sendable)} calls; {left} rows are "
-            "'interrupted' (some may have been applied). Running the same call again is safe: "
-            "the idempotency keys make applied rows replay instead of sending twice. The "
-            "partial result is in this exception's .result.",
-            result=result,
-        ) from exc
-    return _finish(builder)
+        return result_frame(builder, "trigger", ("batch",))
+    return run(_operation(prepared, target, send_id=send_key), builder, api, progress=progress)
 
 
 def trigger_campaign(

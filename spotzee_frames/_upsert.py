@@ -1,30 +1,21 @@
 """`upsert`: a frame of contacts → Spotzee users, with one result row per input row.
 
-The flow is frame → `prepare` (validate, normalise, encode) → `iter_batches` (full batches
-of sendable rows, exact bodies, content-derived idempotency keys) → `Client.stream`
-(concurrent, paced, retried) → `ResultBuilder` (per-row outcome).
+The flow is frame → `prepare` (validate, normalise, encode) → an `Operation` for the runner
+(full batches of sendable rows, exact bodies, content-derived idempotency keys; per-item
+results read into statuses) → `run` (streamed, paced, retried; the result frame).
 """
 
 from __future__ import annotations
 
-import contextlib
-import re
-from collections.abc import Hashable, Iterable, Iterator
+from collections.abc import Hashable, Iterable
 from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 import pandas as pd
 
-from ._batching import Batch, check_batch_size, iter_batches
+from ._batching import KEY_PREFIX, check_batch_size
 from ._encoding import NULL_POLICIES, NullPolicy
-from ._errors import (
-    APIError,
-    AuthenticationError,
-    Interrupted,
-    PermissionDeniedError,
-    SpotzeeError,
-    ValidationError,
-)
+from ._errors import ValidationError
 from ._mapping import MappingSpec
 from ._normalize import check_region
 from ._prepare import (
@@ -36,11 +27,21 @@ from ._prepare import (
     check_choice,
     prepare,
 )
-from ._progress import ProgressLike, check_progress, make_reporter
-from ._results import ResultBuilder, refusal, text_or
+from ._progress import ProgressLike, check_progress
+from ._results import ResultBuilder
+from ._runner import (
+    NOTES_ATTR,
+    Operation,
+    Outcome,
+    Planned,
+    batches_of,
+    record_batch,
+    record_items,
+    send_prepared,
+)
 
 if TYPE_CHECKING:
-    from ._client import Client, Response
+    from ._client import Client
 
 __all__ = ["MODES", "Mode", "preview_payloads", "upsert"]
 
@@ -49,12 +50,6 @@ MODES: tuple[str, ...] = ("sync", "async")
 
 _ENDPOINT = {"sync": ("POST", "/users/batch"), "async": ("PATCH", "/users")}
 _EXTRA = {"user_id": "Int64", "replayed": "boolean"}
-
-# Codes for outcomes the toolkit itself decides (the server's codes are passed through).
-CODE_MISSING_RESULT = "missing_result"
-CODE_UNEXPECTED = "unexpected_response"
-CODE_NO_OUTCOME = "no_outcome"
-_ITEM_PARAM = re.compile(r"^(?:items\.|\[)?(\d+)\]?(?:\.(.+))?$")
 
 
 def _check_options(
@@ -168,6 +163,9 @@ def upsert(
         A bad mapping or option; nothing was sent.
     AuthenticationError, PermissionDeniedError
         The key was refused; the run stopped.
+    MissingRouteError
+        The server has no such route (e.g. no `POST /users/batch`: try `mode="async"`);
+        the run stopped, `.result` holds the result frame (unsent rows `interrupted`).
     Interrupted
         KeyboardInterrupt during the run; `.result` holds the partial result frame.
     """
@@ -185,173 +183,69 @@ def upsert(
         duplicates=duplicates,
         invalid_fields=invalid_fields,
     )
-    extra = dict(_EXTRA)
-    if include_payload:
-        extra["payload"] = "object"
-    builder = prepared.result_builder(
-        sendable_status="valid" if dry_run else "interrupted", extra=extra
-    )
-    n_batches = -(-prepared.n_sendable // batch_size)
-    batch_of_row = np.repeat(np.arange(n_batches), batch_size)[: prepared.n_sendable]
-    builder.set_int("batch", prepared.sendable, batch_of_row)
-    if include_payload:
-        builder.set_extra("payload", prepared.sendable, prepared.payloads())
-    if dry_run or prepared.n_sendable == 0:
-        return _with_notes(builder.to_frame(), prepared)
-
-    from ._client import resolve_client
-
-    api = resolve_client(client)
-    method, path = _ENDPOINT[mode]
-    _send(
-        api,
+    return send_prepared(
         prepared,
-        builder,
-        method=method,
-        path=path,
-        mode=mode,
+        lambda: _operation(prepared, mode=mode, batch_size=batch_size),
+        name="upsert",
+        extra=_EXTRA,
+        dry_run=dry_run,
+        include_payload=include_payload,
         batch_size=batch_size,
+        client=client,
         progress=progress,
     )
-    return _with_notes(builder.to_frame(), prepared)
 
 
-def _with_notes(result: pd.DataFrame, prepared: Prepared) -> pd.DataFrame:
-    """The result, carrying in `attrs` which headers were matched by name, for
-    `summary()` and the previews to show."""
-    result.attrs["spotzee_notes"] = list(prepared.notes)
-    return result
+def _operation(prepared: Prepared, *, mode: str, batch_size: int) -> Operation:
+    """Upsert as the runner sees it: full batches of the sendable rows to one route."""
+    method, path = _ENDPOINT[mode]
 
+    def record(builder: ResultBuilder, planned: Planned, outcome: Outcome) -> None:
+        rows = planned.rows
+        sync = mode == "sync"
 
-def _send(
-    api: Client,
-    prepared: Prepared,
-    builder: ResultBuilder,
-    *,
-    method: str,
-    path: str,
-    mode: str,
-    batch_size: int,
-    progress: ProgressLike,
-) -> None:
-    sendable = prepared.sendable
-    batches: dict[int, Batch] = {}
-
-    def calls() -> Iterator[Any]:
-        for batch in iter_batches(
-            prepared.n_sendable,
-            prepared.body,
-            method=method,
-            path=path,
-            batch_size=batch_size,
-        ):
-            batches[batch.number] = batch
-            yield batch.call()
-
-    reporter = make_reporter(progress, desc=f"upsert ({mode})", total=prepared.n_sendable)
-    stream = api.stream(calls())
-    try:
-        for number, outcome in stream:
-            batch = batches.pop(number)
-            rows = sendable[batch.start : batch.stop]
-            bad = _record(builder, rows, outcome, mode=mode, sent_ids=prepared.external_id[rows])
-            reporter.advance(done=len(rows), failed=bad)
-    except KeyboardInterrupt as exc:
-        _close(stream)
-        with contextlib.suppress(Exception, KeyboardInterrupt):  # already stopping
-            reporter.close()
-        left = builder.count("interrupted")
-        raise Interrupted(
-            f"upsert interrupted: {prepared.n_sendable - left} of {prepared.n_sendable} rows "
-            f"have an outcome, {left} are 'interrupted' (they may or may not have been "
-            "applied; sending them again is safe). The partial result is in .result",
-            result=builder.to_frame(),
-        ) from exc
-    except (AuthenticationError, PermissionDeniedError) as exc:
-        _close(stream)
-        reporter.close()
-        exc.result = builder.to_frame()  # what was done before the key stopped working
-        raise
-    except BaseException:
-        _close(stream)
-        reporter.close()
-        raise
-    reporter.close()
-    for batch in batches.values():  # the client gave no outcome at all: say so
-        rows = sendable[batch.start : batch.stop]
-        builder.set_error(
-            rows,
-            "failed",
-            CODE_NO_OUTCOME,
-            message="the request ended without an outcome; sending again is safe",
-        )
-
-
-def _close(stream: Iterator[Any]) -> None:
-    close = getattr(stream, "close", None)
-    if close is not None:
-        close()
-
-
-def _record(
-    builder: ResultBuilder, rows: np.ndarray, outcome: Any, *, mode: str, sent_ids: np.ndarray
-) -> int:
-    """Write one batch's outcome into the builder; return how many rows did not succeed.
-    `sent_ids` are the external ids the batch's items carried (None where none)."""
-    if isinstance(outcome, SpotzeeError):
-        return _record_error(builder, rows, outcome)
-    response: Response = outcome
-    builder.set_sent(rows, attempts=response.attempts, request_id=response.request_id)
-    builder.set_extra("replayed", rows, bool(response.replayed))
-    data = response.data
-    said_no = refusal(data, default_code=CODE_UNEXPECTED)
-    if said_no is not None:  # a 2xx whose body says no: no success to report for any row
-        code, param, message = said_no
-        builder.set_error(rows, "failed", code, field=param, message=message)
-        return len(rows)
-    if mode == "async" and not (isinstance(data, dict) and isinstance(data.get("results"), list)):
-        builder.set_status(rows, "queued")
-        builder.clear_error(rows)
-        return 0
-    # Sync mode, or an async answer that reports per item after all: read the items.
-    return _record_items(builder, rows, data, sent_ids)
-
-
-def _record_error(builder: ResultBuilder, rows: np.ndarray, exc: SpotzeeError) -> int:
-    code = text_or(getattr(exc, "code", None), type(exc).__name__)
-    message = text_or(getattr(exc, "message", None), str(exc))
-    builder.set_sent(
-        rows,
-        attempts=getattr(exc, "attempts", None),
-        request_id=text_or(getattr(exc, "request_id", None)),
-    )
-    status_code = getattr(exc, "status_code", None)
-    builder.set_error(
-        rows,
-        "failed",
-        code,
-        field=text_or(getattr(exc, "param", None)),
-        message=f"{status_code} {message}" if status_code else message,
-    )
-    # A request refused as invalid (400/422) that names the items at fault: those are
-    # `rejected`, the others stay `failed` (not applied, fine to resend once the bad rows
-    # are fixed). A 5xx or 429 judged no item, whatever its body lists.
-    if isinstance(exc, APIError) and exc.status_code in (400, 422):
-        for item in exc.errors:
-            if not isinstance(item, dict):
-                continue
-            match = _ITEM_PARAM.match(text_or(item.get("param"), "") or "")
-            if not match or int(match.group(1)) >= len(rows):
-                continue
-            row = rows[int(match.group(1))]
-            builder.set_error(
-                [row],
-                "rejected",
-                text_or(item.get("code"), code),
-                field=match.group(2),
-                message=text_or(item.get("message"), message),
+        def read(builder: ResultBuilder, rows: np.ndarray, data: Any) -> None:
+            if not sync and not (isinstance(data, dict) and isinstance(data.get("results"), list)):
+                builder.set_status(rows, "queued")
+                builder.clear_error(rows)
+                return
+            # Sync mode, or an async answer that reports per item after all: read the items.
+            record_items(
+                builder,
+                rows,
+                data,
+                prepared.external_id[rows],
+                route="POST /users/batch",
+                ok_status="upserted",
+                read_item=_item_outcome,
+                on_ok=lambda at_rows, users: builder.set_extra(
+                    "user_id", at_rows, [_user_id(u) for u in users]
+                ),
             )
-    return len(rows)
+
+        record_batch(builder, rows, outcome, read=read)
+
+    return Operation(
+        name="upsert",
+        desc=f"upsert ({mode})",
+        rows=prepared.sendable,
+        plan=batches_of(
+            prepared, method=method, path=path, batch_size=batch_size, prefix=KEY_PREFIX
+        ),
+        record=record,
+        success=frozenset({"upserted", "queued"}),
+        hint=(
+            'Upsert with mode="async" (CLI: --mode async), which sends PATCH /users and '
+            "needs no per-row answers"
+            if mode == "sync"
+            else ""
+        ),
+    )
+
+
+def _user_id(user: dict[str, Any]) -> int | None:
+    uid = user.get("id")
+    return uid if isinstance(uid, int) and not isinstance(uid, bool) else None
 
 
 def _item_outcome(item: dict[str, Any]) -> tuple[str, Any]:
@@ -365,97 +259,6 @@ def _item_outcome(item: dict[str, Any]) -> tuple[str, Any]:
     if isinstance(user, dict):
         return "ok", user
     return "bad", "the result for this item had neither 'user' nor 'error'"
-
-
-def _result_rows(results: list[Any], sent_ids: np.ndarray) -> list[int | None] | None:
-    """The batch position each result speaks for (None: unusable), or None when the
-    results cannot be matched to the items at all.
-
-    By `index` (a digit string is read as a number). A server that leaves `index` out of
-    every one of exactly n results is read in request order, as the contract says, unless
-    the `external_id`s they carry say otherwise: then by those ids, when each names a
-    different item of the batch."""
-    n = len(sent_ids)
-    if len(results) == n and not any(isinstance(r, dict) and "index" in r for r in results):
-        echoed = [r.get("external_id") if isinstance(r, dict) else None for r in results]
-        in_order = all(
-            not isinstance(e, str) or sent is None or e == sent
-            for e, sent in zip(echoed, sent_ids, strict=True)
-        )
-        if in_order:
-            return list(range(n))
-        where = {sent: i for i, sent in enumerate(sent_ids) if sent is not None}
-        rows = [where.get(e) if isinstance(e, str) else None for e in echoed]
-        if None in rows or len(set(rows)) != n:
-            return None
-        return list(rows)
-    out: list[int | None] = []
-    for r in results:
-        index = r.get("index") if isinstance(r, dict) else None
-        if isinstance(index, str) and index.isdigit():
-            index = int(index)
-        ok = isinstance(index, int) and not isinstance(index, bool) and 0 <= index < n
-        out.append(index if ok else None)
-    return out
-
-
-def _record_items(builder: ResultBuilder, rows: np.ndarray, data: Any, sent_ids: np.ndarray) -> int:
-    results = data.get("results") if isinstance(data, dict) else None
-    matched = _result_rows(results, sent_ids) if isinstance(results, list) else None
-    if not isinstance(results, list) or matched is None:
-        why = (
-            "the answer to POST /users/batch had no 'results' list"
-            if not isinstance(results, list)
-            else "the answer's results have no index and their external_ids do not match "
-            "the items sent"
-        )
-        builder.set_error(rows, "failed", CODE_UNEXPECTED, message=why)
-        return len(rows)
-    outcomes: dict[int, list[tuple[str, Any]]] = {}
-    for item, at in zip(results, matched, strict=True):
-        if at is not None and isinstance(item, dict):
-            outcomes.setdefault(at, []).append(_item_outcome(item))
-    ok_at: list[int] = []
-    user_ids: list[Any] = []
-    bad = 0
-    for at, found in sorted(outcomes.items()):
-        kind, detail = found[0]
-        if len({k for k, _ in found}) > 1:  # one item, contradictory results: no verdict
-            kind, detail = "bad", "the answer holds contradictory results for this item"
-        if kind == "ok":
-            ok_at.append(at)
-            uid = detail.get("id")
-            user_ids.append(uid if isinstance(uid, int) and not isinstance(uid, bool) else None)
-            continue
-        bad += 1
-        if kind == "error":
-            builder.set_error(
-                [rows[at]],
-                "rejected",
-                text_or(detail.get("code"), "rejected"),
-                field=text_or(detail.get("param")),
-                message=text_or(detail.get("message"), text_or(detail)),
-            )
-        else:
-            builder.set_error([rows[at]], "failed", CODE_UNEXPECTED, message=detail)
-    if ok_at:
-        at_rows = rows[np.asarray(ok_at, dtype=np.int64)]
-        builder.set_status(at_rows, "upserted")
-        builder.clear_error(at_rows)
-        builder.set_extra("user_id", at_rows, user_ids)
-    seen = np.zeros(len(rows), dtype=bool)
-    seen[list(outcomes)] = True
-    if not seen.all():
-        missing = rows[~seen]
-        builder.set_error(
-            missing,
-            "failed",
-            CODE_MISSING_RESULT,
-            message="the answer had no result for this item; it may not have been applied, "
-            "sending it again is safe",
-        )
-        bad += len(missing)
-    return bad
 
 
 def preview_payloads(
@@ -503,5 +306,5 @@ def preview_payloads(
     ):
         label = name if name not in sample.columns else f"upsert_{name}"
         out[label] = values  # positional: the index may repeat labels
-    out.attrs["spotzee_notes"] = result.attrs.get("spotzee_notes", [])
+    out.attrs[NOTES_ATTR] = result.attrs.get(NOTES_ATTR, [])
     return out

@@ -36,18 +36,26 @@ EXPECTED = [
     "campaign",
     "campaign_events",
     "campaigns",
+    "delete",
+    "event_counts",
     "events",
     "journey",
     "journeys",
+    "lists",
     "preview",
     "preview_payloads",
     "read_file",
     "sample_contacts",
     "schedule_campaign",
+    "set_subscription",
+    "subscriptions",
     "summary",
+    "tags",
+    "track",
     "trigger_campaign",
     "trigger_journey",
     "upsert",
+    "user_subscriptions",
     "users",
     "verify_webhook",
     "webhooks_to_frame",
@@ -66,7 +74,15 @@ def test_every_public_name_resolves() -> None:
 
 def test_import_registers_the_accessor() -> None:
     frame = pd.DataFrame({"external_id": ["a"]})
-    for method in ("upsert", "trigger_campaign", "trigger_journey", "summary"):
+    for method in (
+        "upsert",
+        "track",
+        "delete",
+        "set_subscription",
+        "trigger_campaign",
+        "trigger_journey",
+        "summary",
+    ):
         assert callable(getattr(frame.spotzee, method))
 
 
@@ -76,6 +92,9 @@ def test_accessor_methods_show_the_functions_signature_and_docs() -> None:
     accessor = pd.DataFrame().spotzee
     pairs = {
         "upsert": spotzee_frames.upsert,
+        "track": spotzee_frames.track,
+        "delete": spotzee_frames.delete,
+        "set_subscription": spotzee_frames.set_subscription,
         "trigger_campaign": spotzee_frames.trigger_campaign,
         "trigger_journey": spotzee_frames.trigger_journey,
         "summary": spotzee_frames.summary,

@@ -17,7 +17,9 @@ from ._demo_data import (
     PROJECT_ID,
     demo_campaigns,
     demo_journeys,
+    demo_lists,
     demo_subscriptions,
+    demo_tags,
 )
 from ._pagination import OrderedIndex, field_key
 from ._time import iso_z
@@ -43,10 +45,16 @@ class Store:
         self.by_anonymous: dict[str, int] = {}
         self.next_user_id = 1
         self.write_counts: Counter[str] = Counter()
+        #: external_id -> how many times a stored user of that id was deleted.
+        self.deletions: Counter[str] = Counter()
         self.campaigns: dict[int, dict[str, Any]] = {}
         self.journeys: dict[int, dict[str, Any]] = {}
         self.entrances: dict[int, frozenset[int]] = {}
         self.subscriptions: dict[int, dict[str, Any]] = {}
+        self.lists: dict[int, dict[str, Any]] = {}
+        self.tags: dict[int, dict[str, Any]] = {}
+        #: (external_id or anonymous_id, subscription id) -> times a state was applied
+        self.subscription_writes: Counter[tuple[str, int]] = Counter()
         #: user id -> subscription id -> state (0 unsubscribed, 1 subscribed, 2 opted in)
         self.user_subscriptions: dict[int, dict[int, int]] = {}
         self.events: list[EventRow] = []
@@ -61,6 +69,8 @@ class Store:
             self.journeys = {j["id"]: j for j in demo_journeys(seed)}
             self.entrances = {jid: frozenset(ids) for jid, ids in DEMO_ENTRANCES.items()}
             self.subscriptions = {s["id"]: s for s in demo_subscriptions()}
+            self.lists = {x["id"]: x for x in demo_lists()}
+            self.tags = {t["id"]: t for t in demo_tags()}
 
     # users
 
@@ -145,6 +155,28 @@ class Store:
         self.user_changed(uid)
         return user
 
+    def find_user(self, external_id: str | None, anonymous_id: str | None) -> dict[str, Any] | None:
+        """The stored user an external_id (else an anonymous_id) names, if any."""
+        if external_id is not None:
+            return self.find_external(external_id)
+        uid = None if anonymous_id is None else self.by_anonymous.get(anonymous_id)
+        return None if uid is None else self.users[uid]
+
+    def subscription_state(self, user: dict[str, Any], subscription_id: int) -> int:
+        """0, 1 or 2; a user with no state counts as subscribed to a non-public one."""
+        states = self.user_subscriptions.get(user["id"], {})
+        if subscription_id in states:
+            return states[subscription_id]
+        return 0 if self.subscriptions[subscription_id].get("is_public") else 1
+
+    def set_subscription_state(
+        self, user: dict[str, Any], subscription_id: int, state: int, now: str
+    ) -> None:
+        self.user_subscriptions.setdefault(user["id"], {})[subscription_id] = state
+        user["updated_at"] = now
+        self.user_changed(user["id"])
+        self.subscription_writes[(self.user_key(user), subscription_id)] += 1
+
     def add_device(self, user: dict[str, Any], token: str, now: str) -> None:
         if any(device["token"] == token for device in user["devices"]):
             return
@@ -174,6 +206,7 @@ class Store:
                 del self.by_anonymous[anonymous_id]
             self.user_subscriptions.pop(uid, None)
             self.user_changed(uid)
+            self.deletions[external_id] += 1
             deleted += 1
         return deleted
 
