@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import sys
 
-from . import bench_salesforce, bench_track, bench_trigger, bench_upsert
+from . import bench_listing, bench_salesforce, bench_track, bench_trigger, bench_upsert
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -24,6 +24,8 @@ def main(argv: list[str] | None = None) -> int:
     status = max(status, bench_track.main(track_args))
     print("\n== trigger ==", flush=True)
     status = max(status, bench_trigger.main(trigger_args))
+    print("\n== listing ==", flush=True)
+    status = max(status, bench_listing.main(["--large", "10000"] if quick else []))
     print("\n== salesforce ==", flush=True)
     return max(status, bench_salesforce.main(salesforce_args))
 

@@ -46,12 +46,14 @@ from ._listing import (
     users,
 )
 from ._progress import ProgressEvent
+from ._read import read_file
 from ._subscriptions import set_subscription, subscriptions, user_subscriptions
 from ._summary import preview, summary
 from ._track import track
 from ._trigger import trigger_campaign, trigger_journey
 from ._upsert import preview_payloads, upsert
 from ._version import __version__
+from ._warnings import NumericIdWarning, SpotzeeWarning
 from ._webhooks import verify_webhook, webhooks_to_frame
 
 __all__ = [  # noqa: RUF022  (plain sorted() order, pinned by tests/test_public_api.py)
@@ -69,6 +71,7 @@ __all__ = [  # noqa: RUF022  (plain sorted() order, pinned by tests/test_public_
     "KeyScopeError",
     "MissingRouteError",
     "NotFoundError",
+    "NumericIdWarning",
     "PermissionDeniedError",
     "ProgressEvent",
     "QuotaExceededError",
@@ -77,6 +80,7 @@ __all__ = [  # noqa: RUF022  (plain sorted() order, pinned by tests/test_public_
     "SalesforceSessionError",
     "ServerError",
     "SpotzeeError",
+    "SpotzeeWarning",
     "TargetStateError",
     "TransportError",
     "ValidationError",
@@ -93,6 +97,7 @@ __all__ = [  # noqa: RUF022  (plain sorted() order, pinned by tests/test_public_
     "lists",
     "preview",
     "preview_payloads",
+    "read_file",
     "sample_contacts",
     "schedule_campaign",
     "set_subscription",

@@ -148,6 +148,12 @@ class Response:
     attempts: int
 
 
+def _total_count(headers: httpx.Headers) -> int | None:
+    """`X-Total-Count` (best effort, the contract says) as a count, or None."""
+    value = headers.get("x-total-count", "").strip()
+    return int(value) if value.isascii() and value.isdigit() else None
+
+
 def _is_loopback(host: str) -> bool:
     if host == "localhost" or host.endswith(".localhost"):
         return True
@@ -640,17 +646,19 @@ class Client:
         params: Mapping[str, Any] | None = None,
         *,
         limit: int = 100,
-        on_page: Callable[[int], Any] | None = None,
+        on_page: Callable[[int, int | None], Any] | None = None,
     ) -> Iterator[dict[str, Any]]:
         """Every result of a list endpoint, walking `nextCursor` pages of `limit` items.
 
-        `on_page(n)` is told the number of results of each page as it arrives.
+        `on_page(n, total)` is told the number of results of each page as it arrives,
+        and the listing's total when the server says it (`X-Total-Count`), else None.
         """
         query: dict[str, Any] = dict(params or {})
         query["limit"] = limit
         seen: set[str] = set()
         while True:
-            data = self.get(path, query)
+            response = self.request("GET", path, params=query)
+            data = response.data
             if isinstance(data, list):  # lenient: a bare list is one whole page
                 results, cursor = data, None
             elif isinstance(data, dict):
@@ -663,7 +671,7 @@ class Client:
                     code="invalid_response",
                 )
             if on_page is not None:
-                on_page(len(results))
+                on_page(len(results), _total_count(response.headers))
             yield from results
             if not cursor or not results or cursor in seen:
                 return

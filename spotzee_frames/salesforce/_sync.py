@@ -459,6 +459,9 @@ def _send_chunk(
             part,
             targets,
             mode="sync",
+            # A record whose email or phone Spotzee would refuse is a row to fix in
+            # Salesforce (named by its field), not a user silently created without it.
+            invalid_fields="reject",
             dry_run=options.dry_run,
             default_region=options.default_region,
             batch_size=options.batch_size,
