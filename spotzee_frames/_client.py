@@ -19,16 +19,13 @@ import os
 import platform
 import queue
 import random
-import sys
 import threading
 import time
 import uuid
-import warnings
 import weakref
 from collections import Counter
 from collections.abc import Callable, Coroutine, Iterable, Iterator, Mapping
 from dataclasses import dataclass
-from types import FrameType
 from typing import Any, Final, TypeVar
 from urllib.parse import urlsplit
 
@@ -43,11 +40,9 @@ from tenacity import (
 )
 
 from ._errors import (
-    IDEMPOTENCY_NOT_HONOURED,
     APIError,
     AuthenticationError,
     ConfigurationError,
-    IdempotencyNotHonouredWarning,
     InsecureTransportError,
     KeyScopeError,
     PermissionDeniedError,
@@ -59,6 +54,7 @@ from ._errors import (
 )
 from ._pacing import Gate, Pacer
 from ._version import __version__
+from ._warnings import IDEMPOTENCY_NOT_HONOURED, IdempotencyNotHonouredWarning, warn
 
 __all__ = [
     "API_VERSION",
@@ -151,6 +147,12 @@ class Response:
     request_id: str | None
     replayed: bool
     attempts: int
+
+
+def _total_count(headers: httpx.Headers) -> int | None:
+    """`X-Total-Count` (best effort, the contract says) as a count, or None."""
+    value = headers.get("x-total-count", "").strip()
+    return int(value) if value.isascii() and value.isdigit() else None
 
 
 def _is_loopback(host: str) -> bool:
@@ -772,10 +774,9 @@ class Client:
         error would fail the request): writes went to a server that may ignore their keys."""
         if self._unversioned and self._sent_keyed and not self._warned_unversioned:
             self._warned_unversioned = True
-            warnings.warn(
+            warn(
                 IDEMPOTENCY_NOT_HONOURED.format(base_url=self.base_url),
                 IdempotencyNotHonouredWarning,
-                stacklevel=_caller_stacklevel(),
             )
 
     def get(self, path: str, params: Mapping[str, Any] | None = None) -> Any:
@@ -788,17 +789,19 @@ class Client:
         params: Mapping[str, Any] | None = None,
         *,
         limit: int = 100,
-        on_page: Callable[[int], Any] | None = None,
+        on_page: Callable[[int, int | None], Any] | None = None,
     ) -> Iterator[dict[str, Any]]:
         """Every result of a list endpoint, walking `nextCursor` pages of `limit` items.
 
-        `on_page(n)` is told the number of results of each page as it arrives.
+        `on_page(n, total)` is told the number of results of each page as it arrives,
+        and the listing's total when the server says it (`X-Total-Count`), else None.
         """
         query: dict[str, Any] = dict(params or {})
         query["limit"] = limit
         seen: set[str] = set()
         while True:
-            data = self.get(path, query)
+            response = self.request("GET", path, params=query)
+            data = response.data
             if isinstance(data, list):  # lenient: a bare list is one whole page
                 results, cursor = data, None
             elif isinstance(data, dict):
@@ -811,7 +814,7 @@ class Client:
                     code="invalid_response",
                 )
             if on_page is not None:
-                on_page(len(results))
+                on_page(len(results), _total_count(response.headers))
             yield from results
             if not cursor or not results or cursor in seen:
                 return
@@ -889,20 +892,6 @@ class Client:
         except Exception as exc:
             outcome = exc
         results.put((position, outcome))
-
-
-_PACKAGE_DIR = os.path.dirname(os.path.abspath(__file__))
-
-
-def _caller_stacklevel() -> int:
-    """The `stacklevel` of the first frame outside this package, so that a warning points
-    at the caller's line (a notebook cell), not at the toolkit's insides."""
-    frame: FrameType | None = sys._getframe(1)
-    level = 1
-    while frame is not None and os.path.abspath(frame.f_code.co_filename).startswith(_PACKAGE_DIR):
-        frame = frame.f_back
-        level += 1
-    return level
 
 
 def _shutdown(loop_thread: _LoopThread) -> None:

@@ -10,6 +10,9 @@ means the whole call could not go on (bad configuration, bad key, refused guard)
     ├── ValidationError             the call's arguments are wrong (mapping, options)
     ├── TargetStateError            a campaign/journey cannot take sends in its state
     ├── WebhookVerificationError    a webhook's signature or timestamp does not check out
+    ├── IntegrationStateError       a Salesforce integration cannot sync now (paused, locked…)
+    ├── SalesforceError             a Salesforce call failed (after any retries)
+    │   └── SalesforceSessionError  the session expired or the login was refused
     ├── TransportError              the network failed (after any retries)
     └── APIError                    Spotzee answered with an error envelope
         ├── MissingRouteError       the server has no such route (404/405, no envelope)
@@ -23,8 +26,6 @@ means the whole call could not go on (bad configuration, bad key, refused guard)
         └── ServerError             5xx
 
     Interrupted (a KeyboardInterrupt)  a long run was stopped; `.result` holds what was done
-
-    IdempotencyNotHonouredWarning (a UserWarning)  the server may apply a re-sent write twice
 
 An APIError carries `status_code`, `code`, `message`, `param`, `errors`, `request_id`,
 `retry_after`, `attempts`, `method` and `path` (of the request), and `enveloped` (whether
@@ -43,14 +44,13 @@ from __future__ import annotations
 from typing import Any
 
 __all__ = [
-    "IDEMPOTENCY_NOT_HONOURED",
     "RETRYABLE_CODES",
     "APIError",
     "AuthenticationError",
     "ConfigurationError",
     "ConflictError",
-    "IdempotencyNotHonouredWarning",
     "InsecureTransportError",
+    "IntegrationStateError",
     "Interrupted",
     "InvalidRequestError",
     "KeyScopeError",
@@ -59,6 +59,8 @@ __all__ = [
     "PermissionDeniedError",
     "QuotaExceededError",
     "RateLimitError",
+    "SalesforceError",
+    "SalesforceSessionError",
     "ServerError",
     "SpotzeeError",
     "TargetStateError",
@@ -107,6 +109,48 @@ class WebhookVerificationError(SpotzeeError):
     def __init__(self, message: str, *, reason: str) -> None:
         super().__init__(message)
         self.reason = reason
+
+
+class IntegrationStateError(SpotzeeError):
+    """A Salesforce integration cannot sync now; nothing was pulled or sent.
+
+    `reason` is `inactive` (paused: `resume()` first), `incomplete` (no objects to sync) or
+    `locked` (another run of the same integration holds its state file).
+    """
+
+    def __init__(self, message: str, *, reason: str) -> None:
+        super().__init__(message)
+        self.reason = reason
+
+
+class SalesforceError(SpotzeeError):
+    """A Salesforce call failed, after any retries (or was refused outright).
+
+    `status_code` is the HTTP status (None for a network failure), `error_code`
+    Salesforce's `errorCode` (`MALFORMED_QUERY`, `INVALID_FIELD`, `REQUEST_LIMIT_EXCEEDED`…,
+    or `network_error`), `attempts` how many tries were made. When a sync stopped on it,
+    `result` holds the result frame of what was done before.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        status_code: int | None = None,
+        error_code: str | None = None,
+        attempts: int = 1,
+    ) -> None:
+        super().__init__(message)
+        self.message = message
+        self.status_code = status_code
+        self.error_code = error_code
+        self.attempts = attempts
+        self.result: Any = None
+
+
+class SalesforceSessionError(SalesforceError):
+    """The Salesforce session has expired or is not valid, or the login was refused:
+    connect again (`salesforce.connect()`)."""
 
 
 class TransportError(SpotzeeError):
@@ -261,22 +305,6 @@ def is_transient(error: BaseException) -> bool:
         # By status first: a 400 that calls itself rate_limited is still a 400.
         return status >= 500 or status == 429 or (status == 409 and error.code in RETRYABLE_CODES)
     return False
-
-
-class IdempotencyNotHonouredWarning(UserWarning):
-    """The server shows no sign of honouring `Idempotency-Key` (it does not echo
-    `Spotzee-Version`, as a self-hosted Parcelvoy does not): re-running a call, or
-    retrying one whose answer was lost, may apply it twice there. Given once per client."""
-
-
-#: The text of IdempotencyNotHonouredWarning; `{base_url}` is the client's.
-IDEMPOTENCY_NOT_HONOURED = (
-    "{base_url} does not answer like the Spotzee API (no Spotzee-Version echo), so it may "
-    "ignore Idempotency-Key, as a self-hosted Parcelvoy does. There, running the same call "
-    "again sends again: re-running a trigger cell emails everyone a second time, and a "
-    "request whose answer is lost is not retried (it may have been applied). On such a "
-    "server the local ledger (ledger=) is what keeps triggers exactly-once."
-)
 
 
 class Interrupted(KeyboardInterrupt):

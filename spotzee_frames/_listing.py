@@ -30,6 +30,7 @@ import pandas as pd
 from ._client import Client, Response, resolve_client
 from ._errors import APIError, NotFoundError, ValidationError
 from ._normalize import normalize_phone
+from ._progress import ProgressLike, Reporter, check_progress, make_reporter
 
 __all__ = [
     "CAMPAIGN_STATES",
@@ -294,10 +295,29 @@ def _list(
     path: str,
     params: Mapping[str, Any],
     client: Client | None,
+    progress: ProgressLike = None,
 ) -> list[dict[str, Any]]:
-    return [
-        r for r in resolve_client(client).paginate(path, params, limit=100) if isinstance(r, dict)
-    ]
+    """Every record of a listing, 100 a page. A listing of more than one page shows its
+    progress as `progress=` says (see `upsert`); one page shows nothing."""
+    check_progress(progress)
+    reporter: Reporter | None = None
+    desc = path.strip("/")
+
+    def on_page(count: int, total: int | None) -> None:
+        nonlocal reporter
+        if reporter is None:
+            if total is not None and total <= count:
+                return  # all of it came in one page
+            reporter = make_reporter(progress, desc=desc, total=total or count)
+        reporter.total = max(reporter.total, reporter.done + count, total or 0)
+        reporter.advance(count)
+
+    pages = resolve_client(client).paginate(path, params, limit=100, on_page=on_page)
+    try:
+        return [r for r in pages if isinstance(r, dict)]
+    finally:
+        if reporter is not None:
+            reporter.close()
 
 
 # -- campaigns ---------------------------------------------------------------------------
@@ -315,14 +335,17 @@ def _campaign_frame(records: Iterable[Mapping[str, Any]]) -> pd.DataFrame:
     )
 
 
-def campaigns(client: Client | None = None, **filters: Any) -> pd.DataFrame:
+def campaigns(
+    client: Client | None = None, *, progress: ProgressLike = None, **filters: Any
+) -> pd.DataFrame:
     """Every campaign of the project as a typed frame (one row per campaign).
 
     `filters` are passed as query parameters (`q=`, `sort=`, `direction=`, …). The
     `delivery` counters are flattened to `delivery_sent`, `delivery_total`,
-    `delivery_opens`, `delivery_clicks` and `delivery_bounced`.
+    `delivery_opens`, `delivery_clicks` and `delivery_bounced`. A listing of more than
+    one page (100 a page) shows its progress as `progress=` says (as in `upsert`).
     """
-    return _campaign_frame(_list("/campaigns", _filters(filters), client))
+    return _campaign_frame(_list("/campaigns", _filters(filters), client, progress))
 
 
 def positive_int(value: Any, name: str, *, noun: str = "integer") -> int:
@@ -442,11 +465,14 @@ def _journey_frame(records: Iterable[Mapping[str, Any]]) -> pd.DataFrame:
     )
 
 
-def journeys(client: Client | None = None, **filters: Any) -> pd.DataFrame:
+def journeys(
+    client: Client | None = None, *, progress: ProgressLike = None, **filters: Any
+) -> pd.DataFrame:
     """Every journey of the project as a typed frame; `stats` (step type → count) is
     flattened to `stats_<step type>` Int64 columns: `stats_entrance`, `stats_delay`,
-    `stats_action`, `stats_gate` and `stats_exit` always, others when a journey has them."""
-    return _journey_frame(_list("/journeys", _filters(filters), client))
+    `stats_action`, `stats_gate` and `stats_exit` always, others when a journey has them.
+    `progress=` as in `campaigns`."""
+    return _journey_frame(_list("/journeys", _filters(filters), client, progress))
 
 
 def fetch_journey(journey_id: int, *, client: Client | None = None) -> dict[str, Any]:
@@ -473,16 +499,22 @@ def _expand(frame: pd.DataFrame, column: str, prefix: str) -> pd.DataFrame:
 
 
 def users(
-    client: Client | None = None, *, expand_data: bool = False, **filters: Any
+    client: Client | None = None,
+    *,
+    expand_data: bool = False,
+    progress: ProgressLike = None,
+    **filters: Any,
 ) -> pd.DataFrame:
     """Every user (contact) of the project as a typed frame.
 
     Custom attributes stay in the `data` column as dicts; `expand_data=True` also adds one
-    `data_<key>` column per attribute (nullable dtypes), handy for filtering. Phones are
-    given in E.164 (`+61412345000`) when the server shows them in another international
-    format; one that cannot be read as a number is kept as the server sent it.
+    `data_<key>` column per attribute (nullable dtypes), handy for filtering. A listing
+    of more than one page (100 users a page) shows its progress as `progress=` says (as
+    in `upsert`: a bar in Jupyter or a terminal by default). Phones are given in E.164
+    (`+61412345000`) when the server shows them in another international format; one
+    that cannot be read as a number is kept as the server sent it.
     """
-    frame = _typed_frame(_list("/users", _filters(filters), client), USER_COLUMNS)
+    frame = _typed_frame(_list("/users", _filters(filters), client, progress), USER_COLUMNS)
     frame["phone"] = _e164(frame["phone"])
     return _expand(frame, "data", "data_") if expand_data else frame
 
@@ -553,6 +585,7 @@ def events(
     include_payload: bool = False,
     direction: Literal["asc", "desc"] | None = None,
     client: Client | None = None,
+    progress: ProgressLike = None,
 ) -> pd.DataFrame:
     """Events from `start` (inclusive) to `end` (exclusive), one row per event.
 
@@ -575,7 +608,7 @@ def events(
         params["include_payload"] = "true"
     if direction is not None:
         params["direction"] = direction
-    records = [_event_record(r) for r in _list("/events", params, client)]
+    records = [_event_record(r) for r in _list("/events", params, client, progress)]
     return _typed_frame(records, EVENT_COLUMNS)
 
 

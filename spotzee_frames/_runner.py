@@ -90,6 +90,8 @@ _ITEM_PARAM = re.compile(r"^(?:items\.|\[)?(\d+)\]?(?:\.(.+))?$")
 
 #: Where a result frame says which operation made it (read by `summary`).
 OPERATION_ATTR = "spotzee_operation"
+#: Where a result frame carries the preparation's notes (headers matched by name…).
+NOTES_ATTR = "spotzee_notes"
 
 
 @dataclass(frozen=True)
@@ -287,10 +289,14 @@ def send_prepared(
     if include_payload:
         builder.set_extra("payload", prepared.sendable, prepared.payloads())
     if dry_run or prepared.n_sendable == 0:
-        return result_frame(builder, name)
-    from ._client import resolve_client
+        result = result_frame(builder, name)
+    else:
+        from ._client import resolve_client
 
-    return run(operation(), builder, resolve_client(client), progress=progress)
+        result = run(operation(), builder, resolve_client(client), progress=progress)
+    # which headers were matched by name, for `summary()` and the previews to show
+    result.attrs[NOTES_ATTR] = list(prepared.notes)
+    return result
 
 
 # -- cutting rows into calls ---------------------------------------------------------------

@@ -50,6 +50,8 @@ from ._prepare import (
     _compile_structs,
     check_choice,
     combine_problems,
+    missing_id_message,
+    warn_numeric_ids,
 )
 from ._progress import ProgressLike, check_progress
 from ._runner import Operation, batches_of, record_queued, send_prepared
@@ -339,10 +341,9 @@ def _prepare(
     )
     if not any(f in resolved.fields for f in _ID_FIELDS):
         raise ValidationError(
-            "no column gives external_id or anonymous_id, so no event can name its user; "
-            "name a column 'external_id' or map one, e.g. mapping={'CustomerID': "
-            f"'external_id'}}; columns are {list(frame.columns)!r}"
+            missing_id_message(frame.columns, "external_id or anonymous_id, which names the user")
         )
+    warn_numeric_ids(frame, resolved.fields)
     if "created_at" not in resolved.fields and zone is not None:
         raise ValidationError(
             "timezone= says which zone the created_at times are in, but no column gives "
@@ -457,6 +458,8 @@ def _prepare(
         sendable=sendable,
         external_id=external_id,
         problems=[problem] if problem is not None else [],
+        warnings=None,
+        notes=[f"{c!r} → {t}" for c, t in resolved.matched.items()],
         _columns=[*top_cols, *(compact(np.asarray(c.values, dtype=object)) for c in data_cols)],
         _structs=_compile_structs(top_keys, list(resolved.data)),
         _empty_data=np.flatnonzero(compact(no_data)).tolist(),

@@ -23,7 +23,7 @@ from spotzee_frames import (
     TargetStateError,
 )
 from spotzee_frames._cli import cli
-from spotzee_frames._errors import IDEMPOTENCY_NOT_HONOURED
+from spotzee_frames._warnings import IDEMPOTENCY_NOT_HONOURED
 from spotzee_frames.sandbox import PROFILES, Sandbox
 
 from .conftest import FAST

@@ -14,7 +14,14 @@ from urllib.parse import unquote
 
 import orjson
 
-from ._pagination import PageQuery, field_key, paginate, parse_page_query, single
+from ._pagination import (
+    PageQuery,
+    field_key,
+    paginate,
+    paginate_sorted,
+    parse_page_query,
+    single,
+)
 from ._problems import ApiError
 from ._profiles import SPOTZEE, Profile
 from ._store import EventRow, Store
@@ -234,16 +241,17 @@ def users_list(store: Store, call: Call) -> Reply:
     pq = parse_page_query(
         call.query, sorts=_USER_SORTS, default_sort="id", default_direction="desc"
     )
-    rows = list(store.users.values())
-    if pq.q:
+    order = store.users_by(pq.sort)
+    keys, ids = order.keys, order.ids
+    if pq.q:  # a search reads every user; a plain listing only its page
         q = pq.q
-        rows = [
-            user
-            for user in rows
+        hits = [
+            i
+            for i, uid in enumerate(ids)
             if _matches(
                 q,
                 (
-                    user["external_id"],
+                    (user := store.users[uid])["external_id"],
                     user["anonymous_id"],
                     user["email"],
                     user["phone"],
@@ -251,7 +259,10 @@ def users_list(store: Store, call: Call) -> Reply:
                 ),
             )
         ]
-    page = paginate(rows, field_key(pq.sort), pq)
+        keys, ids = [keys[i] for i in hits], [ids[i] for i in hits]
+    page = paginate_sorted(
+        keys, lambda start, stop: [store.users[uid] for uid in ids[start:stop]], pq
+    )
     return _list_reply(pq, page.rows, page.next_cursor, page.prev_cursor, page.total)
 
 
@@ -354,8 +365,7 @@ def subscriptions_patch(store: Store, call: Call) -> Reply:
         first = errors[0]
         raise ApiError(first["code"], first["message"], param=first["param"], errors=errors)
     for sid, state in changes.items():
-        store.set_subscription_state(user, sid, state)
-    user["updated_at"] = call.now_iso
+        store.set_subscription_state(user, sid, state, call.now_iso)
     return Reply(200, store.snapshot(user))
 
 
@@ -473,8 +483,7 @@ def subscriptions_batch(store: Store, call: Call) -> Reply:
         except FieldError as error:
             results.append({**echo, "error": error.as_item_error()})
             continue
-        store.set_subscription_state(user, sid, state)
-        user["updated_at"] = call.now_iso
+        store.set_subscription_state(user, sid, state, call.now_iso)
         succeeded += 1
         results.append({**echo, "state": state})
     return Reply(
