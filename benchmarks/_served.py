@@ -49,9 +49,14 @@ def served_sandbox(
             raise RuntimeError(f"the sandbox did not start: {line}{proc.stdout.read()}")
         yield f"http://127.0.0.1:{port}/api/client"
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        stop(proc)
+
+
+def stop(proc: subprocess.Popen[str]) -> None:
+    """End a served process: politely, then by force after 10 s."""
+    proc.terminate()
+    try:
+        proc.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
