@@ -11,7 +11,7 @@ edge limits, 1,000 requests per 10 s and 8,000 per minute, and 30 us of CPU work
 on top of the sandbox's own validation, about 4 ms per 100-item batch in all, so the
 server competes for the machine's two cores as a real one would; `--bucket` limits it
 to 100/s in bursts of 10 instead) and runs the workload twice, each on a fresh server
-warmed up with one request:
+warmed up with an upsert and a listing (sent through the host's budget):
 
 - the project, with default settings: `upsert(frame)` / `trigger_campaign(frame, id)` /
   `track(frame, "order_placed")`, timed from the call to its return (preparation, the
