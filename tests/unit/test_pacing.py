@@ -207,12 +207,12 @@ def test_in_flight_does_not_follow_a_server_that_slows_down_by_queueing() -> Non
     gate, _ = controller()
     for _ in range(64):
         gate.answered(0.1)
-    for _ in range(30):  # answers slow down fivefold: requests queue up in the server
-        gate.answered(0.5)
-    assert gate.limit == 32 + 2  # what the quickest recent round trip x 1.5 + 100 ms needs
+    for _ in range(30):  # answers slow down tenfold: requests queue up in the server
+        gate.answered(1.0)
+    assert gate.limit == 50 + 2  # what the quickest recent round trip x 2 + 200 ms needs
     for _ in range(1000):  # a server that is now that slow, steadily, is far away instead
-        gate.answered(0.5)
-    assert gate.limit > 60
+        gate.answered(1.0)
+    assert gate.limit > 120
 
 
 def test_a_change_of_workload_is_not_taken_for_a_slowdown() -> None:
