@@ -269,7 +269,8 @@ class InFlight:
     """How many requests may be in flight at once: what the pace needs, within a cap.
 
     Little's law: a pace of `rate` requests/s with round trips of `rtt` seconds needs
-    `rate x rtt` in flight; the limit is that with headroom (x1.25, +2). `rtt` is the
+    `rate x rtt` in flight; the limit is that with headroom (x1.5, +4: answers that come
+    in slower than the average for a while still find room). `rtt` is the
     smoothed round trip of answered requests (as TCP's SRTT), but at most twice (and
     200 ms more than) the quickest of the last 1,000 answers of the same kind of request (the
     round trip without queueing): a server that is far away gets as many requests in
@@ -286,8 +287,8 @@ class InFlight:
     of `cap`.
     """
 
-    HEADROOM: Final = 1.25
-    SPARE: Final = 2
+    HEADROOM: Final = 1.5
+    SPARE: Final = 4
     # Round trips longer than quickest x QUEUEING + SLACK are queueing: a stalled client
     # (a GC pause) or a saturated server makes every answer late, and following that up
     # would pile on more of the same.

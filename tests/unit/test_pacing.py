@@ -194,8 +194,8 @@ def test_in_flight_follows_pace_times_round_trip() -> None:
     far, _ = controller()
     for _ in range(50):
         far.answered(1.0)
-    assert near.limit == 3 + 2  # 100/s x 20 ms x 1.25, rounded up, + 2
-    assert far.limit == 125 + 2
+    assert near.limit == 3 + 4  # 100/s x 20 ms x 1.5, rounded up, + 4
+    assert far.limit == 150 + 4
     assert controller()[0].limit == 256  # no answer yet: only the pace and the cap bound it
     capped, _ = controller(cap=64)
     for _ in range(50):
@@ -209,7 +209,7 @@ def test_in_flight_does_not_follow_a_server_that_slows_down_by_queueing() -> Non
         gate.answered(0.1)
     for _ in range(30):  # answers slow down tenfold: requests queue up in the server
         gate.answered(1.0)
-    assert gate.limit == 50 + 2  # what the quickest recent round trip x 2 + 200 ms needs
+    assert gate.limit == 60 + 4  # what the quickest recent round trip x 2 + 200 ms needs
     for _ in range(1000):  # a server that is now that slow, steadily, is far away instead
         gate.answered(1.0)
     assert gate.limit > 120
