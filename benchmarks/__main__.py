@@ -8,7 +8,15 @@ from __future__ import annotations
 
 import sys
 
-from . import bench_engines, bench_track, bench_trigger, bench_upsert
+from . import (
+    bench_engines,
+    bench_latency,
+    bench_listing,
+    bench_salesforce,
+    bench_track,
+    bench_trigger,
+    bench_upsert,
+)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -17,6 +25,8 @@ def main(argv: list[str] | None = None) -> int:
     upsert_args = ["--rows", "100000", "--e2e-rows", "20000", "--repeat", "1"] if quick else []
     track_args = ["--rows", "100000", "--e2e-rows", "20000", "--repeat", "1"] if quick else []
     trigger_args = ["--n", "1000"] if quick else []
+    salesforce_args = ["--records", "20000"] if quick else []
+    latency_args = ["--quick"] if quick else []
     engine_args = ["--rows", "50000", "--memory-rows", "0"] if quick else []
     print("== upsert ==", flush=True)
     status = bench_upsert.main(upsert_args)
@@ -24,6 +34,12 @@ def main(argv: list[str] | None = None) -> int:
     status = max(status, bench_track.main(track_args))
     print("\n== trigger ==", flush=True)
     status = max(status, bench_trigger.main(trigger_args))
+    print("\n== listing ==", flush=True)
+    status = max(status, bench_listing.main(["--large", "10000"] if quick else []))
+    print("\n== salesforce ==", flush=True)
+    status = max(status, bench_salesforce.main(salesforce_args))
+    print("\n== latency matrix ==", flush=True)
+    status = max(status, bench_latency.main(latency_args))
     print("\n== engines (Spark, Dask) ==", flush=True)
     return max(status, bench_engines.main(engine_args))
 

@@ -15,6 +15,7 @@ from ._errors import (
     ConfigurationError,
     ConflictError,
     InsecureTransportError,
+    IntegrationStateError,
     Interrupted,
     InvalidRequestError,
     KeyScopeError,
@@ -23,6 +24,8 @@ from ._errors import (
     PermissionDeniedError,
     QuotaExceededError,
     RateLimitError,
+    SalesforceError,
+    SalesforceSessionError,
     ServerError,
     SpotzeeError,
     TargetStateError,
@@ -42,13 +45,16 @@ from ._listing import (
     tags,
     users,
 )
+from ._pacing import set_process_budget
 from ._progress import ProgressEvent
+from ._read import read_file
 from ._subscriptions import set_subscription, subscriptions, user_subscriptions
 from ._summary import preview, summary
 from ._track import track
 from ._trigger import trigger_campaign, trigger_journey
 from ._upsert import preview_payloads, upsert
 from ._version import __version__
+from ._warnings import IdempotencyNotHonouredWarning, NumericIdWarning, SpotzeeWarning
 from ._webhooks import verify_webhook, webhooks_to_frame
 
 __all__ = [  # noqa: RUF022  (plain sorted() order, pinned by tests/test_public_api.py)
@@ -59,18 +65,24 @@ __all__ = [  # noqa: RUF022  (plain sorted() order, pinned by tests/test_public_
     "ConfigurationError",
     "ConflictError",
     "DEFAULT_BASE_URL",
+    "IdempotencyNotHonouredWarning",
     "InsecureTransportError",
+    "IntegrationStateError",
     "Interrupted",
     "InvalidRequestError",
     "KeyScopeError",
     "MissingRouteError",
     "NotFoundError",
+    "NumericIdWarning",
     "PermissionDeniedError",
     "ProgressEvent",
     "QuotaExceededError",
     "RateLimitError",
+    "SalesforceError",
+    "SalesforceSessionError",
     "ServerError",
     "SpotzeeError",
+    "SpotzeeWarning",
     "TargetStateError",
     "TransportError",
     "ValidationError",
@@ -87,8 +99,10 @@ __all__ = [  # noqa: RUF022  (plain sorted() order, pinned by tests/test_public_
     "lists",
     "preview",
     "preview_payloads",
+    "read_file",
     "sample_contacts",
     "schedule_campaign",
+    "set_process_budget",
     "set_subscription",
     "subscriptions",
     "summary",

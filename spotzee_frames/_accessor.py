@@ -12,6 +12,7 @@ import importlib
 import importlib.abc
 import importlib.machinery
 import inspect
+import re
 import sys
 import types
 from collections.abc import Callable, Sequence
@@ -36,14 +37,27 @@ def _forwards_to(func: Callable[..., Any]) -> Callable[[F], F]:
 
     def decorate(method: F) -> F:
         sig = inspect.signature(func)
-        params = list(sig.parameters.values())[1:]
+        first, *params = sig.parameters.values()
         self_param = inspect.Parameter("self", inspect.Parameter.POSITIONAL_OR_KEYWORD)
         # A function takes any attribute; inspect.signature() and help() read this one.
         method.__signature__ = sig.replace(parameters=[self_param, *params])  # type: ignore[attr-defined]
-        method.__doc__ = func.__doc__
+        method.__doc__ = _without_parameter(func.__doc__ or "", first.name)
         return method
 
     return decorate
+
+
+def _without_parameter(doc: str, name: str) -> str:
+    """`doc` for the accessor, which takes no `name` (the frame is the one it hangs on):
+    the parameter's numpydoc entry removed, and the prose's `name` called "the frame"."""
+    # An entry: the name alone on its line, then its lines indented deeper.
+    # The name alone on its line, its description indented deeper, up to the next entry.
+    entry = re.compile(
+        rf"^(?P<indent>[ ]*){re.escape(name)}\n(?:(?P=indent)[ ]+.*\n|[ ]*\n)*?(?=^(?P=indent)\S)",
+        re.M,
+    )
+    doc = entry.sub("", doc, count=1)
+    return re.sub(rf"`{re.escape(name)}`", "the frame", doc)
 
 
 @pd.api.extensions.register_dataframe_accessor("spotzee")
@@ -53,6 +67,13 @@ class SpotzeeAccessor:
 
     def __init__(self, frame: pd.DataFrame) -> None:
         self._frame = frame
+
+    def __repr__(self) -> str:
+        rows, columns = self._frame.shape
+        methods = ".upsert(), .trigger_campaign(), .trigger_journey()"
+        if "status" in self._frame.columns:
+            methods = ".summary() of this result, " + methods
+        return f"<spotzee accessor on a frame of {rows:,} rows and {columns} columns: {methods}>"
 
     @_forwards_to(upsert)
     def upsert(self, *args: Any, **kwargs: Any) -> pd.DataFrame:

@@ -24,9 +24,16 @@ import time
 import uuid
 import weakref
 from collections import Counter
-from collections.abc import Callable, Coroutine, Iterable, Iterator, Mapping
+from collections.abc import (
+    AsyncIterator,
+    Callable,
+    Coroutine,
+    Iterable,
+    Iterator,
+    Mapping,
+)
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import Any, Final, TypeVar
 from urllib.parse import urlsplit
 
 import httpx
@@ -52,8 +59,9 @@ from ._errors import (
     error_class_for,
     is_transient,
 )
-from ._pacing import Gate, Pacer
+from ._pacing import Gate, InFlight, Limiter, Pacer, host_limiter
 from ._version import __version__
+from ._warnings import IDEMPOTENCY_NOT_HONOURED, IdempotencyNotHonouredWarning, warn
 
 __all__ = [
     "API_VERSION",
@@ -148,6 +156,12 @@ class Response:
     attempts: int
 
 
+def _total_count(headers: httpx.Headers) -> int | None:
+    """`X-Total-Count` (best effort, the contract says) as a count, or None."""
+    value = headers.get("x-total-count", "").strip()
+    return int(value) if value.isascii() and value.isdigit() else None
+
+
 def _is_loopback(host: str) -> bool:
     if host == "localhost" or host.endswith(".localhost"):
         return True
@@ -189,8 +203,109 @@ def _lost_answer(call: Call, exc: Exception, attempt: int) -> TransportError:
     return TransportError(f"{where} failed: {type(exc).__name__}: {exc}", attempts=attempt)
 
 
-def _error_from_response(response: httpx.Response, attempts: int, call: Call) -> APIError:
-    """Turn any error answer, JSON envelope or not, into the matching APIError."""
+# The contract's routes, as (method, path segments with None for a parameter): an answer
+# that is not the API's envelope reads differently on a route the docs list, and on a path
+# that names an object (a plain 404 there is that object missing, as on Parcelvoy).
+_DOCUMENTED: Final = tuple(
+    (method, tuple(None if part == "{}" else part for part in template.split("/")[1:]))
+    for method, template in (
+        ("POST", "/users/batch"),
+        ("PATCH", "/users"),
+        ("GET", "/users"),
+        ("DELETE", "/users"),
+        ("GET", "/users/{}"),
+        ("DELETE", "/users/{}"),
+        ("GET", "/users/{}/subscriptions"),
+        ("PATCH", "/users/{}/subscriptions"),
+        ("GET", "/campaigns"),
+        ("GET", "/campaigns/{}"),
+        ("PATCH", "/campaigns/{}"),
+        ("POST", "/campaigns/{}/trigger"),
+        ("GET", "/journeys"),
+        ("GET", "/journeys/{}"),
+        ("POST", "/journeys/{}/trigger"),
+        ("POST", "/events"),
+        ("GET", "/events"),
+        ("GET", "/events/aggregations"),
+        ("GET", "/subscriptions"),
+        ("GET", "/subscriptions/{}"),
+        ("POST", "/subscriptions/batch"),
+        ("GET", "/lists"),
+        ("GET", "/lists/{}"),
+        ("GET", "/tags"),
+    )
+)
+_MAIN_API = "/api/client"
+# Parcelvoy's code for "The requested project does not exist.": its answer to a key that
+# belongs to no project (a 404, where the contract says 401).
+_PROJECT_MISSING = 6000
+
+
+def _documented(method: str, path: str) -> tuple[str | None, ...] | None:
+    """The documented route `method path` is an instance of, as segments (None for a
+    parameter); None when the docs list no such route."""
+    parts = path.split("?")[0].strip("/").split("/")
+    for known, template in _DOCUMENTED:
+        if (
+            known == method
+            and len(template) == len(parts)
+            and all(t is None or t == p for t, p in zip(template, parts, strict=True))
+        ):
+            return template
+    return None
+
+
+@dataclass(frozen=True)
+class _Asker:
+    """Who asked, for error messages: the client's base URL, its key's kind and whether it
+    has had a successful answer yet."""
+
+    base_url: str
+    key_kind: str
+    answered: bool
+
+
+def _base_url_hint(asker: _Asker) -> str:
+    url = asker.base_url
+    if urlsplit(url).path.rstrip("/").endswith(_MAIN_API):
+        return (
+            f"; this was the client's first request: check that base_url {url!r} is the "
+            "Main API of your server"
+        )
+    return (
+        f"; this was the client's first request: base_url {url!r} does not end in "
+        f"{_MAIN_API}, where the Main API lives (e.g. {DEFAULT_BASE_URL})"
+    )
+
+
+def _unenveloped(
+    response: httpx.Response, template: tuple[str | None, ...] | None
+) -> tuple[str, bool | None]:
+    """What an answer that is not the API's error envelope says, and whether it means the
+    route is missing (None: go by `route_missing`'s rule)."""
+    status = response.status_code
+    kind = response.headers.get("content-type", "").split(";")[0] or "untyped"
+    body = f"a {kind} answer" if response.content.strip() else "an empty answer"
+    answer = f"HTTP {status} {response.reason_phrase}, {body} rather than the API's error envelope"
+    if status not in (404, 405):
+        return answer, None
+    if status == 404 and template is not None and None in template:
+        # A path that names an object: Parcelvoy answers a missing campaign or user so.
+        return f"nothing there: {answer}", False
+    allow = response.headers.get("allow")
+    allowed = f"; it allows {allow} there" if status == 405 and allow else ""
+    lack = (
+        "the server lacks this documented endpoint" if template else "the server has no such route"
+    )
+    return f"{lack} ({answer}{allowed})", True
+
+
+def _error_from_response(
+    response: httpx.Response, attempts: int, call: Call, asker: _Asker | None = None
+) -> APIError:
+    """Turn any error answer, JSON envelope or not, into the matching APIError whose
+    message says what happened (and, for a 404 on a client's first request, that base_url
+    may be wrong)."""
     status = response.status_code
     retry_after = _parse_retry_after(response.headers.get("retry-after"))
     request_id = response.headers.get("x-request-id")
@@ -219,12 +334,28 @@ def _error_from_response(response: httpx.Response, attempts: int, call: Call) ->
     enveloped = isinstance(body, dict) and (
         bool(message) or isinstance(body.get("code"), str | int)
     )
-    if not isinstance(message, str) or not message:
-        text = response.text.strip() if response.content else ""
-        kind = response.headers.get("content-type", "").split(";")[0] or "no"
-        snippet = f" ({kind} body)" if text else " (empty body)"
-        message = f"HTTP {status} {response.reason_phrase}{snippet}"
     cls = error_class_for(status)
+    missing_route: bool | None = None
+    template = _documented(call.method, call.path)
+    if not isinstance(message, str) or not message:
+        message, missing_route = _unenveloped(response, template)
+    elif status == 404 and isinstance(body, dict) and body.get("code") == _PROJECT_MISSING:
+        cls, code = AuthenticationError, "authentication_required"
+        kind = f" ({asker.key_kind}…)" if asker is not None else ""
+        message = (
+            f"the server knows no project for this API key{kind}: it is most likely "
+            "mistyped, revoked or meant for another server; check api_key= or "
+            f"SPOTZEE_API_KEY (the server said {message!r}, code {_PROJECT_MISSING}: a "
+            "self-hosted Parcelvoy refuses an unknown key so, where Spotzee answers 401)"
+        )
+    if (
+        status == 404
+        and asker is not None
+        and not asker.answered
+        and cls is not AuthenticationError
+        and not (isinstance(body, dict) and isinstance(body.get("code"), str))
+    ):
+        message += _base_url_hint(asker)
     return cls(
         message,
         status_code=status,
@@ -237,7 +368,105 @@ def _error_from_response(response: httpx.Response, attempts: int, call: Call) ->
         enveloped=enveloped,
         method=call.method,
         path=call.path,
+        missing_route=missing_route,
     )
+
+
+def _kind(call: Call) -> tuple[str, str, int]:
+    """Requests that take alike long: one method on one family of routes (`/users/batch`
+    and `/users/{id}` differ by depth, every `/campaigns/{id}/trigger` is one kind)."""
+    segments = call.path.strip("/").split("/")
+    return call.method, segments[0], len(segments)
+
+
+def _budget_key(base_url: str, transport: httpx.AsyncBaseTransport | None) -> object:
+    """Whose rate budget the requests spend. Over the network it is the host's (per
+    source address, so every client of the process to that host shares it); an
+    in-process server (a sandbox's transport names it as `budget_key`) or any other
+    transport given stands for a server of its own."""
+    if transport is None or isinstance(transport, httpx.AsyncHTTPTransport):
+        parts = urlsplit(base_url)
+        port = parts.port or (443 if parts.scheme == "https" else 80)
+        return f"{parts.scheme}://{(parts.hostname or '').lower()}:{port}"
+    return getattr(transport, "budget_key", transport)
+
+
+# Connections per pool. httpcore's pool looks at each of its connections, twice over,
+# whenever a request starts or ends, so its cost per request grows with the square of
+# the pool's size. `python -m benchmarks.bench_transport` (100 GETs/s, 1 s round trips,
+# about 100 connections): one pool 2.2 ms of CPU per request, pools of 16 1.8 ms (and
+# 13 ms against 5 ms under a profiler); HTTP/2 on one connection (h2, served by
+# hypercorn) 1.5 ms but at 0.66-0.70 of the pace, so not chosen: it also needs an extra
+# dependency, and a server the sandbox's uvicorn cannot be.
+_POOL_SIZE = 16
+
+
+class _ShardedTransport(httpx.AsyncBaseTransport):
+    """Keep-alive HTTP/1.1 connections in pools of at most `_POOL_SIZE`, opened as the
+    load needs them; a request goes to the first pool with a connection to spare."""
+
+    def __init__(self, connections: int) -> None:
+        self._size = min(connections, _POOL_SIZE)
+        self._most = math.ceil(connections / self._size)
+        self._pools: list[httpx.AsyncHTTPTransport] = []
+        self._busy: list[int] = []
+        self._ssl: Any = None
+
+    def _pick(self) -> int:
+        # The first pool with a free connection: pools fill in order, so the same
+        # connections serve the same load again instead of new ones being opened.
+        for index, busy in enumerate(self._busy):
+            if busy < self._size:
+                return index
+        if len(self._pools) == self._most:  # all full: httpcore queues it in the emptiest
+            return min(range(len(self._pools)), key=self._busy.__getitem__)
+        if self._ssl is None:  # one context for all pools: loading CAs takes ~20 ms
+            self._ssl = httpx.create_ssl_context()
+        limits = httpx.Limits(max_connections=self._size, max_keepalive_connections=self._size)
+        self._pools.append(httpx.AsyncHTTPTransport(verify=self._ssl, limits=limits))
+        self._busy.append(0)
+        return len(self._pools) - 1
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        index = self._pick()
+        self._busy[index] += 1
+
+        def done() -> None:
+            self._busy[index] -= 1
+
+        try:
+            response = await self._pools[index].handle_async_request(request)
+        except BaseException:
+            done()
+            raise
+        # The connection stays busy until the body is read: count it as busy until then.
+        assert isinstance(response.stream, httpx.AsyncByteStream)
+        response.stream = _Counted(response.stream, done)
+        return response
+
+    async def aclose(self) -> None:
+        for pool in self._pools:
+            await pool.aclose()
+
+
+class _Counted(httpx.AsyncByteStream):
+    """A response body that calls `done` once, when it is closed."""
+
+    def __init__(self, stream: httpx.AsyncByteStream, done: Callable[[], None]) -> None:
+        self._stream = stream
+        self._done: Callable[[], None] | None = done
+
+    async def __aiter__(self) -> AsyncIterator[bytes]:
+        async for chunk in self._stream:
+            yield chunk
+
+    async def aclose(self) -> None:
+        try:
+            await self._stream.aclose()
+        finally:
+            done, self._done = self._done, None
+            if done is not None:
+                done()
 
 
 class _LoopThread:
@@ -283,9 +512,16 @@ class Client:
     Retries follow the contract: 429, 5xx and `idempotency_in_progress` are retried with
     exponential backoff and jitter, honouring `Retry-After` (which pauses every worker of
     this client); other 4xx never; network errors only for requests that carry an
-    idempotency key or are idempotent by definition (GET, DELETE). `rate_limit` paces
-    request starts (the documented per-host budget is 100 requests/s) and
-    `max_concurrency` bounds requests in flight.
+    idempotency key or are idempotent by definition (GET, DELETE).
+
+    Pace: request starts follow the host's budget of 100 requests/s, shared by every
+    client of the process that talks to the same host, and never exceed the contract's
+    windows (100 in any second; 1,000 in any 10 s and 8,000 in any minute, less 10 spare
+    for arrival jitter); `rate_limit` caps this client's own pace below that (None: no
+    pacing at all, for tests). In flight: as many requests as the pace needs at the
+    observed round trip (pace x round trip, with headroom), not more when answers slow
+    down because the server queues them, halved on 429/503/timeouts and won back on
+    success, and never more than `max_concurrency`.
     """
 
     def __init__(
@@ -294,7 +530,7 @@ class Client:
         base_url: str | None = None,
         *,
         timeout: float = 30.0,
-        max_concurrency: int = 8,
+        max_concurrency: int = 256,
         rate_limit: float | None = 100.0,
         max_attempts: int = 6,
         max_retry_time: float = 300.0,
@@ -337,14 +573,33 @@ class Client:
         self.backoff_base = backoff_base
         self.backoff_max = backoff_max
         self._transport = transport
-        self._pacer = Pacer(rate_limit)
+        limiters = []
+        if rate_limit is not None:
+            if (
+                isinstance(rate_limit, bool)
+                or not isinstance(rate_limit, int | float)
+                or not 0 < rate_limit < math.inf
+            ):
+                raise ConfigurationError(
+                    f"rate_limit must be a positive number of requests/s or None, not "
+                    f"{rate_limit!r}"
+                )
+            limiters = [Limiter(rate_limit), host_limiter(_budget_key(url, transport))]
+        self._pacer = Pacer(limiters)
         self._gate = Gate()
-        self._sem: asyncio.Semaphore | None = None
+        self._in_flight: InFlight | None = None
+        self._on_wire = 0
         self._http: httpx.AsyncClient | None = None
         self._loop_thread: _LoopThread | None = None
         self._lock = threading.Lock()
         self.stats: Counter[str] = Counter()
         self.sandbox_instance: Any = None
+        # What the server's answers have shown: one success (a later 404 no longer hints
+        # at base_url), and no Spotzee-Version echo (it may ignore idempotency keys).
+        self._answered = False
+        self._unversioned = False
+        self._sent_keyed = False
+        self._warned_unversioned = False
         self._finalizer: weakref.finalize[Any, Client] | None = None
 
     # -- construction helpers -------------------------------------------------------
@@ -380,13 +635,7 @@ class Client:
     def _ensure_http(self) -> httpx.AsyncClient:
         # Runs on the loop thread: httpx clients and semaphores belong to one loop.
         if self._http is None:
-            transport = self._transport or httpx.AsyncHTTPTransport(
-                limits=httpx.Limits(
-                    max_connections=self.max_concurrency,
-                    max_keepalive_connections=self.max_concurrency,
-                ),
-                retries=0,
-            )
+            transport = self._transport or _ShardedTransport(self.max_concurrency)
             self._http = httpx.AsyncClient(
                 base_url=self.base_url + "/",
                 transport=transport,
@@ -401,7 +650,7 @@ class Client:
                 },
                 follow_redirects=False,
             )
-            self._sem = asyncio.Semaphore(self.max_concurrency)
+            self._in_flight = InFlight(self.max_concurrency, lambda: self._pacer.pace)
         return self._http
 
     def close(self) -> None:
@@ -439,8 +688,8 @@ class Client:
     def _retryable(self, exc: BaseException, call: Call, keyed: bool) -> bool:
         if isinstance(exc, TransportError):
             # A lost answer may hide applied work: only a keyed or idempotent request goes
-            # again.
-            return keyed or call.method in _IDEMPOTENT_METHODS
+            # again, and a key counts only on a server that may honour it.
+            return (keyed and not self._unversioned) or call.method in _IDEMPOTENT_METHODS
         retry_after = getattr(exc, "retry_after", None)
         if retry_after is not None and retry_after > self.max_retry_time and is_transient(exc):
             # The server's wait is longer than this call may take: stop now, and say why.
@@ -484,7 +733,8 @@ class Client:
 
     async def _attempt(self, call: Call, key: str | None, attempt: int) -> Response:
         http = self._ensure_http()
-        assert self._sem is not None
+        in_flight = self._in_flight
+        assert in_flight is not None
         headers = {"Authorization": f"Bearer {self._key.reveal()}"}
         content = call.content
         if content is None and call.json is not None:
@@ -493,12 +743,22 @@ class Client:
             headers["Content-Type"] = "application/json"
         if key is not None:
             headers["Idempotency-Key"] = key
-        async with self._sem:
+        await in_flight.acquire()
+        try:
             self._check_gate(call, attempt)
-            await self._gate.wait()
-            await self._pacer.wait()
-            await self._gate.wait()
+            while True:
+                await self._gate.wait()
+                await self._pacer.wait()
+                # A pause that began while this waited for its turn: wait it out and take
+                # a new turn, so that the start happens right after the turn it counts as.
+                if self._gate.paused_for == 0:
+                    break
             self.stats["requests"] += 1
+            self._on_wire += 1
+            if self._on_wire > self.stats["peak_in_flight"]:
+                self.stats["peak_in_flight"] = self._on_wire
+            loop = asyncio.get_running_loop()
+            sent_at = loop.time()
             try:
                 response = await http.request(
                     call.method,
@@ -509,7 +769,17 @@ class Client:
                 )
             except (httpx.TransportError, httpx.DecodingError) as exc:
                 self.stats["network_errors"] += 1
+                if isinstance(exc, httpx.TransportError):
+                    in_flight.troubled()
                 raise _lost_answer(call, exc, attempt) from exc
+            finally:
+                self._on_wire -= 1
+            if response.status_code == 429 or 502 <= response.status_code <= 504:
+                in_flight.troubled()
+            else:
+                in_flight.answered(loop.time() - sent_at, _kind(call))
+        finally:
+            in_flight.release()
         self._note_rate_headers(response)
         request_id = response.headers.get("x-request-id")
         logger.debug(
@@ -521,7 +791,8 @@ class Client:
             request_id,
         )
         if not 200 <= response.status_code < 300:  # a redirect is not a success either
-            error = _error_from_response(response, attempt, call)
+            asker = _Asker(self.base_url, self._key.kind, self._answered)
+            error = _error_from_response(response, attempt, call, asker)
             if error.status_code == 429:
                 self.stats["rate_limited"] += 1
                 if self._gate.paused_for == 0:  # the first 429 of a burst slows the pace once
@@ -551,6 +822,9 @@ class Client:
                 unreadable.request_id = request_id
                 raise unreadable from exc
         self._pacer.recover()
+        self._answered = True
+        if "spotzee-version" not in response.headers:
+            self._unversioned = True
         replayed = response.headers.get("idempotent-replayed", "").lower() == "true"
         if replayed:
             self.stats["replayed"] += 1
@@ -590,6 +864,8 @@ class Client:
         if key is None and method in _KEYED_METHODS:
             key = f"sfr_{uuid.uuid4().hex}"
         keyed = key is not None
+        if keyed:
+            self._sent_keyed = True
         retrying = AsyncRetrying(
             stop=stop_after_attempt(self.max_attempts) | stop_after_delay(self.max_retry_time),
             wait=self._wait_seconds,
@@ -628,7 +904,19 @@ class Client:
         """Make one request (with retries); raise the matching SpotzeeError on failure."""
         call = Call(method, path, params, json, content, idempotency_key)
         self._check_scope(call.method.upper(), path)
-        return self._run(self._execute(call))
+        response = self._run(self._execute(call))
+        self._warn_if_unversioned()
+        return response
+
+    def _warn_if_unversioned(self) -> None:
+        """Once per client, in the caller's thread (not the loop's, where a warning turned
+        error would fail the request): writes went to a server that may ignore their keys."""
+        if self._unversioned and self._sent_keyed and not self._warned_unversioned:
+            self._warned_unversioned = True
+            warn(
+                IDEMPOTENCY_NOT_HONOURED.format(base_url=self.base_url),
+                IdempotencyNotHonouredWarning,
+            )
 
     def get(self, path: str, params: Mapping[str, Any] | None = None) -> Any:
         """GET a path and return its parsed JSON body."""
@@ -640,17 +928,19 @@ class Client:
         params: Mapping[str, Any] | None = None,
         *,
         limit: int = 100,
-        on_page: Callable[[int], Any] | None = None,
+        on_page: Callable[[int, int | None], Any] | None = None,
     ) -> Iterator[dict[str, Any]]:
         """Every result of a list endpoint, walking `nextCursor` pages of `limit` items.
 
-        `on_page(n)` is told the number of results of each page as it arrives.
+        `on_page(n, total)` is told the number of results of each page as it arrives,
+        and the listing's total when the server says it (`X-Total-Count`), else None.
         """
         query: dict[str, Any] = dict(params or {})
         query["limit"] = limit
         seen: set[str] = set()
         while True:
-            data = self.get(path, query)
+            response = self.request("GET", path, params=query)
+            data = response.data
             if isinstance(data, list):  # lenient: a bare list is one whole page
                 results, cursor = data, None
             elif isinstance(data, dict):
@@ -663,7 +953,7 @@ class Client:
                     code="invalid_response",
                 )
             if on_page is not None:
-                on_page(len(results))
+                on_page(len(results), _total_count(response.headers))
             yield from results
             if not cursor or not results or cursor in seen:
                 return
@@ -685,13 +975,12 @@ class Client:
         when that happens may still complete on the server: send it again with the same
         idempotency key and it replays instead of applying twice.
 
-        `calls` is consumed lazily, at most `window` ahead of the outcomes (default: four
-        times `max_concurrency`), so a generator of a million bodies never has them all
-        in memory and building the next bodies overlaps the sending of the last ones.
+        `calls` is consumed lazily, at most `window` ahead of the outcomes (default: what
+        may be in flight now plus 32), so a generator of a million bodies never has them
+        all in memory and building the next bodies overlaps the sending of the last ones.
         """
-        ahead = window if window is not None else max(32, 4 * self.max_concurrency)
-        if ahead < 1:
-            raise ValueError(f"window must be at least 1, not {ahead}")
+        if window is not None and window < 1:
+            raise ValueError(f"window must be at least 1, not {window}")
         source = iter(calls)
         results: queue.SimpleQueue[tuple[int, Any]] = queue.SimpleQueue()
         in_flight: dict[int, concurrent.futures.Future[None]] = {}
@@ -700,6 +989,7 @@ class Client:
         loop = self._loop()
         try:
             while True:
+                ahead = window if window is not None else self._window()
                 while not exhausted and len(in_flight) < ahead:
                     call = next(source, None)
                     if call is None:
@@ -719,6 +1009,7 @@ class Client:
                     raise outcome
                 if not isinstance(outcome, (Response, SpotzeeError)):
                     raise outcome
+                self._warn_if_unversioned()
                 yield done, outcome
         finally:
             for future in in_flight.values():
@@ -726,6 +1017,12 @@ class Client:
             for future in in_flight.values():
                 with contextlib.suppress(BaseException):  # cancelled on purpose
                     future.result(timeout=10)
+
+    def _window(self) -> int:
+        """How many calls a stream keeps submitted: enough for every slot that may be in
+        flight, and some ready behind them while the caller's thread is busy."""
+        in_flight = self._in_flight
+        return (in_flight.limit if in_flight is not None else 0) + 32
 
     async def _settle(
         self, position: int, call: Call, results: queue.SimpleQueue[tuple[int, Any]]

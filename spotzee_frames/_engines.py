@@ -207,9 +207,9 @@ class Job:
         """The result of rows a stopped task never sent: `interrupted`, nothing else known."""
         frame = self.meta.reindex(pd.RangeIndex(len(index)))
         frame.index = index
-        statuses = self.meta["status"].dtype
-        assert isinstance(statuses, pd.CategoricalDtype)  # every result's status is
-        frame["status"] = pd.Categorical(["interrupted"] * len(index), dtype=statuses)
+        frame["status"] = pd.Series(["interrupted"] * len(index), index=index).astype(
+            self.meta["status"].dtype
+        )
         return frame
 
     def finish(self, result: pd.DataFrame, chunk: pd.DataFrame, stop: str | None) -> pd.DataFrame:

@@ -10,6 +10,9 @@ means the whole call could not go on (bad configuration, bad key, refused guard)
     ├── ValidationError             the call's arguments are wrong (mapping, options)
     ├── TargetStateError            a campaign/journey cannot take sends in its state
     ├── WebhookVerificationError    a webhook's signature or timestamp does not check out
+    ├── IntegrationStateError       a Salesforce integration cannot sync now (paused, locked…)
+    ├── SalesforceError             a Salesforce call failed (after any retries)
+    │   └── SalesforceSessionError  the session expired or the login was refused
     ├── TransportError              the network failed (after any retries)
     └── APIError                    Spotzee answered with an error envelope
         ├── MissingRouteError       the server has no such route (404/405, no envelope)
@@ -28,6 +31,12 @@ An APIError carries `status_code`, `code`, `message`, `param`, `errors`, `reques
 `retry_after`, `attempts`, `method` and `path` (of the request), and `enveloped` (whether
 the answer was a JSON error body rather than a proxy's or framework's page). None of these
 ever contains the API key.
+
+Lenient readings (each also a way the real Spotzee may answer where its docs are vague,
+and what a self-hosted Parcelvoy does): a 404 with Parcelvoy's code 6000 ("The requested
+project does not exist.") is how that server refuses an unknown key, so it is an
+AuthenticationError; a plain-text 404 on a path that names an object (`GET
+/campaigns/999`) is that object missing, not the route.
 """
 
 from __future__ import annotations
@@ -41,6 +50,7 @@ __all__ = [
     "ConfigurationError",
     "ConflictError",
     "InsecureTransportError",
+    "IntegrationStateError",
     "Interrupted",
     "InvalidRequestError",
     "KeyScopeError",
@@ -49,6 +59,8 @@ __all__ = [
     "PermissionDeniedError",
     "QuotaExceededError",
     "RateLimitError",
+    "SalesforceError",
+    "SalesforceSessionError",
     "ServerError",
     "SpotzeeError",
     "TargetStateError",
@@ -99,6 +111,48 @@ class WebhookVerificationError(SpotzeeError):
         self.reason = reason
 
 
+class IntegrationStateError(SpotzeeError):
+    """A Salesforce integration cannot sync now; nothing was pulled or sent.
+
+    `reason` is `inactive` (paused: `resume()` first), `incomplete` (no objects to sync) or
+    `locked` (another run of the same integration holds its state file).
+    """
+
+    def __init__(self, message: str, *, reason: str) -> None:
+        super().__init__(message)
+        self.reason = reason
+
+
+class SalesforceError(SpotzeeError):
+    """A Salesforce call failed, after any retries (or was refused outright).
+
+    `status_code` is the HTTP status (None for a network failure), `error_code`
+    Salesforce's `errorCode` (`MALFORMED_QUERY`, `INVALID_FIELD`, `REQUEST_LIMIT_EXCEEDED`…,
+    or `network_error`), `attempts` how many tries were made. When a sync stopped on it,
+    `result` holds the result frame of what was done before.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        status_code: int | None = None,
+        error_code: str | None = None,
+        attempts: int = 1,
+    ) -> None:
+        super().__init__(message)
+        self.message = message
+        self.status_code = status_code
+        self.error_code = error_code
+        self.attempts = attempts
+        self.result: Any = None
+
+
+class SalesforceSessionError(SalesforceError):
+    """The Salesforce session has expired or is not valid, or the login was refused:
+    connect again (`salesforce.connect()`)."""
+
+
 class TransportError(SpotzeeError):
     """The request got no usable answer, after any retries: no answer at all (connection,
     timeout…; code `network_error` or `timeout`) or one that cannot be read (`invalid_response`).
@@ -130,6 +184,7 @@ class APIError(SpotzeeError):
         enveloped: bool = True,
         method: str | None = None,
         path: str | None = None,
+        missing_route: bool | None = None,
     ) -> None:
         super().__init__(message)
         self.message = message
@@ -143,14 +198,18 @@ class APIError(SpotzeeError):
         self.enveloped = enveloped
         self.method = method
         self.path = path
+        # None: judge by status and envelope (`route_missing`); the client says False for a
+        # plain 404 on a path naming an object, which is that object missing.
+        self._missing_route = missing_route
         # Set when a 401/403 or a missing route stops a sending run part-way: the result
         # frame of what was done before it (rows not reached are `interrupted`).
         self.result: Any = None
 
     def __str__(self) -> str:
+        call = f"{self.method} {self.path}: " if self.method and self.path else ""
         where = f" (param {self.param})" if self.param else ""
         rid = f" [request {self.request_id}]" if self.request_id else ""
-        return f"{self.status_code} {self.code}: {self.message}{where}{rid}"
+        return f"{call}{self.status_code} {self.code}: {self.message}{where}{rid}"
 
     def __repr__(self) -> str:
         return (
@@ -220,10 +279,16 @@ def route_missing(error: BaseException) -> bool:
     """Whether an error says the route itself does not exist: a 404 or 405 answered with
     something other than the API's JSON error envelope (a framework's plain-text page, as
     Parcelvoy gives for `POST /users/batch` or `POST /subscriptions/batch`). A 404 in the
-    envelope names a missing resource instead (an unknown campaign), which is no such thing."""
+    envelope names a missing resource instead (an unknown campaign), which is no such thing;
+    so does a plain 404 on a documented path that names an object (`GET /campaigns/999`,
+    `PATCH /users/u1/subscriptions`), which is how Parcelvoy says the object is not there."""
     if isinstance(error, MissingRouteError):
         return True
-    return isinstance(error, APIError) and error.status_code in (404, 405) and not error.enveloped
+    if not isinstance(error, APIError):
+        return False
+    if error._missing_route is not None:
+        return error._missing_route
+    return error.status_code in (404, 405) and not error.enveloped
 
 
 # Error codes worth retrying although their status is a 4xx.

@@ -5,7 +5,8 @@ A polars frame reaches the operations through Arrow, its buffers shared as Arrow
 columns; copied are only its strings (polars keeps them as string views, which Arrow's
 kernels cannot yet take or filter, so polars writes them out as large strings) and its
 categoricals (rebuilt as pandas categoricals). The result frame comes back the same way,
-`status` as a `pl.Enum` of the operation's statuses. `_accessor.register_polars` registers
+its texts as `pl.String`, counters `pl.Int64`, flags `pl.Boolean`; payloads as JSON text.
+`_accessor.register_polars` registers
 it once polars is imported.
 """
 
@@ -36,12 +37,9 @@ def to_pandas(frame: pl.DataFrame) -> pd.DataFrame:
 
 
 def from_pandas(result: pd.DataFrame) -> pl.DataFrame:
-    """A result frame as a polars frame (`status` a `pl.Enum`, payloads JSON text)."""
+    """A result frame as a polars frame, column for column (payloads as JSON text)."""
     out = pl.from_arrow(result_to_arrow(result))
     assert isinstance(out, pl.DataFrame)  # a table gives a frame
-    status = result["status"].dtype
-    if isinstance(status, pd.CategoricalDtype):
-        out = out.with_columns(pl.col("status").cast(pl.Enum(list(status.categories))))
     return out
 
 
@@ -66,6 +64,10 @@ class SpotzeeFrame:
 
     def __init__(self, frame: pl.DataFrame) -> None:
         self._frame = frame
+
+    def __repr__(self) -> str:
+        rows, columns = self._frame.shape
+        return f"<spotzee namespace on a polars frame of {rows:,} rows and {columns} columns>"
 
     @_forwards_to(upsert)
     def upsert(self, *args: Any, **kwargs: Any) -> pl.DataFrame:

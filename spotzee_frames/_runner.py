@@ -90,6 +90,8 @@ _ITEM_PARAM = re.compile(r"^(?:items\.|\[)?(\d+)\]?(?:\.(.+))?$")
 
 #: Where a result frame says which operation made it (read by `summary`).
 OPERATION_ATTR = "spotzee_operation"
+#: Where a result frame carries the preparation's notes (headers matched by name…).
+NOTES_ATTR = "spotzee_notes"
 
 
 @dataclass(frozen=True)
@@ -239,10 +241,16 @@ def _missing_route(
     method = (error.method if error else None) or one.call.method
     path = (error.path if error else None) or one.call.path
     status = getattr(outcome, "status_code", None)
-    message = (
-        f"the server has no {method} {path} route (it answered {status} without the API's "
-        f"error body), so no row can be sent through it; nothing was applied by it"
-        + (f". {op.hint}" if op.hint else "")
+    # The client's reading of a page that is not the envelope says more (what the server
+    # allows there, a base_url hint on a first request): keep it.
+    said = (
+        error.message
+        if error is not None and not error.enveloped
+        else f"the server has no {method} {path} route (it answered {status} without the "
+        "API's error body)"
+    )
+    message = f"{said}, so no row can be sent through it; nothing was applied by it" + (
+        f". {op.hint}" if op.hint else ""
     )
     builder.set_error(one.rows, "interrupted", CODE_ROUTE_MISSING, message=message)
     return MissingRouteError(
@@ -281,10 +289,14 @@ def send_prepared(
     if include_payload:
         builder.set_extra("payload", prepared.sendable, prepared.payloads())
     if dry_run or prepared.n_sendable == 0:
-        return result_frame(builder, name)
-    from ._client import resolve_client
+        result = result_frame(builder, name)
+    else:
+        from ._client import resolve_client
 
-    return run(operation(), builder, resolve_client(client), progress=progress)
+        result = run(operation(), builder, resolve_client(client), progress=progress)
+    # which headers were matched by name, for `summary()` and the previews to show
+    result.attrs[NOTES_ATTR] = list(prepared.notes)
+    return result
 
 
 # -- cutting rows into calls ---------------------------------------------------------------

@@ -7,18 +7,20 @@ everywhere else.
 from __future__ import annotations
 
 import html
-from collections.abc import Hashable, Iterable, Mapping, Sequence
+from collections.abc import Hashable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
 from ._errors import ValidationError
-from ._runner import OPERATION_ATTR
+from ._results import place_word
+from ._runner import NOTES_ATTR, OPERATION_ATTR
 
 if TYPE_CHECKING:
-    from ._encoding import NullPolicy
-    from ._prepare import DuplicatePolicy
+    from ._encoding import BigIntPolicy, NullPolicy
+    from ._mapping import MappingSpec
+    from ._prepare import DuplicatePolicy, InvalidFieldPolicy
 
 __all__ = [
     "OK_STATUSES",
@@ -31,7 +33,7 @@ __all__ = [
 ]
 
 # A row with one of these statuses went (or, in a dry run, would go) through.
-SENT_STATUSES = ("upserted", "queued", "triggered", "updated", "valid")
+SENT_STATUSES = ("upserted", "queued", "triggered", "imported", "updated", "valid")
 # Nothing went wrong with these rows: `skipped` ones duplicate a row that was sent.
 OK_STATUSES = (*SENT_STATUSES, "skipped")
 # Display order; statuses not listed here come after, alphabetically.
@@ -67,9 +69,12 @@ class Summary:
 
     `counts` is a Series of rows per status (most useful first), `errors` a DataFrame
     with one row per (status, error code, field) of the rows that were not sent, giving
-    the number of rows, a few example index labels and one example message. `ok` is true
-    when nothing went wrong: every row was sent, or skipped as a duplicate of a row that
-    was. Renders as HTML in Jupyter and as text with `print()`.
+    the number of rows, a few example index labels and one example message; `warnings`
+    the same per (code, field) for the rows sent without a field (`invalid_fields=
+    "omit"`). `matched` lists the headers that were matched to a field by name. `ok` is
+    true when every row was sent, or skipped as a duplicate of a row that was (a row sent
+    without a field counts as sent: see `warnings`). Renders as HTML in Jupyter and as
+    text with `print()`.
     """
 
     def __init__(self, result: pd.DataFrame, *, examples: int = 3) -> None:
@@ -83,13 +88,21 @@ class Summary:
         self._examples = examples
         status = result["status"].astype("string").fillna("unknown")
         self.total = len(result)
+        self.place = place_word(result.index)
         self.kind = _kind(result, status)
         order = [s for s in _ORDER if s in set(status)]
         order += sorted(set(status) - set(order))
         self.counts: pd.Series = status.value_counts().reindex(order).astype("int64").rename("rows")
         self.counts.index.name = "status"
         self.ok = bool(status.isin(OK_STATUSES).all())
-        self.groups = _groups(result, status, examples)
+        self.groups = _groups(result, ~status.isin(SENT_STATUSES), examples, status=status)
+        warned = (
+            result["warning_field"].notna()
+            if "warning_field" in result.columns
+            else pd.Series(False, index=result.index)
+        )
+        self.warning_groups = _groups(result, warned, examples, prefix="warning")
+        self.matched: list[str] = [str(n) for n in result.attrs.get(NOTES_ATTR, [])]
         self.retried = (
             int((pd.to_numeric(result["attempts"], errors="coerce") > 1).sum())
             if "attempts" in result.columns
@@ -122,6 +135,24 @@ class Summary:
             columns=["status", "error_code", "error_field", "rows", "examples", "message"],
         )
 
+    @property
+    def warnings(self) -> pd.DataFrame:
+        """One row per (code, field) of the rows sent without a field: rows affected,
+        example labels, a message."""
+        return pd.DataFrame(
+            [
+                {
+                    "warning_code": g.code,
+                    "warning_field": g.field,
+                    "rows": g.rows,
+                    "examples": list(g.examples),
+                    "message": g.message,
+                }
+                for g in self.warning_groups
+            ],
+            columns=["warning_code", "warning_field", "rows", "examples", "message"],
+        )
+
     # -- rendering -----------------------------------------------------------------
 
     def _headline(self) -> str:
@@ -147,7 +178,14 @@ class Summary:
             notes.append(
                 f"{self.replayed:,} replayed (already sent by an earlier run, not sent again)"
             )
+        if self.matched:
+            notes.append("matched by name: " + ", ".join(self.matched))
         return notes
+
+    def _sent_without_phrase(self) -> str:
+        if self.dry_run:
+            return "Rows that would be sent without a field"
+        return "Rows sent without a field"
 
     def _not_sent_phrase(self) -> str:
         if self.dry_run:
@@ -167,29 +205,60 @@ class Summary:
         notes = self._notes()
         if notes:
             lines.append("  " + "; ".join(notes))
-        if self.groups:
-            bad = sum(g.rows for g in self.groups)
-            lines.append(f"{self._not_sent_phrase()} ({bad:,}), by reason:")
-            table = [("rows", "status", "code", "field", "example rows", "example message")]
-            for g in self.groups:
-                table.append(
-                    (
-                        f"{g.rows:,}",
-                        g.status,
-                        g.code or "-",
-                        g.field or "-",
-                        _examples_text(g),
-                        _shorten(g.message),
-                    )
-                )
-            widths = [max(len(row[i]) for row in table) for i in range(5)]
-            for row in table:
-                cells = [row[0].rjust(widths[0])] + [row[i].ljust(widths[i]) for i in range(1, 5)]
-                lines.append("  " + "  ".join(cells) + "  " + row[5])
+        for phrase, groups, with_status in (
+            (self._not_sent_phrase(), self.groups, True),
+            (self._sent_without_phrase(), self.warning_groups, False),
+        ):
+            if groups:
+                rows = sum(g.rows for g in groups)
+                lines.append(f"{phrase} ({rows:,}), by reason:")
+                lines.extend(self._table(groups, with_status=with_status))
         return "\n".join(line.rstrip() for line in lines)
+
+    def _table(self, groups: list[ErrorGroup], *, with_status: bool) -> list[str]:
+        """The text table of `groups`: rows, (status,) code, field, examples, a message."""
+        head = ["rows", "status", "code", "field", f"example {self.place}s", "example message"]
+        table = [head]
+        for g in groups:
+            cells = [f"{g.rows:,}", g.status, g.code or "-", g.field or "-", _examples_text(g)]
+            table.append([*cells, _shorten(g.message)])
+        if not with_status:
+            table = [row[:1] + row[2:] for row in table]
+        last = len(table[0]) - 1
+        widths = [max(len(row[i]) for row in table) for i in range(last)]
+        lines = []
+        for row in table:
+            cells = [row[0].rjust(widths[0])] + [row[i].ljust(widths[i]) for i in range(1, last)]
+            lines.append("  " + "  ".join(cells) + "  " + row[last])
+        return lines
 
     def __repr__(self) -> str:
         return str(self)
+
+    def _html_table(self, phrase: str, groups: list[ErrorGroup], *, with_status: bool) -> str:
+        esc = html.escape
+        left = "style='text-align:left'"
+        rows = "".join(
+            "<tr>"
+            f"<td style='text-align:right'>{g.rows:,}</td>"
+            + (f"<td {left}>{_badge(g.status)}</td>" if with_status else "")
+            + f"<td {left}><code>{esc(g.code or '-')}</code></td>"
+            f"<td {left}>{esc(g.field or '-')}</td>"
+            f"<td {left}>{esc(_examples_text(g))}</td>"
+            f"<td {left}>{esc(_shorten(g.message, 140))}</td>"
+            "</tr>"
+            for g in groups
+        )
+        return (
+            f"<p style='margin:.8em 0 .4em 0'>{esc(phrase)}, by reason "
+            f"(example {self.place}s are index labels: <code>result.loc[[…]]</code>):</p>"
+            "<table><thead><tr><th style='text-align:right'>rows</th>"
+            + (f"<th {left}>status</th>" if with_status else "")
+            + f"<th {left}>code</th><th {left}>field</th>"
+            f"<th {left}>example {self.place}s</th>"
+            f"<th {left}>example message</th></tr></thead>"
+            f"<tbody>{rows}</tbody></table>"
+        )
 
     def _repr_html_(self) -> str:
         esc = html.escape
@@ -209,28 +278,12 @@ class Summary:
             "<table><thead><tr><th style='text-align:left'>status</th>"
             f"<th style='text-align:right'>rows</th></tr></thead><tbody>{counts}</tbody></table>"
         )
-        if self.groups:
-            rows = "".join(
-                "<tr>"
-                f"<td style='text-align:right'>{g.rows:,}</td>"
-                f"<td style='text-align:left'>{_badge(g.status)}</td>"
-                f"<td style='text-align:left'><code>{esc(g.code or '-')}</code></td>"
-                f"<td style='text-align:left'>{esc(g.field or '-')}</td>"
-                f"<td style='text-align:left'>{esc(_examples_text(g))}</td>"
-                f"<td style='text-align:left'>{esc(_shorten(g.message, 140))}</td>"
-                "</tr>"
-                for g in self.groups
-            )
-            parts.append(
-                f"<p style='margin:.8em 0 .4em 0'>{esc(self._not_sent_phrase())}, by reason "
-                "(example rows are index labels: <code>result.loc[[…]]</code>):</p>"
-                "<table><thead><tr><th style='text-align:right'>rows</th>"
-                "<th style='text-align:left'>status</th><th style='text-align:left'>code</th>"
-                "<th style='text-align:left'>field</th>"
-                "<th style='text-align:left'>example rows</th>"
-                "<th style='text-align:left'>example message</th></tr></thead>"
-                f"<tbody>{rows}</tbody></table>"
-            )
+        for phrase, groups, with_status in (
+            (self._not_sent_phrase(), self.groups, True),
+            (self._sent_without_phrase(), self.warning_groups, False),
+        ):
+            if groups:
+                parts.append(self._html_table(phrase, groups, with_status=with_status))
         parts.append("</div>")
         return "".join(parts)
 
@@ -285,8 +338,16 @@ def _kind(result: pd.DataFrame, status: pd.Series) -> str:
     return "result"
 
 
-def _groups(result: pd.DataFrame, status: pd.Series, examples: int) -> list[ErrorGroup]:
-    bad = ~status.isin(SENT_STATUSES)
+def _groups(
+    result: pd.DataFrame,
+    rows: pd.Series,
+    examples: int,
+    *,
+    status: pd.Series | None = None,
+    prefix: str = "error",
+) -> list[ErrorGroup]:
+    """The rows of mask `rows` grouped by (status,) `<prefix>_code` and `<prefix>_field`."""
+    bad = rows.fillna(False).astype(bool)
     if not bad.any():
         return []
 
@@ -297,10 +358,10 @@ def _groups(result: pd.DataFrame, status: pd.Series, examples: int) -> list[Erro
 
     keys = pd.DataFrame(
         {
-            "status": status[bad].to_numpy(),
-            "code": column("error_code").to_numpy(),
-            "field": column("error_field").to_numpy(),
-            "message": column("error_message").to_numpy(),
+            "status": status[bad].to_numpy() if status is not None else "sent",
+            "code": column(f"{prefix}_code").to_numpy(),
+            "field": column(f"{prefix}_field").to_numpy(),
+            "message": column(f"{prefix}_message").to_numpy(),
         }
     )
     labels: Sequence[Hashable] = list(result.index[bad])
@@ -384,30 +445,39 @@ class Preview:
     def __init__(self, frame: pd.DataFrame, source_columns: Sequence[Hashable]) -> None:
         self.frame = frame
         self._source_columns = list(source_columns)
+        #: Headers matched to a field by name (`'First Name' → data.first_name`).
+        self.matched: list[str] = [str(n) for n in frame.attrs.get(NOTES_ATTR, [])]
 
-    def _rows(self) -> list[tuple[Hashable, list[tuple[str, str]], str, str]]:
+    def _rows(self) -> list[tuple[Hashable, list[tuple[str, str]], str, str, str]]:
+        # The last four columns are preview_payloads' own (prefixed when a source column
+        # already has the name): status, error_message, warning_message, payload.
+        status_at, error_at, warning_at, payload_at = range(len(self.frame.columns))[-4:]
         out = []
         for position, label in enumerate(self.frame.index):
             row: Any = self.frame.iloc[position]
             source = [(str(c), _cell(row[c])) for c in self._source_columns]
-            payload = row["payload"]
-            status = _cell(row["status"])
+            payload = row.iloc[payload_at]
+            status = _cell(row.iloc[status_at])
             if payload is None or payload is pd.NA:
-                sent = f"not sent ({status}): {_cell(row['error_message'])}"
+                sent = f"not sent ({status}): {_cell(row.iloc[error_at])}"
             else:
                 sent = str(payload)
-            out.append((label, source, status, sent))
+            out.append((label, source, status, sent, _cell(row.iloc[warning_at])))
         return out
 
     def __str__(self) -> str:
         blocks = []
-        for label, source, _status, sent in self._rows():
+        if self.matched:
+            blocks.append("matched by name: " + ", ".join(self.matched))
+        for label, source, _status, sent, warning in self._rows():
             width = max((len(k) for k, _ in source), default=0)
-            lines = [f"row {_label(label)}:"]
+            lines = [f"{place_word(self.frame.index)} {_label(label)}:"]
             lines += [f"  {k.ljust(width)}  {v}" for k, v in source]
             lines.append("  would send:" if sent.startswith("{") else "  " + sent)
             if sent.startswith("{"):
                 lines += ["    " + line for line in sent.splitlines()]
+            if warning:
+                lines.append(f"  warning: {warning}")
             blocks.append("\n".join(lines))
         return "\n\n".join(blocks) if blocks else "(no rows)"
 
@@ -417,7 +487,7 @@ class Preview:
     def _repr_html_(self) -> str:
         esc = html.escape
         body = []
-        for label, source, status, sent in self._rows():
+        for label, source, status, sent, warning in self._rows():
             fields = "".join(
                 f"<tr><td style='text-align:left;color:#57606a'>{esc(k)}</td>"
                 f"<td style='text-align:left'>{esc(v)}</td></tr>"
@@ -425,6 +495,8 @@ class Preview:
             )
             if sent.startswith("{"):
                 right = f"<pre style='margin:0;text-align:left'>{esc(sent)}</pre>"
+                if warning:
+                    right += f"<div style='color:#9a6700'>{esc(warning)}</div>"
             else:
                 right = f"{_badge(status)} {esc(sent.split(': ', 1)[-1])}"
             body.append(
@@ -433,8 +505,14 @@ class Preview:
                 f"<td style='text-align:left'><table>{fields}</table></td>"
                 f"<td style='text-align:left'>{right}</td></tr>"
             )
+        matched = (
+            f"<p style='margin:0 0 .4em 0'>Matched by name: {esc(', '.join(self.matched))}</p>"
+            if self.matched
+            else ""
+        )
         return (
-            "<table class='spotzee-preview'><thead><tr><th style='text-align:left'>row</th>"
+            f"{matched}<table class='spotzee-preview'><thead><tr>"
+            f"<th style='text-align:left'>{place_word(self.frame.index)}</th>"
             "<th style='text-align:left'>source row</th>"
             "<th style='text-align:left'>what would be sent</th></tr></thead>"
             f"<tbody>{''.join(body)}</tbody></table>"
@@ -443,13 +521,15 @@ class Preview:
 
 def preview(
     frame: pd.DataFrame,
-    mapping: Mapping[Hashable, str | None] | None = None,
+    mapping: MappingSpec | None = None,
     *,
     n: int = 5,
     default_region: str | None = None,
     nulls: NullPolicy = "omit",
     exclude: Iterable[Hashable] = (),
     duplicates: DuplicatePolicy = "reject",
+    invalid_fields: InvalidFieldPolicy = "omit",
+    big_ints: BigIntPolicy = "invalid",
 ) -> Preview:
     """What `upsert` would send for the first `n` rows, next to the rows themselves.
 
@@ -468,5 +548,7 @@ def preview(
         default_region=default_region,
         exclude=exclude,
         duplicates=duplicates,
+        invalid_fields=invalid_fields,
+        big_ints=big_ints,
     )
     return Preview(shown, list(frame.columns))

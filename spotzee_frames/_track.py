@@ -31,7 +31,7 @@ import numpy as np
 import pandas as pd
 
 from ._batching import check_batch_size
-from ._encoding import MISSING, encode_column
+from ._encoding import BIG_INT_POLICIES, MISSING, BigIntPolicy, encode_column
 from ._errors import ValidationError
 from ._mapping import _exclusions, check_labels, named_columns, resolve_mapping
 from ._normalize import (
@@ -48,7 +48,10 @@ from ._prepare import (
     CODE_NOT_ENCODABLE,
     Prepared,
     _compile_structs,
+    check_choice,
     combine_problems,
+    missing_id_message,
+    warn_numeric_ids,
 )
 from ._progress import ProgressLike, check_progress
 from ._runner import Operation, batches_of, record_queued, send_prepared
@@ -249,9 +252,16 @@ def _user_columns(
 
 
 def _check_options(
-    frame: Any, name: Any, name_column: Any, dry_run: Any, batch_size: Any, progress: Any
+    frame: Any,
+    name: Any,
+    name_column: Any,
+    dry_run: Any,
+    batch_size: Any,
+    progress: Any,
+    big_ints: Any,
 ) -> None:
     check_progress(progress)
+    check_choice("big_ints", big_ints, BIG_INT_POLICIES)
     if not isinstance(frame, pd.DataFrame):
         raise ValidationError(f"expected a pandas DataFrame, got {type(frame).__name__}")
     if not isinstance(dry_run, bool):
@@ -301,6 +311,7 @@ def _prepare(
     user: Sequence[Hashable] | Mapping[Hashable, str] | None,
     exclude: Iterable[Hashable] | Hashable | None,
     default_region: str | None,
+    big_ints: BigIntPolicy,
 ) -> Prepared:
     n = len(frame)
     user_targets = _user_columns(frame, user)
@@ -330,10 +341,9 @@ def _prepare(
     )
     if not any(f in resolved.fields for f in _ID_FIELDS):
         raise ValidationError(
-            "no column gives external_id or anonymous_id, so no event can name its user; "
-            "name a column 'external_id' or map one, e.g. mapping={'CustomerID': "
-            f"'external_id'}}; columns are {list(frame.columns)!r}"
+            missing_id_message(frame.columns, "external_id or anonymous_id, which names the user")
         )
+    warn_numeric_ids(frame, resolved.fields)
     if "created_at" not in resolved.fields and zone is not None:
         raise ValidationError(
             "timezone= says which zone the created_at times are in, but no column gives "
@@ -360,7 +370,12 @@ def _prepare(
             for f, c in {**resolved.fields, **profile_targets}.items()
         }
         data_jobs = [
-            (prefix + key, pool.submit(encode_column, frame[c], nulls="omit", column=str(c)))
+            (
+                prefix + key,
+                pool.submit(
+                    encode_column, frame[c], nulls="omit", column=str(c), big_ints=big_ints
+                ),
+            )
             for prefix, columns in (("data.", resolved.data), ("user.data.", user_data))
             for key, c in columns.items()
         ]
@@ -443,6 +458,8 @@ def _prepare(
         sendable=sendable,
         external_id=external_id,
         problems=[problem] if problem is not None else [],
+        warnings=None,
+        notes=[f"{c!r} → {t}" for c, t in resolved.matched.items()],
         _columns=[*top_cols, *(compact(np.asarray(c.values, dtype=object)) for c in data_cols)],
         _structs=_compile_structs(top_keys, list(resolved.data)),
         _empty_data=np.flatnonzero(compact(no_data)).tolist(),
@@ -511,6 +528,7 @@ def track(
     progress: ProgressLike = None,
     client: Client | None = None,
     include_payload: bool = False,
+    big_ints: BigIntPolicy = "invalid",
 ) -> pd.DataFrame:
     """Send one event per row of `frame` (`POST /events`); one result row per input row.
 
@@ -556,6 +574,9 @@ def track(
         As in `upsert`.
     include_payload
         Add a `payload` column with the item sent (or that would be sent) for each row.
+    big_ints
+        Integers beyond ±(2**53 - 1) in `data` or `user`, as in `upsert`: `"invalid"`
+        (default) holds the row back, `"string"` sends exact text (I-JSON, RFC 7493).
 
     Returns
     -------
@@ -570,7 +591,7 @@ def track(
     docstring for why) — within the server's 24-hour idempotency window. After 24 hours
     a re-sent batch is applied again.
     """
-    _check_options(frame, name, name_column, dry_run, batch_size, progress)
+    _check_options(frame, name, name_column, dry_run, batch_size, progress, big_ints)
     prepared = _prepare(
         frame,
         name,
@@ -581,6 +602,7 @@ def track(
         user=user,
         exclude=exclude,
         default_region=check_region(default_region),
+        big_ints=big_ints,
     )
     return send_prepared(
         prepared,

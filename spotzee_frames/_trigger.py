@@ -30,22 +30,34 @@ import numpy as np
 import orjson
 import pandas as pd
 
+from . import _spelling as spell
 from ._client import Call, Client, resolve_client
-from ._encoding import MISSING, UnencodableValue, encode_column, encode_object
+from ._encoding import (
+    BIG_INT_POLICIES,
+    MISSING,
+    BigIntPolicy,
+    UnencodableValue,
+    encode_column,
+    encode_object,
+    exact_id,
+)
 from ._errors import SpotzeeError, TargetStateError, ValidationError
-from ._listing import fetch_campaign, fetch_journey, positive_int
-from ._mapping import named_columns, resolve_mapping
+from ._listing import fetch_campaign, fetch_journey, journey_status, positive_int
+from ._mapping import MappingSpec, conventional_keys, named_columns, resolve_mapping
 from ._normalize import FieldResult, check_region, normalize_field, normalize_id
 from ._prepare import (
     CODE_INVALID,
     CODE_NO_ID,
     CODE_NOT_ENCODABLE,
     DUPLICATE_POLICIES,
+    EXTENSION_KEY,
     DuplicatePolicy,
     RowProblem,
     check_choice,
     combine_problems,
     duplicate_problems,
+    missing_id_message,
+    warn_numeric_ids,
 )
 from ._progress import ProgressLike, check_progress
 from ._results import ResultBuilder
@@ -148,7 +160,13 @@ class _Target:
 
 
 def _check_options(
-    frame: Any, send_id: Any, dry_run: Any, max_recipients: Any, duplicates: Any, progress: Any
+    frame: Any,
+    send_id: Any,
+    dry_run: Any,
+    max_recipients: Any,
+    duplicates: Any,
+    progress: Any,
+    big_ints: Any,
 ) -> str | None:
     check_progress(progress)
     if not isinstance(frame, pd.DataFrame):
@@ -156,6 +174,7 @@ def _check_options(
     if not isinstance(dry_run, bool):
         raise ValidationError(f"dry_run must be True or False, not {dry_run!r}")
     check_choice("duplicates", duplicates, DUPLICATE_POLICIES)
+    check_choice("big_ints", big_ints, BIG_INT_POLICIES)
     if max_recipients is not None:
         positive_int(max_recipients, "max_recipients")
     if send_id is None:
@@ -174,44 +193,54 @@ def check_recipients(n_rows: int, label: str, max_recipients: int | None) -> Non
     if max_recipients is not None and n_rows > max_recipients:
         raise ValidationError(
             f"refusing to trigger {label} for {n_rows:,} rows: that is more than "
-            f"max_recipients={max_recipients:,}. If every row is meant to receive it, pass "
-            f"max_recipients={n_rows} (or more); otherwise filter the frame first."
+            f"{spell.option('max_recipients', max_recipients)}. If every row is meant to "
+            f"receive it, pass {spell.option('max_recipients', n_rows)} (or more); "
+            "otherwise filter the frame first."
         )
 
 
 def _attribute_names(
     frame: pd.DataFrame, attributes: Sequence[Hashable] | Mapping[Hashable, str] | None
 ) -> dict[Hashable, str]:
-    """`{column: attribute name}` from `attributes=` (a list of columns, or a dict)."""
+    """`{column: attribute name}` from `attributes=` (a list of columns, or a dict).
+
+    A listed column is named after its header, and one that spells a conventional `data`
+    key otherwise (`First Name`) takes that key (`first_name`), as an upsert files it,
+    unless another listed column already has that name."""
     if attributes is None:
         return {}
     pairs = named_columns(frame.columns, attributes, option="attributes", meaning="attribute name")
+    if not isinstance(attributes, Mapping):
+        for column, target in conventional_keys(pairs, set(pairs.values())).items():
+            pairs[column] = target.removeprefix("data.")
     for column, name in pairs.items():
         if name in _RESERVED:
             raise ValidationError(
                 f"attribute {name!r} (column {column!r}) clashes with the user field of that "
-                "name; first-class fields come from the frame's columns or mapping=, so give "
-                f"the attribute another name: attributes={{{column!r}: 'other_name'}}"
+                + (
+                    "name; first-class fields come from the file's columns or --map: leave "
+                    "the column out of --attributes"
+                    if spell.is_cli()
+                    else "name; first-class fields come from the frame's columns or mapping=, "
+                    f"so give the attribute another name: attributes={{{column!r}: 'other_name'}}"
+                )
             )
     return pairs
 
 
-def _user_fields(
-    frame: pd.DataFrame, mapping: Mapping[Hashable, str | None] | None
-) -> dict[str, Hashable]:
+def _user_fields(frame: pd.DataFrame, mapping: MappingSpec | None) -> dict[str, Hashable]:
     resolved = resolve_mapping(frame.columns, mapping, fields=TRIGGER_FIELDS, rest_to_data=False)
     if resolved.data:
         columns = sorted(map(str, resolved.data.values()))
+        example = "--attributes Plan" if spell.is_cli() else "attributes={'Plan': 'plan'}"
         raise ValidationError(
-            f"mapping sends column(s) {columns} to data: in a trigger, custom attributes come "
-            "only from attributes=[...] (e.g. attributes={'Plan': 'plan'}); mapping= is for "
-            f"the user fields {', '.join(TRIGGER_FIELDS)}"
+            f"the mapping sends column(s) {columns} to data: in a trigger, custom attributes "
+            f"come only from {spell.option('attributes')} (e.g. {example}); the mapping is "
+            f"for the user fields {', '.join(TRIGGER_FIELDS)}"
         )
     if "external_id" not in resolved.fields:
         raise ValidationError(
-            "no column gives external_id, which a trigger needs for every user; name a column "
-            "'external_id' or map one, e.g. mapping={'CustomerID': 'external_id'}; columns "
-            f"are {list(frame.columns)!r}"
+            missing_id_message(frame.columns, "external_id, which a trigger needs for every user")
         )
     return resolved.fields
 
@@ -238,13 +267,15 @@ class _Events:
         return self.shared if self.per_row is None else self.per_row[position]
 
 
-def _events(frame: pd.DataFrame, event: EventSpec, *, default: Any) -> _Events:
+def _events(
+    frame: pd.DataFrame, event: EventSpec, *, default: Any, big_ints: BigIntPolicy
+) -> _Events:
     n = len(frame)
     if event is None:
         return _Events(default, None, [])
     if isinstance(event, Mapping):
         try:
-            encoded = encode_object(event, nulls="omit")
+            encoded = encode_object(event, nulls="omit", big_ints=big_ints)
         except UnencodableValue as exc:
             raise ValidationError(f"event cannot be sent as JSON: {exc}") from None
         return _Events(encoded, None, [])
@@ -267,7 +298,7 @@ def _events(frame: pd.DataFrame, event: EventSpec, *, default: Any) -> _Events:
                 )
                 continue
             try:
-                values[position] = encode_object(produced, nulls="omit")
+                values[position] = encode_object(produced, nulls="omit", big_ints=big_ints)
             except UnencodableValue as exc:
                 unencodable[position] = f"event: {exc}"
         return _Events(
@@ -290,7 +321,7 @@ def _events(frame: pd.DataFrame, event: EventSpec, *, default: Any) -> _Events:
             )
         if columns.count(column) > 1:
             raise ValidationError(f"the frame has several columns labelled {column!r}")
-        enc = encode_column(frame[column], nulls="omit", column=str(column))
+        enc = encode_column(frame[column], nulls="omit", column=str(column), big_ints=big_ints)
         if enc.messages:
             problems.append((f"event.{column}", CODE_NOT_ENCODABLE, enc.messages))
         encoded_columns.append((str(column), enc.values))
@@ -317,13 +348,15 @@ def _prepare(
     *,
     event: EventSpec,
     attributes: Sequence[Hashable] | Mapping[Hashable, str] | None,
-    mapping: Mapping[Hashable, str | None] | None,
+    mapping: MappingSpec | None,
     send_id: str | None,
     default_region: str | None,
     duplicates: DuplicatePolicy,
+    big_ints: BigIntPolicy,
 ) -> _Prepared:
     n = len(frame)
     fields = _user_fields(frame, mapping)
+    warn_numeric_ids(frame, fields)
     attribute_names = _attribute_names(frame, attributes)
     sources: list[tuple[str, str, dict[int, str]]] = []
 
@@ -337,16 +370,21 @@ def _prepare(
             external_id = np.asarray(res.values, dtype=object)
             has_id = ~res.missing & ~res.invalid
         user_columns.append((field, res.values, res.missing | res.invalid))
+        if res.extensions is not None and EXTENSION_KEY not in attribute_names.values():
+            # E.164 has no room for an extension: it rides along as an attribute, which
+            # lands in the user's data as an upsert would put it.
+            no_extension = np.asarray(pd.isna(res.extensions), dtype=bool)
+            user_columns.append((EXTENSION_KEY, res.extensions, no_extension))
 
     attribute_columns: list[tuple[str, Sequence[Any] | np.ndarray]] = []
     for column, name in attribute_names.items():
-        enc = encode_column(frame[column], nulls="omit", column=str(column))
+        enc = encode_column(frame[column], nulls="omit", column=str(column), big_ints=big_ints)
         if enc.messages:
             sources.append((name, CODE_NOT_ENCODABLE, enc.messages))
         attribute_columns.append((name, enc.values))
 
     default_event: Any = {} if target.kind == "campaign" else None
-    events = _events(frame, event, default=default_event)
+    events = _events(frame, event, default=default_event, big_ints=big_ints)
     sources.extend(events.problems)
 
     bad, problem = combine_problems(n, sources)
@@ -420,19 +458,35 @@ def _check_campaign(campaign_id: int, client: Client) -> None:
     if state == "draft":
         raise TargetStateError(
             f"campaign {campaign_id}{name} is in state 'draft', and a draft cannot be "
-            f"triggered. Promote it with spotzee_frames.schedule_campaign({campaign_id}) "
+            f"triggered. Promote it with {spell.call('schedule_campaign', campaign_id)} "
             "(or in the Spotzee UI), then run this again. Nothing was sent.",
             state=state,
         )
+    if state in _STOPPED:
+        # The contract refuses these too (409); checked here as well because a lenient
+        # server (a self-hosted Parcelvoy) sends whatever the campaign's state.
+        raise TargetStateError(
+            f"campaign {campaign_id}{name} is in state {state!r}: it no longer sends. "
+            "Pick a running trigger campaign (spotzee_frames.campaigns(type='trigger') "
+            "lists them). Nothing was sent.",
+            state=state,
+        )
+
+
+# Campaign states that take no more sends (the contract's 409 for a trigger).
+_STOPPED = frozenset({"finished", "aborting", "aborted"})
 
 
 def _check_journey(journey_id: int, client: Client) -> None:
     journey = fetch_journey(journey_id, client=client)
     name = f" ({journey['name']!r})" if journey.get("name") else ""
-    status = journey.get("status")
-    if status != "live":
+    status = journey_status(journey)
+    if status is not None and status != "live":
+        # Checked here, not left to the server: a self-hosted Parcelvoy enters users into
+        # an unpublished journey without a word.
+        said = f"{status!r}" if journey.get("status") == status else "not published"
         raise TargetStateError(
-            f"journey {journey_id}{name} is {status!r}: only live journeys accept entrances. "
+            f"journey {journey_id}{name} is {said}: only live journeys accept entrances. "
             "Set it live in the Spotzee UI (open the journey and publish it), then run this "
             "again. Nothing was sent.",
             state=status,
@@ -447,9 +501,10 @@ def _message(error: SpotzeeError, send_id: str | None) -> str:
     if code == "idempotency_key_mismatch":
         if send_id is not None:
             return (
-                f"send_id {send_id!r} was already used for this user with different data "
-                "(event or attributes changed since): the server refused to send again. Use a "
-                "new send_id to send deliberately, or re-run with the original data."
+                f"{spell.option('send_id', send_id)} was already used for this user with "
+                "different data (event or attributes changed since): the server refused to "
+                f"send again. Use a new {spell.option('send_id')} to send deliberately, or "
+                "re-run with the original data."
             )
         return "the idempotency key was already used with a different body; nothing was sent"
     return getattr(error, "message", None) or str(error)
@@ -497,7 +552,7 @@ def _trigger(
     *,
     event: EventSpec,
     attributes: Sequence[Hashable] | Mapping[Hashable, str] | None,
-    mapping: Mapping[Hashable, str | None] | None,
+    mapping: MappingSpec | None,
     send_id: Any,
     dry_run: bool,
     max_recipients: int | None,
@@ -505,8 +560,11 @@ def _trigger(
     client: Client | None,
     default_region: str | None,
     duplicates: DuplicatePolicy,
+    big_ints: BigIntPolicy,
 ) -> pd.DataFrame:
-    send_key = _check_options(frame, send_id, dry_run, max_recipients, duplicates, progress)
+    send_key = _check_options(
+        frame, send_id, dry_run, max_recipients, duplicates, progress, big_ints
+    )
     default_region = check_region(default_region)
     check_recipients(len(frame), target.label, max_recipients)
     prepared = _prepare(
@@ -518,6 +576,7 @@ def _trigger(
         send_id=send_key,
         default_region=default_region,
         duplicates=duplicates,
+        big_ints=big_ints,
     )
     api = resolve_client(client)
     check_target(api)  # before anything is sent; raises TargetStateError / NotFoundError
@@ -539,7 +598,7 @@ def trigger_campaign(
     *,
     event: EventSpec = None,
     attributes: Sequence[Hashable] | Mapping[Hashable, str] | None = None,
-    mapping: Mapping[Hashable, str | None] | None = None,
+    mapping: MappingSpec | None = None,
     send_id: str | int | None = None,
     dry_run: bool = False,
     max_recipients: int | None = 10_000,
@@ -547,6 +606,7 @@ def trigger_campaign(
     client: Client | None = None,
     default_region: str | None = None,
     duplicates: DuplicatePolicy = "reject",
+    big_ints: BigIntPolicy = "invalid",
 ) -> pd.DataFrame:
     """Trigger campaign `campaign_id` once for each row of `frame`; one call per row.
 
@@ -563,8 +623,14 @@ def trigger_campaign(
     (as in `upsert`: identical rows are sent once and the copies `skipped`; conflicting
     ones are all `invalid` unless `"first"`/`"last"` says which to send).
 
+    Integers beyond ±(2**53 - 1) in attributes or the event follow `big_ints=` as in
+    `upsert`: by default the row is `invalid` (a server reading JSON numbers as doubles
+    would get another number), with `"string"` they are sent as exact text.
+
     Every call carries a deterministic idempotency key (see the module docstring), so
     re-running the call never sends twice; pass a new `send_id` to send again on purpose.
+    (On a server that ignores the key, such as a self-hosted Parcelvoy, the client warns
+    once with `IdempotencyNotHonouredWarning`: there a re-run sends again.)
     Returns one row per input row, indexed like `frame`: `status` (`triggered`, `valid`
     on a dry run, `invalid`, `skipped`, `rejected`, `failed`, `interrupted`),
     `error_code`, `error_field`, `error_message`, `external_id`, `attempts`,
@@ -585,6 +651,7 @@ def trigger_campaign(
         client=client,
         default_region=default_region,
         duplicates=duplicates,
+        big_ints=big_ints,
     )
 
 
@@ -595,7 +662,7 @@ def trigger_journey(
     entrance_id: int,
     event: EventSpec = None,
     attributes: Sequence[Hashable] | Mapping[Hashable, str] | None = None,
-    mapping: Mapping[Hashable, str | None] | None = None,
+    mapping: MappingSpec | None = None,
     send_id: str | int | None = None,
     dry_run: bool = False,
     max_recipients: int | None = 10_000,
@@ -603,6 +670,7 @@ def trigger_journey(
     client: Client | None = None,
     default_region: str | None = None,
     duplicates: DuplicatePolicy = "reject",
+    big_ints: BigIntPolicy = "invalid",
 ) -> pd.DataFrame:
     """Enter each row of `frame` into journey `journey_id` at step `entrance_id`.
 
@@ -610,11 +678,8 @@ def trigger_journey(
     (otherwise `TargetStateError`, nothing sent), and `event` is sent as null when not
     given.
     """
-    target = _Target(
-        "journey",
-        positive_int(journey_id, "journey_id"),
-        positive_int(entrance_id, "entrance_id"),
-    )
+    entrance = exact_id(positive_int(entrance_id, "entrance_id"), "entrance_id")
+    target = _Target("journey", positive_int(journey_id, "journey_id"), entrance)
     return _trigger(
         frame,
         target,
@@ -629,4 +694,5 @@ def trigger_journey(
         client=client,
         default_region=default_region,
         duplicates=duplicates,
+        big_ints=big_ints,
     )

@@ -7,20 +7,30 @@ results read into statuses) → `run` (streamed, paced, retried; the result fram
 
 from __future__ import annotations
 
-from collections.abc import Hashable, Iterable, Mapping
+from collections.abc import Hashable, Iterable
 from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 import pandas as pd
 
 from ._batching import KEY_PREFIX, check_batch_size
-from ._encoding import NULL_POLICIES, NullPolicy
+from ._encoding import BIG_INT_POLICIES, NULL_POLICIES, BigIntPolicy, NullPolicy
 from ._errors import ValidationError
+from ._mapping import MappingSpec
 from ._normalize import check_region
-from ._prepare import DUPLICATE_POLICIES, DuplicatePolicy, Prepared, check_choice, prepare
+from ._prepare import (
+    DUPLICATE_POLICIES,
+    INVALID_FIELD_POLICIES,
+    DuplicatePolicy,
+    InvalidFieldPolicy,
+    Prepared,
+    check_choice,
+    prepare,
+)
 from ._progress import ProgressLike, check_progress
 from ._results import ResultBuilder
 from ._runner import (
+    NOTES_ATTR,
     Operation,
     Outcome,
     Planned,
@@ -43,19 +53,28 @@ _EXTRA = {"user_id": "Int64", "replayed": "boolean"}
 
 
 def _check_options(
-    mode: Any, nulls: Any, duplicates: Any, batch_size: Any, default_region: Any, progress: Any
+    mode: Any,
+    nulls: Any,
+    duplicates: Any,
+    invalid_fields: Any,
+    batch_size: Any,
+    default_region: Any,
+    progress: Any,
+    big_ints: Any,
 ) -> str | None:
     check_progress(progress)
     check_choice("mode", mode, MODES)
     check_choice("nulls", nulls, NULL_POLICIES)
+    check_choice("big_ints", big_ints, BIG_INT_POLICIES)
     check_choice("duplicates", duplicates, DUPLICATE_POLICIES)
+    check_choice("invalid_fields", invalid_fields, INVALID_FIELD_POLICIES)
     check_batch_size(batch_size)
     return check_region(default_region)
 
 
 def upsert(
     frame: pd.DataFrame,
-    mapping: Mapping[Hashable, str | None] | None = None,
+    mapping: MappingSpec | None = None,
     *,
     mode: Mode = "sync",
     nulls: NullPolicy = "omit",
@@ -66,7 +85,9 @@ def upsert(
     client: Client | None = None,
     exclude: Iterable[Hashable] | Hashable | None = (),
     duplicates: DuplicatePolicy = "reject",
+    invalid_fields: InvalidFieldPolicy = "omit",
     include_payload: bool = False,
+    big_ints: BigIntPolicy = "invalid",
 ) -> pd.DataFrame:
     """Create or update one Spotzee user per row; return one result row per input row.
 
@@ -77,10 +98,15 @@ def upsert(
     mapping
         `{column: field}`, where a field is `external_id`, `anonymous_id`, `email`,
         `phone`, `timezone`, `locale` or `data.<key>` (`first_name`/`last_name` mean
-        `data.first_name`/`data.last_name`), or None to leave the column out. Columns
-        named like a first-class field map themselves; every other column goes to
-        `data.<column>` unless excluded. Unknown fields, unknown columns and two columns
-        for one field raise `ValidationError` before anything is sent.
+        `data.first_name`/`data.last_name`), a list of fields (one column feeding
+        several: `{"Email": ["external_id", "email"]}`), or None to leave the column
+        out. Columns named like a first-class field map themselves (`E-mail`,
+        `Phone Number`), and so do the conventional `data` keys (`First Name`, `fname`
+        → `data.first_name`; `Surname` → `data.last_name`) where no column already
+        gives them; every other column goes to `data.<column>` unless excluded. Unknown
+        fields, unknown columns and two columns for one field raise `ValidationError`
+        before anything is sent. An id from a numeric column (its leading zeros are
+        gone) raises a `NumericIdWarning`.
     mode
         `"sync"`: `POST /users/batch`, a per-row outcome (`upserted` or `rejected`).
         `"async"`: `PATCH /users`, queued by Spotzee (`queued`; no per-row outcome).
@@ -89,7 +115,9 @@ def upsert(
         a partial frame never wipes data in Spotzee. `"clear"`: send `null`, which clears
         the field (identifiers are never sent as null).
     default_region
-        Region for phone numbers written in national format, e.g. `"AU"`.
+        Region for phone numbers written in national format, e.g. `"AU"`. A number's
+        extension (`x88321`) is sent as `data.phone_extension` unless the frame gives
+        that key itself.
     dry_run
         Validate and build every payload, send nothing; rows are `valid` or `invalid`.
     batch_size
@@ -109,8 +137,21 @@ def upsert(
         with code `duplicate_external_id`, and sends one of a set of identical rows
         (the copies are `skipped`); `"first"` / `"last"` send the first / last of them
         and mark the others `skipped`. Never are two rows for one user sent in one call.
+    invalid_fields
+        A row whose email, phone, timezone or locale cannot be used: `"omit"` (default)
+        sends the row without that field (it is left out, so the value stored in Spotzee
+        is kept) and names it in `warning_field` / `warning_message`; `"reject"` holds
+        the whole row back as `invalid`. An unusable id always holds the row back.
     include_payload
         Add a `payload` column with the dict sent (or that would be sent) for each row.
+    big_ints
+        What becomes of a data integer beyond ±(2**53 - 1), which a JSON number carries
+        exactly only between readers that do not use doubles (I-JSON, RFC 7493): a server
+        that parses numbers as doubles (Parcelvoy does, Spotzee very likely) would store
+        its neighbour (`9007199254740993` → `…992`) without a word. `"invalid"` (default)
+        holds the row back as `invalid`, code `value_not_encodable`, naming the column and
+        the value it would become; `"string"` sends the exact decimal text instead
+        (`"9007199254740993"`), as I-JSON recommends. Dry runs and previews show either.
 
     Returns
     -------
@@ -120,7 +161,9 @@ def upsert(
         another row with the same id was sent), `rejected` (the server refused the item),
         `failed` (the batch never succeeded after retries; safe to resend) or
         `interrupted` (the run stopped before the row's outcome was known). Then
-        `error_code`, `error_field`, `error_message`, `external_id`, `batch`, `attempts`,
+        `error_code`, `error_field`, `error_message`, `warning_code`, `warning_field`,
+        `warning_message` (a field the row was sent without, and why), `external_id`,
+        `batch`, `attempts`,
         `request_id`, `user_id` (Spotzee's numeric id, sync mode) and `replayed` (the
         answer was a replay of an earlier identical request). `frame.loc[result.status
         .eq("failed")]` selects the rows to send again.
@@ -137,11 +180,20 @@ def upsert(
     Interrupted
         KeyboardInterrupt during the run; `.result` holds the partial result frame.
     """
-    region = _check_options(mode, nulls, duplicates, batch_size, default_region, progress)
+    region = _check_options(
+        mode, nulls, duplicates, invalid_fields, batch_size, default_region, progress, big_ints
+    )
     if not isinstance(dry_run, bool):
         raise ValidationError(f"dry_run must be True or False, not {dry_run!r}")
     prepared = prepare(
-        frame, mapping, nulls=nulls, default_region=region, exclude=exclude, duplicates=duplicates
+        frame,
+        mapping,
+        nulls=nulls,
+        default_region=region,
+        exclude=exclude,
+        duplicates=duplicates,
+        invalid_fields=invalid_fields,
+        big_ints=big_ints,
     )
     return send_prepared(
         prepared,
@@ -223,18 +275,22 @@ def _item_outcome(item: dict[str, Any]) -> tuple[str, Any]:
 
 def preview_payloads(
     frame: pd.DataFrame,
-    mapping: Mapping[Hashable, str | None] | None = None,
+    mapping: MappingSpec | None = None,
     *,
     n: int | None = 5,
     nulls: NullPolicy = "omit",
     default_region: str | None = None,
     exclude: Iterable[Hashable] | Hashable | None = (),
     duplicates: DuplicatePolicy = "reject",
+    invalid_fields: InvalidFieldPolicy = "omit",
+    big_ints: BigIntPolicy = "invalid",
 ) -> pd.DataFrame:
     """The first `n` rows (all with None) beside what `upsert` would send for each.
 
-    Columns: the frame's own, then `status`, `error_message` and `payload` (the JSON
-    text of the item, or NA for rows that would not be sent). Nothing is sent.
+    Columns: the frame's own, then `status`, `error_message`, `warning_message` (a field
+    the row would be sent without) and `payload` (the JSON text of the item, or NA for
+    rows that would not be sent). Nothing is sent. `attrs["spotzee_notes"]` lists the
+    headers matched to a field by name.
     """
     import orjson
 
@@ -246,8 +302,10 @@ def preview_payloads(
         default_region=default_region,
         exclude=exclude,
         duplicates=duplicates,
+        invalid_fields=invalid_fields,
         dry_run=True,
         include_payload=True,
+        big_ints=big_ints,
     )
     text = [
         None if p is None else orjson.dumps(p, option=orjson.OPT_INDENT_2).decode()
@@ -257,8 +315,10 @@ def preview_payloads(
     for name, values in (
         ("status", result["status"].array),
         ("error_message", result["error_message"].array),
+        ("warning_message", result["warning_message"].array),
         ("payload", pd.array(text, dtype="string")),
     ):
         label = name if name not in sample.columns else f"upsert_{name}"
         out[label] = values  # positional: the index may repeat labels
+    out.attrs[NOTES_ATTR] = result.attrs.get(NOTES_ATTR, [])
     return out

@@ -31,7 +31,7 @@ import dask.dataframe as dd
 import numpy as np
 import pandas as pd
 
-from ._encoding import NullPolicy
+from ._encoding import BigIntPolicy, NullPolicy
 from ._engines import (
     KEY,
     ROW,
@@ -47,7 +47,8 @@ from ._engines import (
     tasks_at_once,
 )
 from ._errors import ValidationError
-from ._prepare import DuplicatePolicy
+from ._mapping import MappingSpec
+from ._prepare import DuplicatePolicy, InvalidFieldPolicy
 from ._trigger import EventSpec
 from ._upsert import Mode
 
@@ -131,7 +132,7 @@ def _run(operation: str, arguments: dict[str, Any]) -> dd.DataFrame:
 
 def upsert(
     ddf: dd.DataFrame,
-    mapping: Mapping[Hashable, str | None] | None = None,
+    mapping: MappingSpec | None = None,
     *,
     mode: Mode = "sync",
     nulls: NullPolicy = "omit",
@@ -140,7 +141,9 @@ def upsert(
     batch_size: int = 100,
     exclude: Iterable[Hashable] | Hashable | None = (),
     duplicates: DuplicatePolicy = "reject",
+    invalid_fields: InvalidFieldPolicy = "omit",
     include_payload: bool = False,
+    big_ints: BigIntPolicy = "invalid",
     rate_limit: float | None = 100.0,
     api_key: Callable[[], str] | None = None,
     base_url: str | None = None,
@@ -176,12 +179,13 @@ def trigger_campaign(
     *,
     event: EventSpec = None,
     attributes: Sequence[Hashable] | Mapping[Hashable, str] | None = None,
-    mapping: Mapping[Hashable, str | None] | None = None,
+    mapping: MappingSpec | None = None,
     send_id: str | int | None = None,
     dry_run: bool = False,
     max_recipients: int | None = 10_000,
     default_region: str | None = None,
     duplicates: DuplicatePolicy = "reject",
+    big_ints: BigIntPolicy = "invalid",
     rate_limit: float | None = 100.0,
     api_key: Callable[[], str] | None = None,
     base_url: str | None = None,
@@ -205,12 +209,13 @@ def trigger_journey(
     entrance_id: int,
     event: EventSpec = None,
     attributes: Sequence[Hashable] | Mapping[Hashable, str] | None = None,
-    mapping: Mapping[Hashable, str | None] | None = None,
+    mapping: MappingSpec | None = None,
     send_id: str | int | None = None,
     dry_run: bool = False,
     max_recipients: int | None = 10_000,
     default_region: str | None = None,
     duplicates: DuplicatePolicy = "reject",
+    big_ints: BigIntPolicy = "invalid",
     rate_limit: float | None = 100.0,
     api_key: Callable[[], str] | None = None,
     base_url: str | None = None,
@@ -241,6 +246,7 @@ def track(
     dry_run: bool = False,
     batch_size: int = 100,
     include_payload: bool = False,
+    big_ints: BigIntPolicy = "invalid",
     rate_limit: float | None = 100.0,
     api_key: Callable[[], str] | None = None,
     base_url: str | None = None,

@@ -40,7 +40,7 @@ from pyspark.sql.pandas.types import from_arrow_schema
 from pyspark.sql.types import MapType
 
 from ._arrow import frame_from_arrow, result_to_arrow
-from ._encoding import NullPolicy
+from ._encoding import BigIntPolicy, NullPolicy
 from ._engines import (
     KEY,
     ROW,
@@ -55,7 +55,8 @@ from ._engines import (
     tasks_at_once,
 )
 from ._errors import ValidationError
-from ._prepare import DuplicatePolicy, check_choice
+from ._mapping import MappingSpec
+from ._prepare import DuplicatePolicy, InvalidFieldPolicy, check_choice
 from ._trigger import EventSpec
 from ._upsert import Mode
 
@@ -163,7 +164,7 @@ def _run(operation: str, arguments: dict[str, Any]) -> DataFrame:
 
 def upsert(
     sdf: DataFrame,
-    mapping: Mapping[Hashable, str | None] | None = None,
+    mapping: MappingSpec | None = None,
     *,
     mode: Mode = "sync",
     nulls: NullPolicy = "omit",
@@ -172,7 +173,9 @@ def upsert(
     batch_size: int = 100,
     exclude: Iterable[Hashable] | Hashable | None = (),
     duplicates: DuplicatePolicy = "reject",
+    invalid_fields: InvalidFieldPolicy = "omit",
     include_payload: bool = False,
+    big_ints: BigIntPolicy = "invalid",
     rate_limit: float | None = 100.0,
     api_key: Callable[[], str] | None = None,
     base_url: str | None = None,
@@ -257,12 +260,13 @@ def trigger_campaign(
     *,
     event: EventSpec = None,
     attributes: Sequence[Hashable] | Mapping[Hashable, str] | None = None,
-    mapping: Mapping[Hashable, str | None] | None = None,
+    mapping: MappingSpec | None = None,
     send_id: str | int | None = None,
     dry_run: bool = False,
     max_recipients: int | None = 10_000,
     default_region: str | None = None,
     duplicates: DuplicatePolicy = "reject",
+    big_ints: BigIntPolicy = "invalid",
     rate_limit: float | None = 100.0,
     api_key: Callable[[], str] | None = None,
     base_url: str | None = None,
@@ -293,12 +297,13 @@ def trigger_journey(
     entrance_id: int,
     event: EventSpec = None,
     attributes: Sequence[Hashable] | Mapping[Hashable, str] | None = None,
-    mapping: Mapping[Hashable, str | None] | None = None,
+    mapping: MappingSpec | None = None,
     send_id: str | int | None = None,
     dry_run: bool = False,
     max_recipients: int | None = 10_000,
     default_region: str | None = None,
     duplicates: DuplicatePolicy = "reject",
+    big_ints: BigIntPolicy = "invalid",
     rate_limit: float | None = 100.0,
     api_key: Callable[[], str] | None = None,
     base_url: str | None = None,
@@ -331,6 +336,7 @@ def track(
     dry_run: bool = False,
     batch_size: int = 100,
     include_payload: bool = False,
+    big_ints: BigIntPolicy = "invalid",
     rate_limit: float | None = 100.0,
     api_key: Callable[[], str] | None = None,
     base_url: str | None = None,

@@ -14,18 +14,24 @@ EXPECTED = [
     "ConfigurationError",
     "ConflictError",
     "DEFAULT_BASE_URL",
+    "IdempotencyNotHonouredWarning",
     "InsecureTransportError",
+    "IntegrationStateError",
     "Interrupted",
     "InvalidRequestError",
     "KeyScopeError",
     "MissingRouteError",
     "NotFoundError",
+    "NumericIdWarning",
     "PermissionDeniedError",
     "ProgressEvent",
     "QuotaExceededError",
     "RateLimitError",
+    "SalesforceError",
+    "SalesforceSessionError",
     "ServerError",
     "SpotzeeError",
+    "SpotzeeWarning",
     "TargetStateError",
     "TransportError",
     "ValidationError",
@@ -42,8 +48,10 @@ EXPECTED = [
     "lists",
     "preview",
     "preview_payloads",
+    "read_file",
     "sample_contacts",
     "schedule_campaign",
+    "set_process_budget",
     "set_subscription",
     "subscriptions",
     "summary",
@@ -100,4 +108,11 @@ def test_accessor_methods_show_the_functions_signature_and_docs() -> None:
         method = getattr(accessor, name)
         expected = list(inspect.signature(func).parameters)[1:]
         assert list(inspect.signature(method).parameters) == expected
-        assert method.__doc__ == func.__doc__
+        first = func.__doc__.splitlines()[0].replace("`frame`", "the frame")
+        assert method.__doc__.splitlines()[0] == first
+        # help() documents what the accessor takes: no frame parameter of its own.
+        assert "\n    frame\n" not in method.__doc__ and "`frame`" not in method.__doc__
+    upsert_help = accessor.upsert.__doc__
+    assert "\n    mapping\n" in upsert_help and "Indexed exactly like the frame" in upsert_help
+    assert repr(accessor).startswith("<spotzee accessor on a frame of 0 rows and 0 columns")
+    assert ".summary()" in repr(pd.DataFrame({"status": ["upserted"]}).spotzee)

@@ -8,6 +8,7 @@ import sys
 from collections.abc import Sequence
 
 from ._faults import Faults
+from ._profiles import PROFILES
 from ._sandbox import Sandbox
 from ._server import ServedSandbox, is_loopback
 
@@ -47,6 +48,14 @@ def _parser() -> argparse.ArgumentParser:
         help="milliseconds added to every request",
     )
     parser.add_argument(
+        "--item-cost",
+        type=_non_negative,
+        default=0.0,
+        metavar="US",
+        help="microseconds of CPU work per item of a request, as a real server's validation "
+        "(e.g. 50: 5 ms for a 100-item batch)",
+    )
+    parser.add_argument(
         "--failure-rate",
         type=_rate,
         default=0.0,
@@ -78,6 +87,13 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--no-demo", action="store_true", help="start without demo campaigns and journeys"
     )
+    parser.add_argument(
+        "--profile",
+        choices=PROFILES,
+        default="spotzee",
+        help="the server to play: spotzee (the API contract, default) or parcelvoy (a "
+        "self-hosted Parcelvoy: no /users/batch, Idempotency-Key ignored, its errors)",
+    )
     return parser
 
 
@@ -93,13 +109,23 @@ def main(argv: Sequence[str] | None = None) -> int:
         failure_rate=args.failure_rate,
         drop_rate=args.drop_rate,
         latency=args.latency / 1000.0,
+        item_cost=args.item_cost / 1e6,
         rate_limit=args.rate_limit,
         retry_after=args.retry_after,
         seed=args.seed,
     )
-    sandbox = Sandbox(faults, demo=not args.no_demo, seed=args.seed)
+    sandbox = Sandbox(faults, demo=not args.no_demo, seed=args.seed, profile=args.profile)
 
     def ready(served: ServedSandbox) -> None:
+        if args.profile == "parcelvoy":
+            print(f"Parcelvoy-profile sandbox serving {served.base_url}", flush=True)
+            print(
+                "Any sk_... key works (e.g. sk_sandbox); pk_... keys only for POST /events. "
+                "No POST /users/batch (use PATCH /users); Idempotency-Key is ignored. "
+                "Ctrl+C stops.",
+                flush=True,
+            )
+            return
         print(f"Spotzee sandbox serving {served.base_url}", flush=True)
         print(
             "Any sk_... key works (e.g. sk_sandbox); pk_... keys only for POST /events. "
