@@ -103,8 +103,6 @@ _CLIENT_OPTIONS = (
     "backoff_max",
 )
 _PLACEHOLDER_KEY = "sk_settings_check"  # checks the settings on the driver; never sent
-#: Requests in flight for a whole job unless `client_options` says (one Client's default).
-_JOB_CONCURRENCY = 8
 
 
 @dataclass(frozen=True)
@@ -127,17 +125,11 @@ class Settings:
         return Client(key, self.base_url, rate_limit=self.rate_limit, **dict(self.options))
 
     def share(self, tasks: int) -> Settings:
-        """These settings for one of `tasks` tasks running at once: the rate split evenly,
-        and, unless `max_concurrency` was given, the requests in flight too (at least two
-        each). Paced tasks keep the budget on average; but when the server stalls, every
-        request in flight arrives at once when it recovers, and a job with 8 in flight
-        per task sends a burst a single client never would (the sandbox's 100/s bucket
-        refused 1% of the requests of two tasks at 8 each, none at 4 each)."""
-        tasks = max(1, tasks)
-        rate = None if self.rate_limit is None else self.rate_limit / tasks
-        options = dict(self.options)
-        options.setdefault("max_concurrency", max(2, -(-_JOB_CONCURRENCY // tasks)))
-        return replace(self, rate_limit=rate, options=tuple(sorted(options.items())))
+        """These settings for one of `tasks` tasks running at once: the rate split evenly.
+        (How many requests each keeps in flight is its client's to judge: as many as its
+        pace needs at the round trip it sees, fewer when the server struggles.)"""
+        rate = None if self.rate_limit is None else self.rate_limit / max(1, tasks)
+        return replace(self, rate_limit=rate)
 
 
 @dataclass(frozen=True)

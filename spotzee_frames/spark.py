@@ -202,10 +202,8 @@ def upsert(
     base_url
         The API's URL; default `SPOTZEE_BASE_URL` as the driver sees it, else Spotzee's.
     client_options
-        More `Client` settings for every task: `timeout`, `max_concurrency` (per task;
-        default a Client's 8 in flight split between the tasks, at least 2 each, so that
-        the job bursts no more than one client after a pause), `max_attempts`,
-        `max_retry_time`, `backoff_base`, `backoff_max`.
+        More `Client` settings for every task: `timeout`, `max_concurrency` (per task),
+        `max_attempts`, `max_retry_time`, `backoff_base`, `backoff_max`.
     partition
         `"by_id"` (default): hash-partition the rows by user id (external_id, else
         anonymous_id, normalised as the upsert normalises them) so that all rows of one
