@@ -5,9 +5,9 @@
     .venv/bin/python -m benchmarks.bench_engines --engines dask
     .venv/bin/python -m benchmarks.bench_engines --bucket 100    # a token bucket instead
 
-For each engine, `upsert` of `--rows` generated rows (made on the executors / workers, 1%
-with a bad email, which is left out) from Spark `local[2]` or a `distributed` cluster of two worker
-processes, to `python -m spotzee_frames.sandbox --latency 20` in a separate process on
+For each engine, `upsert` of `--rows` generated rows (made on the executors / workers,
+1% with a bad email, which is left out) from Spark `local[2]` or a `distributed` cluster
+of two worker processes, to `python -m spotzee_frames.sandbox --latency 20` in a separate process on
 127.0.0.1, which counts the contract's budget per client address (1,000 requests per
 10 s, 8,000 per minute: 100/s): every task shares it, as a cluster behind one NAT address
 does; the job's `rate_limit=100` is split between its tasks. `--bucket 100` makes the
@@ -21,10 +21,11 @@ checkpoint included.
 
 (a) Pace: rows/s as a fraction of the 10,000 rows/s ceiling (100 requests/s x
     100 rows), and how many requests were retried (a 429 or a timeout). Target >= 0.9.
-(b) Memory: the driver process's peak RSS for `--rows` and for `--memory-rows` rows; it
-    should stay flat (the result stays on the executors / workers). With Spark the
-    driver is the Python process; its JVM (local mode: driver and executor at once) is
-    bounded by spark.driver.memory.
+(b) Memory: the driver process's peak RSS when the call returns, for `--rows` and for
+    `--memory-rows` rows; it should stay flat (the result stays on the executors /
+    workers; the counts printed are computed there too). With Spark the driver is the
+    Python process; its JVM (local mode: driver and executor at once) is bounded by
+    spark.driver.memory. With Dask the driver process also runs the scheduler.
 """
 
 from __future__ import annotations
@@ -97,13 +98,20 @@ def _run_spark(n: int, url: str, rate: float) -> dict[str, Any]:
         start = time.perf_counter()
         result = szs.upsert(sdf, exclude=["row"], row_id="row", base_url=url, rate_limit=rate)
         elapsed = time.perf_counter() - start
+        peak = _peak_rss_mb()  # before anything below reads the result
         statuses = {r["status"]: r["count"] for r in result.groupBy("status").count().collect()}
         sent = result.where("request_id IS NOT NULL")
         requests = sent.select("request_id").distinct().count()
         retried = sent.where("attempts > 1").select("request_id").distinct().count()
     finally:
         spark.stop()
-    return {"elapsed": elapsed, "statuses": statuses, "requests": requests, "retried": retried}
+    return {
+        "elapsed": elapsed,
+        "statuses": statuses,
+        "requests": requests,
+        "retried": retried,
+        "maxrss_mb": peak,
+    }
 
 
 def _run_dask(n: int, url: str, rate: float) -> dict[str, Any]:
@@ -132,22 +140,30 @@ def _run_dask(n: int, url: str, rate: float) -> dict[str, Any]:
         start = time.perf_counter()
         result = szd.upsert(ddf, exclude=["row"], row_id="row", base_url=url, rate_limit=rate)
         elapsed = time.perf_counter() - start
-        summary = result[["status", "request_id", "attempts"]].compute()
-    sent = summary[summary["request_id"].notna()]
+        peak = _peak_rss_mb()  # before anything below reads the result
+        # Counted on the workers: the driver receives only the counts.
+        counts = result["status"].value_counts().compute()
+        sent = result[~result["request_id"].isna()]
+        requests = sent["request_id"].nunique().compute()
+        retried = sent[sent["attempts"] > 1]["request_id"].nunique().compute()
     return {
         "elapsed": elapsed,
-        "statuses": {str(k): int(v) for k, v in summary["status"].value_counts().items() if v},
-        "requests": int(sent["request_id"].nunique()),
-        "retried": int(sent.loc[sent["attempts"] > 1, "request_id"].nunique()),
+        "statuses": {str(k): int(v) for k, v in counts.items() if v},
+        "requests": int(requests),
+        "retried": int(retried),
+        "maxrss_mb": peak,
     }
+
+
+def _peak_rss_mb() -> float:
+    """This (the driver's) process's peak resident memory so far."""
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux: KiB
 
 
 def _child(engine: str, n: int, url: str, rate: float) -> None:
     warnings.filterwarnings("ignore", "PySpark does not yet fully support pandas", FutureWarning)
     run = _run_spark if engine == "spark" else _run_dask
-    out = run(n, url, rate)
-    out["maxrss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    print("RESULT " + json.dumps(out), flush=True)
+    print("RESULT " + json.dumps(run(n, url, rate)), flush=True)
 
 
 def _measure(
