@@ -27,7 +27,7 @@ import pandas as pd
 from ._client import Client
 from ._errors import Interrupted, SpotzeeError, ValidationError
 from ._listing import nullable_column, records_frame, to_int
-from ._summary import SENT_STATUSES, format_table, summary
+from ._summary import format_table, needs_attention, summary
 from ._summary import preview as payload_preview
 from ._version import __version__
 
@@ -395,12 +395,12 @@ def build_report(result: pd.DataFrame, source: pd.DataFrame) -> pd.DataFrame:
     columns, then the source columns as read (a source column that shares a name with a
     result column keeps its name; the result's is prefixed `spotzee_`). `row` is the
     source row label (0 is the first data line)."""
-    sent = result["status"].astype("string").isin(SENT_STATUSES).fillna(False)
-    bad = result.index[~sent.to_numpy()]
+    attention = needs_attention(result)
+    bad = result.index[attention]
     columns = [c for c in _REPORT_COLUMNS if c in result.columns]
-    part = result.loc[~sent.to_numpy(), columns]
+    part = result.loc[attention, columns]
     part = part.rename(columns={c: f"spotzee_{c}" for c in columns if c in source.columns})
-    src = source.loc[~sent.to_numpy()]
+    src = source.loc[attention]
     report = pd.concat([part.reset_index(drop=True), src.reset_index(drop=True)], axis=1)
     report.insert(0, "spotzee_row" if "row" in report.columns else "row", list(bad))
     return report

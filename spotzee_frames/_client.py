@@ -12,6 +12,8 @@ import asyncio
 import concurrent.futures
 import contextlib
 import email.utils
+import hashlib
+import hmac
 import ipaddress
 import logging
 import math
@@ -359,6 +361,12 @@ class Client:
         )
         client.sandbox_instance = sb
         return client
+
+    def key_fingerprint(self, salt: bytes) -> str:
+        """A keyed hash (HMAC-SHA256 under `salt`) of the API key, never the key itself:
+        what tells one project's rows in a ledger from another's."""
+        digest = hmac.new(salt, self._key.reveal().encode(), hashlib.sha256)
+        return digest.hexdigest()[:32]
 
     def __repr__(self) -> str:
         where = "sandbox" if self.sandbox_instance is not None else self.base_url

@@ -80,6 +80,10 @@ class RowProblem:
     messages: np.ndarray
 
 
+# Items one per line: JSON never holds a raw newline, so the lines are the items.
+_LINES = msgspec.json.Encoder()
+
+
 @contextmanager
 def _no_gc() -> Iterator[None]:
     """Pause the cyclic collector while building many small dicts.
@@ -136,7 +140,8 @@ class Prepared:
 
     `sendable` holds the positions (in the input frame) of the rows that will be sent, in
     frame order; `payloads(start, stop)` builds the payload dicts of `sendable[start:stop]`.
-    `problems` explains every row that is held back.
+    `problems` explains every row that is held back. `external_id` and `anonymous_id`
+    are the rows' normalised ids (None where absent), by input position.
     """
 
     index: pd.Index
@@ -148,6 +153,7 @@ class Prepared:
     _columns: list[np.ndarray] = field(repr=False)
     _structs: Any = field(repr=False)
     _empty_data: list[int] = field(repr=False)
+    anonymous_id: np.ndarray | None = None
 
     @property
     def n_rows(self) -> int:
@@ -191,6 +197,28 @@ class Prepared:
             for at in np.flatnonzero(np.isin(positions, self._empty_data)).tolist():
                 rows[at].data = MISSING  # no data value at all: no `data` key
             return encode_body(rows)
+
+    def items_at(self, items: np.ndarray) -> list[bytes]:
+        """The exact bytes of each item at positions `items` (ascending) of `sendable`:
+        the elements `body` writes between the commas of its array."""
+        positions = np.asarray(items, dtype=np.int64)
+        empty = np.asarray(self._empty_data, dtype=np.int64)
+        out: list[bytes] = []
+        with _no_gc():
+            for lo in range(0, len(positions), self._CHUNK):
+                part = positions[lo : lo + self._CHUNK]
+                if part[-1] - part[0] == len(part) - 1:  # contiguous: slices, no gather
+                    start, stop = int(part[0]), int(part[-1]) + 1
+                    values = [c[start:stop].tolist() for c in self._columns]
+                else:
+                    values = [c[part].tolist() for c in self._columns]
+                rows = self._structs(list(zip(*values, strict=True)))
+                if len(empty):
+                    at = np.minimum(np.searchsorted(empty, part), len(empty) - 1)
+                    for hit in np.flatnonzero(empty[at] == part).tolist():
+                        rows[hit].data = MISSING  # no data value at all: no `data` key
+                out.extend(_LINES.encode_lines(rows).split(b"\n")[:-1])
+        return out
 
     _CHUNK = 8192
 
@@ -535,4 +563,5 @@ def prepare(
         _columns=[compact(c) for c in [*top_cols, *data_cols]],
         _structs=_compile_structs(top_keys, data_keys),
         _empty_data=np.flatnonzero(compact(no_data)).tolist(),
+        anonymous_id=ids.get("anonymous_id"),
     )

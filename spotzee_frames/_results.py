@@ -8,6 +8,8 @@ Statuses used by upserts (triggers may pass their own list):
 
     upserted     the server stored the row (sync mode)
     queued       the server accepted the row for asynchronous processing (async mode)
+    unchanged    not sent: the ledger holds this exact payload as confirmed by the server
+                 (`only_changed=True`)
     valid        dry run: the row would be sent as shown
     invalid      the row was not sent: a value failed validation here
     skipped      the row was not sent: another row with the same id was sent instead
@@ -33,6 +35,7 @@ __all__ = ["RESULT_COLUMNS", "STATUSES", "ResultBuilder", "refusal", "text_or"]
 STATUSES: tuple[str, ...] = (
     "upserted",
     "queued",
+    "unchanged",
     "valid",
     "invalid",
     "skipped",

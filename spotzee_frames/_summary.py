@@ -10,6 +10,7 @@ from collections.abc import Hashable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
 import pandas as pd
 
 from ._errors import ValidationError
@@ -19,21 +20,35 @@ if TYPE_CHECKING:
     from ._prepare import DuplicatePolicy
 
 __all__ = [
+    "LEDGER_STATUSES",
     "OK_STATUSES",
     "SENT_STATUSES",
     "Preview",
     "Summary",
+    "SummaryTally",
     "format_table",
+    "needs_attention",
     "preview",
     "summary",
 ]
 
 # A row with one of these statuses went (or, in a dry run, would go) through.
 SENT_STATUSES = ("upserted", "queued", "triggered", "valid")
+# Kept back by a ledger because the server already holds exactly this: nothing to do.
+LEDGER_STATUSES = ("unchanged", "already_triggered")
 # Nothing went wrong with these rows: `skipped` ones duplicate a row that was sent.
-OK_STATUSES = (*SENT_STATUSES, "skipped")
+OK_STATUSES = (*SENT_STATUSES, *LEDGER_STATUSES, "skipped")
 # Display order; statuses not listed here come after, alphabetically.
-_ORDER = (*SENT_STATUSES, "skipped", "invalid", "rejected", "failed", "interrupted")
+_ORDER = (
+    *SENT_STATUSES,
+    *LEDGER_STATUSES,
+    "skipped",
+    "invalid",
+    "rejected",
+    "failed",
+    "interrupted",
+    "unconfirmed",
+)
 _MESSAGE_WIDTH = 90
 
 
@@ -71,36 +86,38 @@ class Summary:
     """
 
     def __init__(self, result: pd.DataFrame, *, examples: int = 3) -> None:
-        if not isinstance(result, pd.DataFrame) or "status" not in result.columns:
-            raise ValidationError(
-                "summary() needs a result frame (the DataFrame returned by upsert or a "
-                "trigger, with a `status` column)"
-            )
-        if examples < 0:
-            raise ValidationError(f"examples must be 0 or more, not {examples}")
-        self._examples = examples
-        status = result["status"].astype("string").fillna("unknown")
-        self.total = len(result)
-        self.kind = _kind(result, status)
-        order = [s for s in _ORDER if s in set(status)]
-        order += sorted(set(status) - set(order))
-        self.counts: pd.Series = status.value_counts().reindex(order).astype("int64").rename("rows")
-        self.counts.index.name = "status"
-        self.ok = bool(status.isin(OK_STATUSES).all())
-        self.groups = _groups(result, status, examples)
-        self.retried = (
-            int((pd.to_numeric(result["attempts"], errors="coerce") > 1).sum())
-            if "attempts" in result.columns
-            else 0
+        tally = SummaryTally(examples=examples)
+        tally.add(result)
+        self._take(tally)
+
+    @classmethod
+    def of(cls, tally: SummaryTally) -> Summary:
+        """The summary of every result chunk added to `tally`."""
+        made = cls.__new__(cls)
+        made._take(tally)
+        return made
+
+    def _take(self, tally: SummaryTally) -> None:
+        self._examples = tally.examples
+        self.total = tally.total
+        self.kind = tally.kind
+        order = [s for s in _ORDER if s in tally.counts]
+        order += sorted(set(tally.counts) - set(order))
+        self.counts: pd.Series = pd.Series(
+            [tally.counts[s] for s in order], index=pd.Index(order, name="status"), dtype="int64"
+        ).rename("rows")
+        self.ok = set(tally.counts) <= set(OK_STATUSES)
+        rank = {s: i for i, s in enumerate(_ORDER)}
+        self.groups = sorted(
+            (
+                ErrorGroup(st, code, fld, rows, tuple(ex), message)
+                for (st, code, fld), (rows, ex, message) in tally.groups.items()
+            ),
+            key=lambda g: (-g.rows, rank.get(g.status, len(rank)), g.code, g.field),
         )
-        self.replayed = (
-            int(result["replayed"].fillna(False).astype(bool).sum())
-            if "replayed" in result.columns
-            else 0
-        )
-        self.batches = (
-            int(result["batch"].dropna().nunique()) if "batch" in result.columns else None
-        )
+        self.retried = tally.retried
+        self.replayed = tally.replayed
+        self.batches = None if tally.batches is None else len(tally.batches)
 
     @property
     def errors(self) -> pd.DataFrame:
@@ -131,8 +148,14 @@ class Summary:
 
     @property
     def dry_run(self) -> bool:
-        """True for the result of a dry run (every row `valid` or `invalid`)."""
-        return self.total > 0 and set(self.counts.index) <= {"valid", "invalid"}
+        """True for the result of a dry run (every row `valid` or `invalid`, or what a
+        ledger would keep back)."""
+        seen = set(self.counts.index)
+        if not self.total:
+            return False
+        return seen <= {"valid", "invalid"} or (
+            "valid" in seen and seen <= {"valid", "invalid", "unconfirmed", *LEDGER_STATUSES}
+        )
 
     def _notes(self) -> list[str]:
         notes = []
@@ -234,6 +257,9 @@ _BADGE_COLOURS = {
     "queued": "#1a7f37",
     "triggered": "#1a7f37",
     "valid": "#1a7f37",
+    "unchanged": "#57606a",
+    "already_triggered": "#57606a",
+    "unconfirmed": "#cf222e",
     "invalid": "#9a6700",
     "rejected": "#bc4c00",
     "failed": "#cf222e",
@@ -265,8 +291,63 @@ def _kind(result: pd.DataFrame, status: pd.Series) -> str:
     return "result"
 
 
+def needs_attention(result: pd.DataFrame) -> np.ndarray:
+    """Per row of a result frame: it was not sent (or not applied) and says why, so it
+    belongs among the problems and in a report. A row a ledger kept back because the
+    server already holds it needs nothing, unless it carries an error code."""
+    status = result["status"].astype("string")
+    sent = status.isin(SENT_STATUSES).fillna(False).to_numpy(dtype=bool)
+    quiet = status.isin(LEDGER_STATUSES).fillna(False).to_numpy(dtype=bool)
+    if "error_code" in result.columns:
+        quiet = quiet & result["error_code"].isna().to_numpy(dtype=bool)
+    attention: np.ndarray = ~sent & ~quiet
+    return attention
+
+
+class SummaryTally:
+    """Counts and problem groups of result frames added one chunk at a time (a source
+    larger than memory); `Summary.of(tally)` is their summary."""
+
+    def __init__(self, *, examples: int = 3) -> None:
+        if examples < 0:
+            raise ValidationError(f"examples must be 0 or more, not {examples}")
+        self.examples = examples
+        self.total = 0
+        self.kind = "result"
+        self.counts: dict[str, int] = {}
+        self.groups: dict[tuple[str, str, str], tuple[int, list[Hashable], str]] = {}
+        self.retried = 0
+        self.replayed = 0
+        self.batches: set[int] | None = None
+
+    def add(self, result: pd.DataFrame) -> None:
+        if not isinstance(result, pd.DataFrame) or "status" not in result.columns:
+            raise ValidationError(
+                "summary() needs a result frame (the DataFrame returned by upsert or a "
+                "trigger, with a `status` column)"
+            )
+        status = result["status"].astype("string").fillna("unknown")
+        self.total += len(result)
+        if self.kind == "result":
+            self.kind = _kind(result, status)
+        for name, n in status.value_counts().items():
+            self.counts[str(name)] = self.counts.get(str(name), 0) + int(n)
+        for group in _groups(result, status, self.examples):
+            key = (group.status, group.code, group.field)
+            rows, examples, message = self.groups.get(key, (0, [], ""))
+            examples.extend(group.examples[: self.examples - len(examples)])
+            self.groups[key] = (rows + group.rows, examples, message or group.message)
+        if "attempts" in result.columns:
+            self.retried += int((pd.to_numeric(result["attempts"], errors="coerce") > 1).sum())
+        if "replayed" in result.columns:
+            self.replayed += int(result["replayed"].fillna(False).astype(bool).sum())
+        if "batch" in result.columns:
+            self.batches = self.batches or set()
+            self.batches.update(int(b) for b in result["batch"].dropna().unique())
+
+
 def _groups(result: pd.DataFrame, status: pd.Series, examples: int) -> list[ErrorGroup]:
-    bad = ~status.isin(SENT_STATUSES)
+    bad = pd.Series(needs_attention(result), index=status.index)
     if not bad.any():
         return []
 

@@ -7,6 +7,7 @@ results read into statuses) → `run` (streamed, paced, retried; the result fram
 
 from __future__ import annotations
 
+import os
 from collections.abc import Hashable, Iterable, Iterator, Mapping
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -16,6 +17,7 @@ import pandas as pd
 from ._batching import KEY_PREFIX, check_batch_size
 from ._encoding import NULL_POLICIES, NullPolicy
 from ._errors import ValidationError
+from ._ledger import Ledger, LedgerSpec, check_ledger
 from ._normalize import check_region
 from ._prepare import DUPLICATE_POLICIES, DuplicatePolicy, Prepared, check_choice, prepare
 from ._progress import ProgressLike, check_progress
@@ -26,6 +28,7 @@ from ._runner import (
     Planned,
     assign_batches,
     full_batches,
+    look,
     record_batch,
     record_items,
     result_frame,
@@ -35,7 +38,7 @@ from ._runner import (
 if TYPE_CHECKING:
     from ._client import Client
 
-__all__ = ["MODES", "Mode", "preview_payloads", "upsert"]
+__all__ = ["MODES", "Mode", "plan_upsert", "preview_payloads", "upsert"]
 
 Mode = Literal["sync", "async"]
 MODES: tuple[str, ...] = ("sync", "async")
@@ -69,6 +72,8 @@ def upsert(
     exclude: Iterable[Hashable] | Hashable | None = (),
     duplicates: DuplicatePolicy = "reject",
     include_payload: bool = False,
+    ledger: str | os.PathLike[str] | Ledger | None = None,
+    only_changed: bool = False,
 ) -> pd.DataFrame:
     """Create or update one Spotzee user per row; return one result row per input row.
 
@@ -113,12 +118,23 @@ def upsert(
         and mark the others `skipped`. Never are two rows for one user sent in one call.
     include_payload
         Add a `payload` column with the dict sent (or that would be sent) for each row.
+    ledger
+        A ledger file (created on the first run; a `spotzee_frames.Ledger` also works)
+        that records, per destination (API host, project key, route) and user, the hash
+        of the payload the server confirmed, and every call before it is handed to the
+        client. A run killed at any point and run again resends its unanswered calls
+        exactly as they were (the server replays what it had applied), then the rest.
+        One run writes a ledger at a time (another raises `LedgerBusyError`).
+    only_changed
+        With `ledger=`: rows whose payload equals the one the ledger holds confirmed are
+        not sent and are `unchanged`. Without it every row is sent (and recorded).
 
     Returns
     -------
     DataFrame
-        Indexed exactly like `frame`. `status` is one of `upserted`, `queued`, `valid`
-        (dry run), `invalid` (held back: a value failed validation), `skipped` (held back:
+        Indexed exactly like `frame`. `status` is one of `upserted`, `queued`,
+        `unchanged` (`only_changed`: confirmed before, not sent), `valid` (dry run),
+        `invalid` (held back: a value failed validation), `skipped` (held back:
         another row with the same id was sent), `rejected` (the server refused the item),
         `failed` (the batch never succeeded after retries; safe to resend) or
         `interrupted` (the run stopped before the row's outcome was known). Then
@@ -131,6 +147,8 @@ def upsert(
     ------
     ValidationError
         A bad mapping or option; nothing was sent.
+    LedgerError, LedgerBusyError
+        The ledger cannot be used, or another run is writing it; nothing was sent.
     AuthenticationError, PermissionDeniedError
         The key was refused; the run stopped.
     MissingRouteError
@@ -142,8 +160,60 @@ def upsert(
     region = _check_options(mode, nulls, duplicates, batch_size, default_region, progress)
     if not isinstance(dry_run, bool):
         raise ValidationError(f"dry_run must be True or False, not {dry_run!r}")
+    path = check_ledger(ledger, only_changed)
+    prepared, builder, op = plan_upsert(
+        frame,
+        mapping,
+        mode=mode,
+        nulls=nulls,
+        default_region=region,
+        exclude=exclude,
+        duplicates=duplicates,
+        batch_size=batch_size,
+        dry_run=dry_run,
+        include_payload=include_payload,
+    )
+    if prepared.n_sendable == 0:
+        return result_frame(builder, "upsert")
+
+    from ._client import resolve_client
+
+    if dry_run:
+        if path is not None:  # what the ledger would keep back
+            look(op, builder, resolve_client(client), ledger=path, only_changed=only_changed)
+        return result_frame(builder, "upsert")
+    return run(
+        op,
+        builder,
+        resolve_client(client),
+        progress=progress,
+        ledger=path,
+        only_changed=only_changed,
+    )
+
+
+def plan_upsert(
+    frame: pd.DataFrame,
+    mapping: Mapping[Hashable, str | None] | None,
+    *,
+    mode: str,
+    nulls: NullPolicy,
+    default_region: str | None,
+    exclude: Iterable[Hashable] | Hashable | None,
+    duplicates: DuplicatePolicy,
+    batch_size: int,
+    dry_run: bool,
+    include_payload: bool = False,
+) -> tuple[Prepared, ResultBuilder, Operation]:
+    """A frame prepared for upsert (options already checked): the rows, the result
+    builder with every held-back row filled in, and the operation for the runner."""
     prepared = prepare(
-        frame, mapping, nulls=nulls, default_region=region, exclude=exclude, duplicates=duplicates
+        frame,
+        mapping,
+        nulls=nulls,
+        default_region=default_region,
+        exclude=exclude,
+        duplicates=duplicates,
     )
     extra = dict(_EXTRA)
     if include_payload:
@@ -154,17 +224,23 @@ def upsert(
     assign_batches(builder, prepared.sendable, batch_size)
     if include_payload:
         builder.set_extra("payload", prepared.sendable, prepared.payloads())
-    if dry_run or prepared.n_sendable == 0:
-        return result_frame(builder, "upsert")
+    return prepared, builder, _operation(prepared, mode=mode, batch_size=batch_size)
 
-    from ._client import resolve_client
 
-    return run(
-        _operation(prepared, mode=mode, batch_size=batch_size),
-        builder,
-        resolve_client(client),
-        progress=progress,
+def _ledger_items(prepared: Prepared, rows: np.ndarray) -> np.ndarray:
+    """Who each row is to the ledger: its external_id, or its anonymous_id without one."""
+    external = prepared.external_id[rows].tolist()
+    anonymous = (
+        prepared.anonymous_id[rows].tolist()
+        if prepared.anonymous_id is not None
+        else [None] * len(rows)
     )
+    out = np.empty(len(rows), dtype=object)
+    out[:] = [
+        f"external_id:{e}" if e is not None else f"anonymous_id:{a}"
+        for e, a in zip(external, anonymous, strict=True)
+    ]
+    return out
 
 
 def _operation(prepared: Prepared, *, mode: str, batch_size: int) -> Operation:
@@ -216,6 +292,11 @@ def _operation(prepared: Prepared, *, mode: str, batch_size: int) -> Operation:
         plan=plan,
         record=record,
         success=frozenset({"upserted", "queued"}),
+        ledger=LedgerSpec(
+            route=f"{method} {path}",
+            items=lambda rows: _ledger_items(prepared, rows),
+            item_bytes=lambda rows: prepared.items_at(np.searchsorted(sendable, rows)),
+        ),
         hint=(
             'Upsert with mode="async" (CLI: --mode async), which sends PATCH /users and '
             "needs no per-row answers"
