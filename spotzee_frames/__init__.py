@@ -17,6 +17,8 @@ from ._errors import (
     Interrupted,
     InvalidRequestError,
     KeyScopeError,
+    LedgerBusyError,
+    LedgerError,
     MissingRouteError,
     NotFoundError,
     PermissionDeniedError,
@@ -29,6 +31,7 @@ from ._errors import (
     ValidationError,
     WebhookVerificationError,
 )
+from ._ledger import Ledger
 from ._listing import (
     campaign,
     campaigns,
@@ -57,6 +60,9 @@ __all__ = [  # noqa: RUF022  (plain sorted() order, pinned by tests/test_public_
     "Interrupted",
     "InvalidRequestError",
     "KeyScopeError",
+    "Ledger",
+    "LedgerBusyError",
+    "LedgerError",
     "MissingRouteError",
     "NotFoundError",
     "PermissionDeniedError",

@@ -291,7 +291,8 @@ class _WriterLock:
         try:
             info = json.loads(self.path.read_bytes() or b"{}")
             since = dt.datetime.fromtimestamp(float(info["since"]), dt.UTC)
-            return f" (process {info['pid']} on {info['host']}, since {since:%Y-%m-%d %H:%M:%S} UTC)"
+            when = f"{since:%Y-%m-%d %H:%M:%S} UTC"
+            return f" (process {info['pid']} on {info['host']}, since {when})"
         except (OSError, ValueError, KeyError, TypeError):
             return ""
 
@@ -433,7 +434,7 @@ class Session:
                 marks = ",".join("?" * len(part))
                 known.update(
                     self._conn.execute(
-                        f"SELECT item, hash FROM confirmed WHERE destination = ? "  # noqa: S608
+                        f"SELECT item, hash FROM confirmed WHERE destination = ? "
                         f"AND item IN ({marks})",
                         (destination, *part),
                     )
@@ -496,7 +497,8 @@ class Session:
             if len(todo):
                 current[todo] = item_hashes(spec.item_bytes(rows[todo]))
                 hashed[todo] = True
-            return current[at]
+            out: np.ndarray = current[at]
+            return out
 
         keep = np.ones(len(rows), dtype=bool)
         resume: list[Planned] = []
@@ -627,9 +629,7 @@ class Session:
             self._inflight[key] = _InFlight(destination, items, hashes)
         self._commit(records)
 
-    def settled(
-        self, planned: Planned, confirmed_rows: np.ndarray, *, verdict: bool
-    ) -> None:
+    def settled(self, planned: Planned, confirmed_rows: np.ndarray, *, verdict: bool) -> None:
         """A call's outcome: mark the rows the server confirmed; with a verdict (a 2xx,
         or a 4xx: nothing applied) the call's record goes, otherwise it stays for the
         next run to send again exactly."""
@@ -711,6 +711,13 @@ def open_session(path: Path, client: Client, *, write: bool = True) -> Iterator[
 # -- inspection ------------------------------------------------------------------------------
 
 
+def _texts(rows: Sequence[Sequence[Any]], names: Sequence[str]) -> pd.DataFrame:
+    """The first `len(names)` fields of `rows` as `string` columns."""
+    return pd.DataFrame(
+        {name: pd.array([r[i] for r in rows], dtype="string") for i, name in enumerate(names)}
+    )
+
+
 def _utc(seconds: Sequence[float]) -> pd.Series:
     return pd.to_datetime(pd.Series(list(seconds), dtype="float64"), unit="s", utc=True)
 
@@ -759,9 +766,7 @@ class Ledger:
                     "FROM destinations d ORDER BY d.id"
                 ).fetchall()
             )
-        frame = pd.DataFrame(
-            {name: pd.array([r[i] for r in rows], dtype="string") for i, name in enumerate(columns[:3])}
-        )
+        frame = _texts(rows, columns[:3])
         frame["confirmed"] = pd.array([r[3] for r in rows], dtype="Int64")
         frame["pending"] = pd.array([r[4] for r in rows], dtype="Int64")
         frame["last_confirmed_at"] = _utc([np.nan if r[5] is None else r[5] for r in rows])
@@ -781,9 +786,7 @@ class Ledger:
         with self._reading() as conn:
             rows = [] if conn is None else conn.execute(query, params).fetchall()
         names = ["base_url", "key_fingerprint", "route", "item"]
-        frame = pd.DataFrame(
-            {name: pd.array([r[i] for r in rows], dtype="string") for i, name in enumerate(names)}
-        )
+        frame = _texts(rows, names)
         frame["hash"] = pd.array([r[4] for r in rows], dtype="Int64")
         frame["confirmed_at"] = _utc([r[5] for r in rows])
         return frame
@@ -803,9 +806,7 @@ class Ledger:
                 ).fetchall()
             )
         names = ["base_url", "key_fingerprint", "route", "idempotency_key", "method", "path"]
-        frame = pd.DataFrame(
-            {name: pd.array([r[i] for r in rows], dtype="string") for i, name in enumerate(names)}
-        )
+        frame = _texts(rows, names)
         items = np.empty(len(rows), dtype=object)
         items[:] = [orjson.loads(r[6]) for r in rows]
         frame["items"] = items

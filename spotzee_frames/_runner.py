@@ -206,9 +206,7 @@ def run(
     back rows whose payload it holds confirmed."""
     todo = op.rows if rows is None else np.asarray(rows, dtype=np.int64)
     with contextlib.ExitStack() as stack:
-        journal = (
-            stack.enter_context(open_session(ledger, client)) if ledger is not None else None
-        )
+        journal = stack.enter_context(open_session(ledger, client)) if ledger is not None else None
         part = admit(op, builder, todo, journal, only_changed=only_changed)
         reporter = make_reporter(progress, desc=op.desc, total=part.size)
         try:
@@ -303,7 +301,7 @@ def _drive(
     fallback must send (the route is missing)."""
     planned: dict[int, tuple[_Open, Planned]] = {}
     opened: list[_Open] = []
-    recorded: list[tuple[Operation, list[Planned]]] = []  # recorded, not yet handed over
+    recorded: list[list[Planned]] = []  # recorded, not yet all handed to the client
 
     def calls() -> Iterator[Call]:
         position = 0
@@ -319,7 +317,7 @@ def _drive(
             for chunk in _chunked(part.op.plan(part.rows), group):
                 if journal is not None:
                     journal.sending(part.op, chunk)
-                    recorded.append((part.op, chunk))
+                    recorded.append(chunk)
                 while chunk:
                     one = chunk.pop(0)
                     planned[position] = (state, one)
@@ -373,7 +371,7 @@ def _drive(
         if close is not None:
             close()  # cancels what is still pending when we leave early
         if journal is not None:
-            for op, chunk in recorded:
+            for chunk in recorded:
                 journal.unsent(chunk)  # recorded, but never handed to the client
             journal.flush()
 
