@@ -344,13 +344,13 @@ def _drive(
             op.record(builder, one, outcome)
             state.settled[one.rows] = True
             ok = builder.is_status(one.rows, op.success)
-            reporter.advance(len(one.rows), int(len(one.rows) - np.count_nonzero(ok)))
             confirmed = one.rows[ok]
-            if journal is not None:
+            if journal is not None:  # before progress, whose callback may stop the run
                 verdict = isinstance(outcome, Response) or not is_failure(outcome)
                 journal.settled(one, confirmed, verdict=verdict)
             if on_settled is not None:
                 on_settled(one, confirmed)
+            reporter.advance(len(one.rows), int(len(one.rows) - np.count_nonzero(ok)))
             state.waiting -= 1
             state.finish_if_done()
         for state, one in planned.values():  # the client gave no outcome at all: say so
