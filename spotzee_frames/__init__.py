@@ -42,7 +42,8 @@ from ._listing import (
     users,
 )
 from ._progress import ProgressEvent
-from ._summary import preview, summary
+from ._stream import upsert_dataset
+from ._summary import Summary, preview, summary
 from ._trigger import trigger_campaign, trigger_journey
 from ._upsert import preview_payloads, upsert
 from ._version import __version__
@@ -71,6 +72,7 @@ __all__ = [  # noqa: RUF022  (plain sorted() order, pinned by tests/test_public_
     "RateLimitError",
     "ServerError",
     "SpotzeeError",
+    "Summary",
     "TargetStateError",
     "TransportError",
     "ValidationError",
@@ -90,6 +92,7 @@ __all__ = [  # noqa: RUF022  (plain sorted() order, pinned by tests/test_public_
     "trigger_campaign",
     "trigger_journey",
     "upsert",
+    "upsert_dataset",
     "users",
     "verify_webhook",
     "webhooks_to_frame",

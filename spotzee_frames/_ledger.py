@@ -210,18 +210,18 @@ def _connect(path: Path, *, create: bool) -> sqlite3.Connection | None:
                 "ledger on a local disk"
             )
         conn.execute("PRAGMA synchronous=FULL")  # a commit is on disk before a call is sent
-        conn.execute("BEGIN IMMEDIATE")
-        for statement in _TABLES.split(";"):
-            if statement.strip():
-                conn.execute(statement)
+        if create:  # the tables, once; a reader never writes (nor waits for a writer)
+            conn.execute("BEGIN IMMEDIATE")
+            for statement in _TABLES.split(";"):
+                if statement.strip():
+                    conn.execute(statement)
+            if not conn.execute("SELECT 1 FROM meta").fetchone():
+                conn.executemany(
+                    "INSERT INTO meta VALUES (?, ?)",
+                    [("schema", SCHEMA), ("hash", HASH), ("salt", os.urandom(16).hex())],
+                )
+            conn.execute("COMMIT")
         meta = dict(conn.execute("SELECT name, value FROM meta").fetchall())
-        if not meta:
-            conn.executemany(
-                "INSERT INTO meta VALUES (?, ?)",
-                [("schema", SCHEMA), ("hash", HASH), ("salt", os.urandom(16).hex())],
-            )
-            meta = dict(conn.execute("SELECT name, value FROM meta").fetchall())
-        conn.execute("COMMIT")
     except sqlite3.DatabaseError as exc:
         conn.close()
         raise LedgerError(f"{str(path)!r} is not a ledger file ({exc})") from None

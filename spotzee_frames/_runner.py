@@ -256,10 +256,14 @@ class _Open:
         left: np.ndarray = rows[~self.settled[rows]]
         return left
 
-    def finish_if_done(self) -> None:
-        if self.planned_all and not self.waiting and self.part.done is not None:
+    def finished(self) -> bool:
+        """Whether every call of the part has an outcome; tells the part's `done` once."""
+        if not self.planned_all or self.waiting:
+            return False
+        if self.part.done is not None:
             done, self.part.done = self.part.done, None
             done(self.part)
+        return True
 
 
 def drive(
@@ -300,7 +304,12 @@ def _drive(
     """Send the parts; None when done, or each open part with the rows its operation's
     fallback must send (the route is missing)."""
     planned: dict[int, tuple[_Open, Planned]] = {}
-    opened: list[_Open] = []
+    opened: list[_Open] = []  # parts with calls still waiting for an outcome
+
+    def _finish(state: _Open) -> None:
+        if state.finished():
+            opened.remove(state)
+
     recorded: list[list[Planned]] = []  # recorded, not yet all handed to the client
 
     def calls() -> Iterator[Call]:
@@ -327,7 +336,8 @@ def _drive(
                 if recorded:
                     recorded.pop()
             state.planned_all = True
-            state.finish_if_done()
+            _finish(state)
+            del part, state  # a finished part is not kept while the next one is built
 
     stream = client.stream(calls())
     try:
@@ -352,7 +362,7 @@ def _drive(
                 on_settled(one, confirmed)
             reporter.advance(len(one.rows), int(len(one.rows) - np.count_nonzero(ok)))
             state.waiting -= 1
-            state.finish_if_done()
+            _finish(state)
         for state, one in planned.values():  # the client gave no outcome at all: say so
             state.part.builder.set_int("batch", one.rows, one.number)
             state.part.builder.set_error(
@@ -363,8 +373,8 @@ def _drive(
             )
             state.waiting -= 1
         planned.clear()
-        for state in opened:
-            state.finish_if_done()
+        for state in list(opened):
+            _finish(state)
         return None
     finally:
         close = getattr(stream, "close", None)

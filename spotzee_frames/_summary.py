@@ -281,9 +281,8 @@ def _examples_text(group: ErrorGroup) -> str:
     return shown
 
 
-def _kind(result: pd.DataFrame, status: pd.Series) -> str:
+def _kind(result: pd.DataFrame, values: set[str]) -> str:
     # Upsert results have batches; trigger results (one call per row) do not.
-    values = set(status)
     if values & {"upserted", "queued"} or "batch" in result.columns:
         return "upsert"
     if "triggered" in values or "replayed" in result.columns:
@@ -291,17 +290,32 @@ def _kind(result: pd.DataFrame, status: pd.Series) -> str:
     return "result"
 
 
+def _status_in(status: pd.Series, names: Sequence[str]) -> np.ndarray:
+    """Per row, whether its status is one of `names` (by the codes of a categorical)."""
+    if isinstance(status.dtype, pd.CategoricalDtype):
+        wanted = [i for i, c in enumerate(status.cat.categories) if c in names]
+        return np.isin(status.cat.codes.to_numpy(), wanted)
+    return np.asarray(status.astype("string").isin(names).fillna(False), dtype=bool)
+
+
 def needs_attention(result: pd.DataFrame) -> np.ndarray:
     """Per row of a result frame: it was not sent (or not applied) and says why, so it
     belongs among the problems and in a report. A row a ledger kept back because the
     server already holds it needs nothing, unless it carries an error code."""
-    status = result["status"].astype("string")
-    sent = status.isin(SENT_STATUSES).fillna(False).to_numpy(dtype=bool)
-    quiet = status.isin(LEDGER_STATUSES).fillna(False).to_numpy(dtype=bool)
-    if "error_code" in result.columns:
+    status = result["status"]
+    quiet = _status_in(status, LEDGER_STATUSES)
+    if "error_code" in result.columns and quiet.any():
         quiet = quiet & result["error_code"].isna().to_numpy(dtype=bool)
-    attention: np.ndarray = ~sent & ~quiet
+    attention: np.ndarray = ~_status_in(status, SENT_STATUSES) & ~quiet
     return attention
+
+
+def _status_counts(status: pd.Series) -> dict[str, int]:
+    """Rows per status present (a missing status counts as "unknown")."""
+    counts = {str(k): int(v) for k, v in status.value_counts(dropna=False).items() if v}
+    for missing in [k for k in counts if k in ("nan", "<NA>", "None")]:
+        counts["unknown"] = counts.get("unknown", 0) + counts.pop(missing)
+    return counts
 
 
 class SummaryTally:
@@ -326,19 +340,20 @@ class SummaryTally:
                 "summary() needs a result frame (the DataFrame returned by upsert or a "
                 "trigger, with a `status` column)"
             )
-        status = result["status"].astype("string").fillna("unknown")
+        counts = _status_counts(result["status"])
         self.total += len(result)
         if self.kind == "result":
-            self.kind = _kind(result, status)
-        for name, n in status.value_counts().items():
-            self.counts[str(name)] = self.counts.get(str(name), 0) + int(n)
-        for group in _groups(result, status, self.examples):
+            self.kind = _kind(result, set(counts))
+        for name, n in counts.items():
+            self.counts[name] = self.counts.get(name, 0) + n
+        for group in _groups(result, self.examples):
             key = (group.status, group.code, group.field)
             rows, examples, message = self.groups.get(key, (0, [], ""))
             examples.extend(group.examples[: self.examples - len(examples)])
             self.groups[key] = (rows + group.rows, examples, message or group.message)
         if "attempts" in result.columns:
-            self.retried += int((pd.to_numeric(result["attempts"], errors="coerce") > 1).sum())
+            attempts = pd.to_numeric(result["attempts"], errors="coerce")
+            self.retried += int((attempts > 1).fillna(False).sum())
         if "replayed" in result.columns:
             self.replayed += int(result["replayed"].fillna(False).astype(bool).sum())
         if "batch" in result.columns:
@@ -346,25 +361,26 @@ class SummaryTally:
             self.batches.update(int(b) for b in result["batch"].dropna().unique())
 
 
-def _groups(result: pd.DataFrame, status: pd.Series, examples: int) -> list[ErrorGroup]:
-    bad = pd.Series(needs_attention(result), index=status.index)
-    if not bad.any():
+def _groups(result: pd.DataFrame, examples: int) -> list[ErrorGroup]:
+    at = np.flatnonzero(needs_attention(result))
+    if not len(at):
         return []
+    bad = result.iloc[at]
 
-    def column(name: str) -> pd.Series:
-        if name in result.columns:
-            return result.loc[bad, name].astype("string").fillna("")
-        return pd.Series("", index=result.index[bad], dtype="string")
+    def column(name: str) -> np.ndarray:
+        if name in bad.columns:
+            return bad[name].astype("string").fillna("").to_numpy()
+        return np.full(len(bad), "", dtype=object)
 
     keys = pd.DataFrame(
         {
-            "status": status[bad].to_numpy(),
-            "code": column("error_code").to_numpy(),
-            "field": column("error_field").to_numpy(),
-            "message": column("error_message").to_numpy(),
+            "status": bad["status"].astype("string").fillna("unknown").to_numpy(),
+            "code": column("error_code"),
+            "field": column("error_field"),
+            "message": column("error_message"),
         }
     )
-    labels: Sequence[Hashable] = list(result.index[bad])
+    labels: Sequence[Hashable] = list(bad.index)
     keys["position"] = range(len(keys))
     groups = []
     for (st, code, field), part in keys.groupby(

@@ -1,0 +1,845 @@
+"""Sources larger than memory: `upsert_dataset` reads a Parquet file or folder, a CSV, or
+any iterable of frames a chunk at a time, sends every chunk through the one runner (one
+stream for all of them, so sending never pauses between chunks), and writes the result
+rows to a Parquet file as chunks finish, each with a stable row id (`file`, `row`).
+
+What holds across chunks exactly as it holds for one frame:
+
+- **Types.** A CSV is read with the command line's lossless rules (only empty fields are
+  missing; first-class columns are text; a column is a number or a boolean only where
+  all its values read back exactly). Those rules look at a whole column, so a first pass
+  decides each column's type over the whole file and every chunk is read with it: a
+  `0800` in one chunk and `800` in another are text in both.
+- **Duplicates.** The duplicate policy (`duplicates=`) needs every row of an id. The
+  first pass hashes each row's normalised `external_id` and `anonymous_id` (8 bytes a
+  row); rows whose id occurs more than once anywhere in the source are held out of their
+  chunk and sent together at the end as one frame, so `reject`, `first` and `last` decide
+  exactly as they would on the whole source (messages name rows by their row id). Memory
+  then grows with the rows that share ids, not with the source.
+- **The ledger**, the result statuses and the summary: the same as for `upsert`.
+
+A one-shot iterator of frames cannot be read twice, so its frames are kept in a
+temporary folder (pickled, exact dtypes) during the first pass. Other file formats (JSON,
+JSON lines) are read whole.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import pickle
+import tempfile
+from collections.abc import Callable, Hashable, Iterable, Iterator, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import pandas as pd
+
+from ._encoding import NullPolicy
+from ._errors import (
+    AuthenticationError,
+    Interrupted,
+    MissingRouteError,
+    PermissionDeniedError,
+    ValidationError,
+)
+from ._ledger import Ledger, Session, check_ledger, open_session
+from ._listing import to_int
+from ._mapping import ID_FIELDS, resolve_mapping
+from ._normalize import _arrow_text, _is_stringish, normalize_field
+from ._prepare import DuplicatePolicy, prepare
+from ._progress import ProgressLike, Reporter, make_reporter
+from ._results import ResultBuilder
+from ._runner import Part, admit, drive, result_frame
+from ._summary import Summary, SummaryTally
+from ._upsert import Mode, _check_options, plan_upsert
+
+if TYPE_CHECKING:
+    from ._client import Client
+
+__all__ = ["DEFAULT_CHUNK_ROWS", "upsert_dataset"]
+
+DEFAULT_CHUNK_ROWS = 100_000
+#: The stable row id of every result row: the source file (None for frames) and the row's
+#: 0-based position in it.
+ROW_ID = ("file", "row")
+Source = str | os.PathLike[str] | pd.DataFrame | Iterable[pd.DataFrame]
+ChunkCallback = Callable[[pd.DataFrame, pd.DataFrame], Any]
+
+
+@dataclass
+class _Chunk:
+    """Rows of the source, indexed by their row id, and where they start in it."""
+
+    frame: pd.DataFrame
+    offset: int  # position of the first row among all the source's rows
+
+
+# -- the first pass: which ids repeat ---------------------------------------------------------
+
+
+@dataclass
+class _Ids:
+    """Per source row, a hash of its normalised ids (0: none); and those that repeat."""
+
+    fields: dict[str, Hashable]  # id field -> source column
+    hashes: dict[str, list[np.ndarray]] = field(default_factory=dict)
+    repeated: dict[str, np.ndarray] = field(default_factory=dict)
+    rows: int = 0
+
+    def add(self, frame: pd.DataFrame) -> None:
+        for name, column in self.fields.items():
+            self.hashes.setdefault(name, []).append(_id_hashes(frame[column], name, column))
+        self.rows += len(frame)
+
+    def finish(self) -> None:
+        for name, parts in self.hashes.items():
+            every = np.concatenate(parts) if parts else np.zeros(0, dtype=np.uint64)
+            self.hashes[name] = [every]
+            present = every[every != 0]
+            present.sort()  # in place: 8 bytes a row more, not 16
+            again = present[1:][present[1:] == present[:-1]]
+            del present
+            self.repeated[name] = np.unique(again)
+
+    def shared(self, offset: int, n: int) -> np.ndarray:
+        """Which rows of `offset:offset+n` have an id that another row has too."""
+        out = np.zeros(n, dtype=bool)
+        for name, repeated in self.repeated.items():
+            if len(repeated):
+                out |= np.isin(self.hashes[name][0][offset : offset + n], repeated)
+        return out
+
+
+def _id_hashes(values: pd.Series, name: str, column: Hashable) -> np.ndarray:
+    """A 64-bit hash of each row's normalised id (0: the row has none).
+
+    Text ids are normalised as they are (a blank one is none) and integers are their
+    decimal text, so both are hashed straight from Arrow's bytes; anything else goes
+    through `normalize_field` first. Equal ids always hash alike; a collision only makes
+    a row wait for the end with the duplicates, which decides it exactly anyway."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    if _is_stringish(values):
+        text = _arrow_text(values)
+    elif pd.api.types.is_integer_dtype(values.dtype) and not pd.api.types.is_bool_dtype(
+        values.dtype
+    ):
+        text = pc.cast(pa.array(values.array), pa.large_string())
+    else:
+        result = normalize_field(name, values, column=column)
+        objects = np.asarray(result.values, dtype=object).copy()
+        objects[result.missing | result.invalid] = None
+        text = pa.array(objects, type=pa.large_string(), from_pandas=True)
+    if isinstance(text, pa.ChunkedArray):
+        text = text.combine_chunks()
+    hashes = _byte_hashes(text)
+    none = pc.or_kleene(pc.is_null(text), pc.utf8_is_space(pc.fill_null(text, " ")))
+    none = pc.or_(none, pc.equal(pc.utf8_length(pc.fill_null(text, "")), 0))
+    hashes[np.asarray(none.to_numpy(zero_copy_only=False), dtype=bool)] = 0
+    return hashes
+
+
+_POWERS = np.ones(1, dtype=np.uint64)
+_PRIME = np.uint64(0x100000001B3)  # FNV's 64-bit prime: a polynomial over the bytes
+
+
+def _byte_hashes(text: Any) -> np.ndarray:
+    """A polynomial hash (mod 2**64) of each string's UTF-8 bytes, mixed with its length;
+    vectorised over Arrow's buffers (offsets and data), so no Python string is made."""
+    global _POWERS
+    n = len(text)
+    offsets = np.frombuffer(text.buffers()[1], dtype=np.int64, count=n + 1, offset=text.offset * 8)
+    starts, lengths = offsets[:-1], np.diff(offsets)
+    out = np.zeros(n, dtype=np.uint64)
+    total = int(offsets[-1] - offsets[0])
+    if not total:
+        return out
+    data = np.frombuffer(text.buffers()[2], dtype=np.uint8)[offsets[0] : offsets[-1]]
+    longest = int(lengths.max())
+    if len(_POWERS) < longest:
+        powers = np.cumprod(np.full(longest - 1, _PRIME, dtype=np.uint64))  # wraps: mod 2**64
+        _POWERS = np.concatenate([np.ones(1, dtype=np.uint64), powers])
+    local = starts - offsets[0]
+    position = np.arange(total, dtype=np.int64) - np.repeat(local, lengths)
+    weighted = data.astype(np.uint64) * _POWERS[position]
+    filled = lengths > 0
+    out[filled] = np.add.reduceat(weighted, local[filled])
+    mixed = out * _PRIME + lengths.astype(np.uint64)
+    mixed ^= mixed >> np.uint64(29)
+    return np.where(mixed == 0, np.uint64(1), mixed)  # 0 means "no id"
+
+
+# -- sources ----------------------------------------------------------------------------------
+
+
+class _Frames:
+    """An iterable of frames: re-read from the iterable, or from the temporary copies of
+    a one-shot iterator's frames."""
+
+    def __init__(self, frames: Iterable[pd.DataFrame], spill: Path) -> None:
+        self._frames = frames
+        self._spill = spill
+        self._spilled: list[Path] | None = None
+        if iter(frames) is frames:  # one-shot: keep a copy of each frame as it is read
+            self._spilled = []
+
+    def header(self) -> list[Hashable] | None:
+        return None  # known from the first frame
+
+    def first_pass(self, columns: list[Hashable]) -> Iterator[pd.DataFrame]:
+        """Every frame (whole: its columns are known only once it is read)."""
+        for number, frame in enumerate(self._frames):
+            if not isinstance(frame, pd.DataFrame):
+                raise ValidationError(
+                    f"the source's item {number} is a {type(frame).__name__}, not a DataFrame"
+                )
+            if self._spilled is not None:
+                path = self._spill / f"frame-{number}.pickle"
+                with path.open("wb") as f:
+                    pickle.dump(frame, f, protocol=pickle.HIGHEST_PROTOCOL)
+                self._spilled.append(path)
+            yield frame
+
+    def chunks(self) -> Iterator[_Chunk]:
+        offset = 0
+        spilled = self._spilled
+        frames = self._frames if spilled is None else (_unpickle(p) for p in spilled)
+        for frame in frames:
+            labelled = frame.set_axis(pd.RangeIndex(offset, offset + len(frame), name="row"))
+            yield _Chunk(labelled, offset)
+            offset += len(frame)
+
+
+def _unpickle(path: Path) -> pd.DataFrame:
+    with path.open("rb") as f:
+        frame: pd.DataFrame = pickle.load(f)  # our own file, written above
+    path.unlink()
+    return frame
+
+
+_ARROW_NULLABLE: dict[Any, Any] = {}
+
+
+def _nullable(arrow_type: Any) -> Any:
+    """The pandas dtype `read_parquet(dtype_backend="numpy_nullable")` gives an Arrow type."""
+    if not _ARROW_NULLABLE:
+        import pyarrow as pa
+
+        _ARROW_NULLABLE.update(
+            {
+                pa.int8(): pd.Int8Dtype(),
+                pa.int16(): pd.Int16Dtype(),
+                pa.int32(): pd.Int32Dtype(),
+                pa.int64(): pd.Int64Dtype(),
+                pa.uint8(): pd.UInt8Dtype(),
+                pa.uint16(): pd.UInt16Dtype(),
+                pa.uint32(): pd.UInt32Dtype(),
+                pa.uint64(): pd.UInt64Dtype(),
+                pa.bool_(): pd.BooleanDtype(),
+                pa.float32(): pd.Float32Dtype(),
+                pa.float64(): pd.Float64Dtype(),
+                pa.string(): pd.StringDtype(),
+                pa.large_string(): pd.StringDtype(),
+            }
+        )
+    return _ARROW_NULLABLE.get(arrow_type)
+
+
+def _conform(table: Any, schema: Any) -> Any:
+    """`table` in `schema`: columns in its order, missing ones null, types cast (the files
+    of one folder may differ a little; every chunk must look the same)."""
+    import pyarrow as pa
+
+    if table.schema.equals(schema):
+        return table
+    columns = [
+        table.column(f.name).cast(f.type)
+        if f.name in table.column_names
+        else pa.nulls(table.num_rows, f.type)
+        for f in schema
+    ]
+    return pa.Table.from_arrays(columns, schema=schema)
+
+
+class _Parquet:
+    """A Parquet file, or a folder of them (files in name order), in record batches."""
+
+    def __init__(self, path: Path, chunk_rows: int) -> None:
+        import pyarrow.dataset as ds
+
+        try:
+            self._dataset = ds.dataset(path, format="parquet")
+        except (OSError, ValueError) as exc:
+            raise ValidationError(f"cannot read {str(path)!r} as Parquet: {exc}") from None
+        self._root = path
+        self._chunk_rows = chunk_rows
+        self._files = sorted(self._dataset.files)
+        self._several = path.is_dir()
+
+    def header(self) -> list[Hashable]:
+        return list(self._dataset.schema.names)
+
+    def _name(self, file: str) -> str:
+        return os.path.relpath(file, self._root) if self._several else Path(file).name
+
+    def _batches(self, columns: list[str] | None) -> Iterator[tuple[str, Any]]:
+        """Tables of about `chunk_rows` rows, file by file, in the dataset's schema.
+
+        `ParquetFile.iter_batches` reads a row group at a time (a dataset scanner reads
+        ahead of a slow consumer without bound), and memory is the point here."""
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+
+        schema = self._dataset.schema
+        wanted = schema if columns is None else pa.schema([schema.field(c) for c in columns])
+        for file in self._files:
+            # pre_buffer would keep every row group read so far in memory
+            with pq.ParquetFile(file, pre_buffer=False) as parquet:
+                have = set(parquet.schema_arrow.names)
+                present = [name for name in wanted.names if name in have]
+                pending: list[Any] = []
+                rows = 0
+                for batch in parquet.iter_batches(batch_size=self._chunk_rows, columns=present):
+                    pending.append(batch)
+                    rows += batch.num_rows
+                    if rows >= self._chunk_rows:
+                        yield file, _conform(pa.Table.from_batches(pending), wanted)
+                        pending, rows = [], 0
+                if pending:
+                    yield file, _conform(pa.Table.from_batches(pending), wanted)
+
+    def first_pass(self, columns: list[Hashable]) -> Iterator[pd.DataFrame]:
+        wanted = [str(c) for c in columns]
+        for _, table in self._batches(wanted):
+            yield table.to_pandas(types_mapper=_nullable)
+
+    def chunks(self) -> Iterator[_Chunk]:
+        offset = 0
+        at: dict[str, int] = {}
+        for file, table in self._batches(None):
+            frame = table.to_pandas(types_mapper=_nullable)
+            start = at.get(file, 0)
+            rows = np.arange(start, start + len(frame), dtype=np.int64)
+            at[file] = start + len(frame)
+            if self._several:
+                index: pd.Index = pd.MultiIndex.from_arrays(
+                    [np.full(len(frame), self._name(file), dtype=object), rows], names=ROW_ID
+                )
+            else:
+                index = pd.Index(rows, name="row")
+            yield _Chunk(frame.set_axis(index), offset)
+            offset += len(frame)
+
+    @property
+    def file_label(self) -> str | None:
+        """The `file` of every row: the file's name, or None when rows name their own."""
+        if self._several or not self._files:
+            return None
+        return self._name(self._files[0])
+
+
+@dataclass
+class _ColumnKind:
+    """What a CSV column's values allow, over every chunk seen (the CLI's rules)."""
+
+    present: bool = False
+    integer: bool = True
+    fits: bool = True
+    decimal: bool = True
+    boolean: bool = True
+
+    def observe(self, values: pd.Series, rules: Any) -> None:
+        present = values.dropna()
+        if not len(present):
+            return
+        self.present = True
+        if self.integer:
+            self.integer = bool(present.str.fullmatch(rules._INTEGER).all())
+            if self.integer and self.fits:
+                self.fits = _fit_int64(present)
+        if self.decimal:
+            self.decimal = bool(present.str.fullmatch(rules._DECIMAL).all())
+        if self.boolean:
+            self.boolean = bool(present.str.lower().isin(list(rules._BOOLEANS)).all())
+
+    @property
+    def kind(self) -> str:
+        if not self.present:
+            return "as read"
+        if self.integer:
+            return "integer" if self.fits else "as read"
+        if self.decimal:
+            return "decimal"
+        return "boolean" if self.boolean else "as read"
+
+
+def _fit_int64(texts: pd.Series) -> bool:
+    """Whether every integer text fits in 64 bits (the digits alone, by length first)."""
+    negative = texts.str.startswith("-").to_numpy(dtype=bool)
+    digits = texts.str.lstrip("-")
+    lengths = digits.str.len().to_numpy()
+    if (lengths < 19).all():
+        return True
+    if (lengths > 19).any():
+        return False
+    long = lengths == 19
+    limit = np.where(negative[long], "9223372036854775808", "9223372036854775807")
+    return bool((digits[long].to_numpy(dtype=object) <= limit).all())
+
+
+class _Csv:
+    """A CSV or TSV read in chunks with the CLI's lossless rules, typed over the whole file
+    (the first pass decides each column's type)."""
+
+    def __init__(
+        self,
+        path: Path,
+        kind: str,
+        text: Callable[[list[Hashable]], set[Hashable]],
+        chunk_rows: int,
+        encoding: str,
+    ) -> None:
+        from . import _cli as rules
+
+        self._rules = rules
+        self._path = path
+        codec = encoding
+        try:
+            "".encode(encoding)
+        except LookupError:
+            raise ValidationError(f"unknown encoding {encoding!r}") from None
+        if rules._has_utf8_bom(path) or rules._is_utf8(encoding):
+            codec = "utf-8-sig"
+        self._codec = codec
+        self._sep = "\t" if kind == "tsv" else rules._separator(path, codec)
+        self._chunk_rows = chunk_rows
+        self._header = list(self._reader(nrows=0).columns)
+        self._text = text(self._header)
+        self._kinds = {c: _ColumnKind() for c in self._header if c not in self._text}
+
+    def _reader(self, **options: Any) -> Any:
+        return pd.read_csv(
+            self._path,
+            sep=self._sep,
+            dtype=str,
+            keep_default_na=False,
+            na_values=[""],
+            encoding=self._codec,
+            index_col=False,
+            **options,
+        )
+
+    def header(self) -> list[Hashable]:
+        return self._header
+
+    def first_pass(self, columns: list[Hashable]) -> Iterator[pd.DataFrame]:
+        with self._reader(chunksize=self._chunk_rows) as reader:
+            for chunk in reader:
+                for column, kind in self._kinds.items():
+                    kind.observe(chunk[column], self._rules)
+                yield self._typed(chunk[list(columns)]) if columns else chunk.iloc[:, :0]
+
+    def _typed(self, chunk: pd.DataFrame) -> pd.DataFrame:
+        out: dict[Hashable, Any] = {}
+        for column in chunk.columns:
+            values = chunk[column]
+            kind = "text" if column in self._text else self._kinds[column].kind
+            if kind == "text":
+                out[column] = values.astype("string")
+            elif kind == "integer":
+                objects = pd.Series(
+                    [int(v) if isinstance(v, str) else None for v in values], dtype=object
+                )
+                out[column] = (
+                    to_int(objects).set_axis(values.index)
+                    if values.notna().any()
+                    else pd.Series(
+                        pd.array([None] * len(values), dtype="Int64"), index=values.index
+                    )
+                )
+            elif kind == "decimal":
+                out[column] = values.astype("Float64")
+            elif kind == "boolean":
+                out[column] = values.str.lower().map(self._rules._BOOLEANS).astype("boolean")
+            else:
+                out[column] = values
+        return pd.DataFrame(out, index=chunk.index)
+
+    def chunks(self) -> Iterator[_Chunk]:
+        offset = 0
+        with self._reader(chunksize=self._chunk_rows) as reader:
+            for chunk in reader:
+                frame = self._typed(chunk)
+                frame.index = pd.RangeIndex(offset, offset + len(frame), name="row")
+                yield _Chunk(frame, offset)
+                offset += len(frame)
+
+    @property
+    def file_label(self) -> str:
+        return self._path.name
+
+
+# -- the results file -------------------------------------------------------------------------
+
+
+class _Results:
+    """Result rows appended to a Parquet file as chunks finish, in source order.
+
+    Written under a temporary name beside it and renamed when closed, so a results file
+    that exists is whole (a run killed part-way leaves only the temporary one)."""
+
+    def __init__(self, path: Path, file_label: str | None) -> None:
+        self.path = path
+        self._partial = path.with_name(f".{path.name}.partial")
+        self._file_label = file_label
+        self._writer: Any = None
+        self._schema: Any = None
+        self.rows = 0
+
+    def write(self, result: pd.DataFrame) -> None:
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+
+        frame = result.reset_index()
+        if "file" not in frame.columns:
+            frame.insert(0, "file", pd.Series([self._file_label] * len(frame), dtype="string"))
+        else:
+            frame["file"] = frame["file"].astype("string")
+        frame["row"] = frame["row"].astype("int64")
+        if self._writer is None:
+            table = pa.Table.from_pandas(frame, preserve_index=False)
+            self._schema = table.schema
+            self._writer = pq.ParquetWriter(self._partial, self._schema)
+        else:
+            table = pa.Table.from_pandas(frame, schema=self._schema, preserve_index=False)
+        self._writer.write_table(table)
+        self.rows += len(frame)
+
+    def close(self) -> None:
+        if self._writer is None:
+            return
+        self._writer.close()
+        self._writer = None
+        os.replace(self._partial, self.path)
+
+
+def _check_results(results: Any) -> Path | None:
+    if results is None:
+        return None
+    if isinstance(results, bytes) or not isinstance(results, str | os.PathLike):
+        raise ValidationError(f"results must be a file path ending in .parquet, not {results!r}")
+    path = Path(results)
+    if path.suffix.lower() != ".parquet":
+        raise ValidationError(
+            f"results {str(path)!r}: the results file is Parquet; end it in .parquet"
+        )
+    if not path.parent.is_dir():
+        raise ValidationError(f"results {str(path)!r}: folder {str(path.parent)!r} does not exist")
+    if not os.access(path.parent, os.W_OK):
+        raise ValidationError(f"results {str(path)!r}: folder {str(path.parent)!r} is not writable")
+    return path
+
+
+# -- the run ----------------------------------------------------------------------------------
+
+
+@dataclass
+class _Writer:
+    """Finished parts, put in source order: into the results file, the summary and the
+    caller's `on_chunk`; batch numbers made unique over the whole run."""
+
+    results: _Results | None
+    on_chunk: ChunkCallback | None
+    tally: SummaryTally = field(default_factory=SummaryTally)
+    done: dict[int, tuple[pd.DataFrame, pd.DataFrame]] = field(default_factory=dict)
+    next: int = 0
+    batches: int = 0
+
+    def finish(self, number: int, result: pd.DataFrame, source: pd.DataFrame) -> None:
+        self.done[number] = (result, source)
+        while self.next in self.done:
+            frame, rows = self.done.pop(self.next)
+            self.next += 1
+            if "batch" in frame.columns and frame["batch"].notna().any():
+                used = int(frame["batch"].max()) + 1
+                frame["batch"] = frame["batch"] + self.batches
+                self.batches += used
+            if self.results is not None:
+                self.results.write(frame)
+            self.tally.add(frame)
+            if self.on_chunk is not None:
+                self.on_chunk(frame, rows)
+
+
+def upsert_dataset(
+    source: Source,
+    mapping: Mapping[Hashable, str | None] | None = None,
+    *,
+    results: str | os.PathLike[str] | None = None,
+    ledger: str | os.PathLike[str] | Ledger | None = None,
+    only_changed: bool = False,
+    mode: Mode = "sync",
+    nulls: NullPolicy = "omit",
+    default_region: str | None = None,
+    dry_run: bool = False,
+    batch_size: int = 100,
+    progress: ProgressLike = None,
+    client: Client | None = None,
+    exclude: Iterable[Hashable] | Hashable | None = (),
+    duplicates: DuplicatePolicy = "reject",
+    chunk_rows: int = DEFAULT_CHUNK_ROWS,
+    encoding: str = "utf-8",
+    on_chunk: ChunkCallback | None = None,
+) -> Summary:
+    """Upsert a source too large for memory, a chunk at a time; return the summary.
+
+    Parameters
+    ----------
+    source
+        A Parquet file or a folder of Parquet files (read in record batches), a `.csv` or
+        `.tsv` file (read in chunks with the command line's lossless rules, typed over
+        the whole file), another file `upsert`'s command line reads (read whole), or any
+        iterable of DataFrames (a one-shot iterator is kept in a temporary folder while
+        it is read).
+    results
+        A `.parquet` file for the result rows (one per source row: `file`, `row` — the
+        stable row id: the file, None for frames, and the 0-based row within it — then
+        `upsert`'s result columns). Written as chunks finish; it appears whole when the
+        run ends (or stops: then it holds every row read so far, `interrupted` where no
+        outcome is known). None: no file, only the summary.
+    chunk_rows
+        Rows per chunk (default 100,000); memory grows with it.
+    encoding
+        Text encoding of a CSV or TSV source.
+    on_chunk
+        Called with each chunk's result frame (indexed by row id) and its source rows,
+        in source order, as chunks finish.
+
+    Every other option is `upsert`'s, ledger included; the duplicate policy holds across
+    the whole source (see the module docstring). Returns the `Summary` of every row
+    (`print()` it; `.counts`, `.errors`, `.ok`). Raises as `upsert` does; `Interrupted`,
+    `AuthenticationError`, `PermissionDeniedError` and `MissingRouteError` carry the
+    summary of what was done in `.result`, and the results file is closed first.
+    """
+    region = _check_options(mode, nulls, duplicates, batch_size, default_region, progress)
+    if not isinstance(dry_run, bool):
+        raise ValidationError(f"dry_run must be True or False, not {dry_run!r}")
+    path = check_ledger(ledger, only_changed)
+    out = _check_results(results)
+    if isinstance(chunk_rows, bool) or not isinstance(chunk_rows, int) or chunk_rows < 1:
+        raise ValidationError(f"chunk_rows must be a positive integer, not {chunk_rows!r}")
+    if on_chunk is not None and not callable(on_chunk):
+        raise ValidationError(f"on_chunk must be a function (result, source), not {on_chunk!r}")
+    options: dict[str, Any] = {
+        "mode": mode,
+        "nulls": nulls,
+        "default_region": region,
+        "exclude": exclude,
+        "duplicates": duplicates,
+        "batch_size": batch_size,
+        "dry_run": dry_run,
+    }
+    with contextlib.ExitStack() as stack:
+        spill = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="spotzee-frames-")))
+        reader = _open(source, mapping, exclude, chunk_rows, encoding, spill)
+        ids = _first_pass(reader, mapping, options)
+        writer = _Writer(
+            _Results(out, getattr(reader, "file_label", None)) if out else None, on_chunk
+        )
+        api = None
+        if not dry_run or path is not None:
+            from ._client import resolve_client
+
+            api = resolve_client(client)
+        journal = None
+        if path is not None and api is not None:
+            journal = stack.enter_context(open_session(path, api, write=not dry_run))
+        run = _Run(reader, ids, mapping, options, writer, journal, only_changed, api)
+        reporter = make_reporter(progress, desc=f"upsert ({mode})", total=ids.rows)
+        try:
+            if dry_run:
+                for part in run.parts(reporter):
+                    if journal is not None:  # what the ledger would keep back
+                        journal.admit(part.op, part.builder, part.rows, only_changed=only_changed)
+                    run.finished(part)
+                    del part  # not kept while the next chunk is read
+            else:
+                assert api is not None
+                drive(run.parts(reporter), api, reporter, journal=journal)
+        except KeyboardInterrupt as exc:
+            with contextlib.suppress(Exception, KeyboardInterrupt):
+                reporter.close()
+            summary = run.stop(writer)
+            raise Interrupted(
+                f"upsert_dataset interrupted after {summary.total:,} rows were read "
+                f"({ids.rows - summary.total:,} not read); the rows without an outcome are "
+                "'interrupted' and may or may not have been applied; running the same call "
+                "again is safe. The summary is in .result",
+                result=summary,
+            ) from exc
+        except (AuthenticationError, PermissionDeniedError, MissingRouteError) as exc:
+            reporter.close()
+            exc.result = run.stop(writer)
+            raise
+        except BaseException:
+            reporter.close()
+            run.stop(writer)
+            raise
+        reporter.close()
+        if writer.results is not None:
+            writer.results.close()
+        return Summary.of(writer.tally)
+
+
+def _open(
+    source: Source,
+    mapping: Mapping[Hashable, str | None] | None,
+    exclude: Any,
+    chunk_rows: int,
+    encoding: str,
+    spill: Path,
+) -> Any:
+    if isinstance(source, pd.DataFrame):
+        return _Frames([source], spill)
+    if isinstance(source, str | os.PathLike):
+        path = Path(source)
+        if not path.exists():
+            raise ValidationError(f"source {str(path)!r} does not exist")
+        if path.is_dir() or path.suffix.lower() in (".parquet", ".pq"):
+            return _Parquet(path, chunk_rows)
+        from . import _cli
+
+        kind = _cli._kind_of(path) if path.suffix else "csv"
+        if kind in ("csv", "tsv") and not any(
+            s.lower() in _cli._COMPRESSED for s in path.suffixes[-1:]
+        ):
+
+            def text(header: list[Hashable]) -> set[Hashable]:
+                return set(_cli._text_columns_for(dict(mapping or {}))(header))
+
+            return _Csv(path, kind, text, chunk_rows, encoding)
+        whole = _cli.read_frame(
+            path, _cli._text_columns_for(dict(mapping or {})), encoding=encoding
+        )
+        return _Frames([whole], spill)
+    if isinstance(source, Iterable) and not isinstance(source, str | bytes | Mapping):
+        return _Frames(source, spill)
+    raise ValidationError(
+        "source must be a Parquet file or folder, a CSV/TSV file, or an iterable of "
+        f"DataFrames; got {type(source).__name__}"
+    )
+
+
+def _first_pass(reader: Any, mapping: Any, options: dict[str, Any]) -> _Ids:
+    """Check the mapping against the header, then hash every row's ids (see the module
+    docstring); the count of rows comes with it."""
+    header = reader.header()
+    ids: _Ids | None = None
+    frames = reader.first_pass([]) if isinstance(reader, _Frames) else None
+    if frames is None:
+        assert header is not None
+        ids = _ids_for(header, mapping, options)
+        frames = reader.first_pass(list(ids.fields.values()))
+    for frame in frames:
+        if ids is None:
+            ids = _ids_for(list(frame.columns), mapping, options)
+        ids.add(frame)
+    if ids is None:  # no frame at all
+        ids = _Ids({})
+    ids.finish()
+    return ids
+
+
+def _ids_for(header: list[Hashable], mapping: Any, options: dict[str, Any]) -> _Ids:
+    # An empty frame with the header: the mapping's mistakes raise here, before any work.
+    prepare(
+        pd.DataFrame(columns=pd.Index(header)),
+        mapping,
+        nulls=options["nulls"],
+        default_region=options["default_region"],
+        exclude=options["exclude"],
+        duplicates=options["duplicates"],
+    )
+    resolved = resolve_mapping(header, mapping, exclude=options["exclude"])
+    return _Ids({f: resolved.fields[f] for f in ID_FIELDS if f in resolved.fields})
+
+
+@dataclass
+class _Run:
+    """The chunks of one `upsert_dataset` call, as parts for the runner."""
+
+    reader: Any
+    ids: _Ids
+    mapping: Any
+    options: dict[str, Any]
+    writer: _Writer
+    journal: Session | None
+    only_changed: bool
+    client: Client | None
+    open: dict[int, tuple[Part, pd.DataFrame]] = field(default_factory=dict)
+    held: list[pd.DataFrame] = field(default_factory=list)
+    read_rows: int = 0
+
+    def _part(self, number: int, frame: pd.DataFrame, reporter: Reporter) -> Part:
+        _, builder, op = plan_upsert(frame, self.mapping, **self.options)
+        part = admit(
+            op,
+            builder,
+            op.rows,
+            None if self.options["dry_run"] else self.journal,
+            only_changed=self.only_changed,
+            done=lambda p: self._done(number, p),
+        )
+        self.open[number] = (part, frame)
+        reporter.advance(len(frame) - part.size, builder.count("invalid"))
+        return part
+
+    def parts(self, reporter: Reporter) -> Iterator[Part]:
+        number = 0
+        for chunk in self.reader.chunks():
+            frame = chunk.frame
+            self.read_rows += len(frame)
+            shared = self.ids.shared(chunk.offset, len(frame))
+            if shared.any():  # decided with every other row of their ids, at the end
+                self.held.append(frame.iloc[np.flatnonzero(shared)])
+                frame = frame.iloc[np.flatnonzero(~shared)]
+            del chunk
+            if len(frame):
+                part = self._part(number, frame, reporter)
+                del frame
+                yield part
+                del part  # not kept while the next chunk is read
+                number += 1
+        if self.held:
+            frame = pd.concat(self.held)
+            self.held = []
+            yield self._part(number, frame, reporter)
+
+    def _done(self, number: int, part: Part) -> None:
+        _, frame = self.open.pop(number)
+        self.writer.finish(number, result_frame(part.builder, "upsert"), frame)
+
+    def finished(self, part: Part) -> None:
+        """A dry run's part: nothing to wait for."""
+        assert part.done is not None
+        done, part.done = part.done, None
+        done(part)
+
+    def stop(self, writer: _Writer) -> Summary:
+        """After a stop: every row read so far into the results (those without an
+        outcome `interrupted`), the file closed; the summary of it all."""
+        for number in sorted(self.open):
+            part, frame = self.open.pop(number)
+            writer.finish(number, result_frame(part.builder, "upsert"), frame)
+        if self.held:  # read, held for the end, never sent
+            frame = pd.concat(self.held)
+            builder = ResultBuilder(frame.index, extra={"user_id": "Int64", "replayed": "boolean"})
+            writer.finish(writer.next + len(writer.done), result_frame(builder, "upsert"), frame)
+            self.held = []
+        if writer.results is not None:
+            writer.results.close()
+        return Summary.of(writer.tally)
