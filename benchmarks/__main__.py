@@ -8,18 +8,26 @@ from __future__ import annotations
 
 import sys
 
-from . import bench_trigger, bench_upsert
+from . import bench_listing, bench_salesforce, bench_track, bench_trigger, bench_upsert
 
 
 def main(argv: list[str] | None = None) -> int:
     args = sys.argv[1:] if argv is None else argv
     quick = "--quick" in args
     upsert_args = ["--rows", "100000", "--e2e-rows", "20000", "--repeat", "1"] if quick else []
+    track_args = ["--rows", "100000", "--e2e-rows", "20000", "--repeat", "1"] if quick else []
     trigger_args = ["--n", "1000"] if quick else []
+    salesforce_args = ["--records", "20000"] if quick else []
     print("== upsert ==", flush=True)
     status = bench_upsert.main(upsert_args)
+    print("\n== track ==", flush=True)
+    status = max(status, bench_track.main(track_args))
     print("\n== trigger ==", flush=True)
-    return status or bench_trigger.main(trigger_args)
+    status = max(status, bench_trigger.main(trigger_args))
+    print("\n== listing ==", flush=True)
+    status = max(status, bench_listing.main(["--large", "10000"] if quick else []))
+    print("\n== salesforce ==", flush=True)
+    return max(status, bench_salesforce.main(salesforce_args))
 
 
 if __name__ == "__main__":

@@ -44,9 +44,14 @@ def served_sandbox(rate_limit: float, latency_ms: float, *, demo: bool = True) -
             raise RuntimeError(f"the sandbox did not start: {line}{proc.stdout.read()}")
         yield f"http://127.0.0.1:{port}/api/client"
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        stop(proc)
+
+
+def stop(proc: subprocess.Popen[str]) -> None:
+    """End a served process: politely, then by force after 10 s."""
+    proc.terminate()
+    try:
+        proc.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()

@@ -6,6 +6,7 @@ Importing the package registers the `df.spotzee` accessor.
 
 from . import _accessor  # noqa: F401  (registers df.spotzee)
 from ._client import API_VERSION, DEFAULT_BASE_URL, Client
+from ._delete import delete
 from ._delivery import campaign_events
 from ._demo import sample_contacts
 from ._errors import (
@@ -14,6 +15,7 @@ from ._errors import (
     ConfigurationError,
     ConflictError,
     InsecureTransportError,
+    IntegrationStateError,
     Interrupted,
     InvalidRequestError,
     KeyScopeError,
@@ -24,6 +26,8 @@ from ._errors import (
     PermissionDeniedError,
     QuotaExceededError,
     RateLimitError,
+    SalesforceError,
+    SalesforceSessionError,
     ServerError,
     SpotzeeError,
     TargetStateError,
@@ -35,18 +39,25 @@ from ._ledger import Ledger
 from ._listing import (
     campaign,
     campaigns,
+    event_counts,
     events,
     journey,
     journeys,
+    lists,
     schedule_campaign,
+    tags,
     users,
 )
 from ._progress import ProgressEvent
+from ._read import read_file
 from ._stream import upsert_dataset
+from ._subscriptions import set_subscription, subscriptions, user_subscriptions
 from ._summary import Summary, preview, summary
+from ._track import track
 from ._trigger import trigger_campaign, trigger_journey
 from ._upsert import preview_payloads, upsert
 from ._version import __version__
+from ._warnings import NumericIdWarning, SpotzeeWarning
 from ._webhooks import verify_webhook, webhooks_to_frame
 
 __all__ = [  # noqa: RUF022  (plain sorted() order, pinned by tests/test_public_api.py)
@@ -58,6 +69,7 @@ __all__ = [  # noqa: RUF022  (plain sorted() order, pinned by tests/test_public_
     "ConflictError",
     "DEFAULT_BASE_URL",
     "InsecureTransportError",
+    "IntegrationStateError",
     "Interrupted",
     "InvalidRequestError",
     "KeyScopeError",
@@ -66,12 +78,16 @@ __all__ = [  # noqa: RUF022  (plain sorted() order, pinned by tests/test_public_
     "LedgerError",
     "MissingRouteError",
     "NotFoundError",
+    "NumericIdWarning",
     "PermissionDeniedError",
     "ProgressEvent",
     "QuotaExceededError",
     "RateLimitError",
+    "SalesforceError",
+    "SalesforceSessionError",
     "ServerError",
     "SpotzeeError",
+    "SpotzeeWarning",
     "Summary",
     "TargetStateError",
     "TransportError",
@@ -81,18 +97,27 @@ __all__ = [  # noqa: RUF022  (plain sorted() order, pinned by tests/test_public_
     "campaign",
     "campaign_events",
     "campaigns",
+    "delete",
+    "event_counts",
     "events",
     "journey",
     "journeys",
+    "lists",
     "preview",
     "preview_payloads",
+    "read_file",
     "sample_contacts",
     "schedule_campaign",
+    "set_subscription",
+    "subscriptions",
     "summary",
+    "tags",
+    "track",
     "trigger_campaign",
     "trigger_journey",
     "upsert",
     "upsert_dataset",
+    "user_subscriptions",
     "users",
     "verify_webhook",
     "webhooks_to_frame",

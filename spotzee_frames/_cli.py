@@ -1,5 +1,6 @@
-"""The `spotzee-frames` command line: upsert a file of contacts, list campaigns and
-journeys, trigger sends from a file, serve the sandbox, run the demo.
+"""The `spotzee-frames` command line: upsert a file of contacts, track its events, delete
+its users, change their subscriptions, list campaigns, journeys, subscriptions, lists and
+tags, trigger sends from a file, serve the sandbox, run the demo.
 
 Exit codes a script can rely on: 0 every row succeeded, 1 some rows did not (the report
 is written when asked), 2 a usage or configuration error (nothing, or nothing more, was
@@ -8,32 +9,32 @@ sent), 130 interrupted. Data goes to stdout, errors and progress to stderr.
 
 from __future__ import annotations
 
-import bz2
 import functools
-import gzip
 import json
-import lzma
 import os
 import sys
+import warnings
 from collections.abc import Callable, Hashable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn, ParamSpec, TypeVar
 
 import click
-import orjson
 import pandas as pd
 
 from ._client import Client
-from ._errors import Interrupted, SpotzeeError, ValidationError
-from ._listing import nullable_column, records_frame, to_int
-from ._summary import format_table, needs_attention, summary
+from ._errors import Interrupted, SpotzeeError
+from ._read import read_file
+from ._spelling import cli_spelling
+from ._summary import SENT_STATUSES, format_table, needs_attention, summary
 from ._summary import preview as payload_preview
 from ._version import __version__
+from ._warnings import SpotzeeWarning
 
 if TYPE_CHECKING:
     from ._encoding import NullPolicy
-    from ._prepare import DuplicatePolicy
+    from ._mapping import MappingSpec
+    from ._prepare import DuplicatePolicy, InvalidFieldPolicy
     from ._upsert import Mode
 
 __all__ = ["cli", "main"]
@@ -44,23 +45,16 @@ R = TypeVar("R")
 
 EXIT_OK, EXIT_ROWS_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
 
-_READERS = {
-    ".csv": "csv",
-    ".tsv": "tsv",
-    ".parquet": "parquet",
-    ".pq": "parquet",
-    ".jsonl": "jsonl",
-    ".ndjson": "jsonl",
-    ".json": "json",
-}
 _REPORT_FORMATS = (".csv", ".parquet")
-_COMPRESSED = (".gz", ".bz2", ".zip", ".xz", ".zst")
 # Result columns copied into a report, in this order, when the result has them.
 _REPORT_COLUMNS = (
     "status",
     "error_code",
     "error_field",
     "error_message",
+    "warning_code",
+    "warning_field",
+    "warning_message",
     "attempts",
     "batch",
     "request_id",
@@ -153,10 +147,14 @@ def _guarded(f: Callable[P, R]) -> Callable[P, R]:
     @functools.wraps(f)
     def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
         try:
-            return f(*args, **kwargs)
+            with cli_spelling(), warnings.catch_warnings():
+                _echo_toolkit_warnings()
+                return f(*args, **kwargs)
         except (click.ClickException, click.exceptions.Exit):
             raise
         except SpotzeeError as exc:
+            raise UsageFailure(_one_line(exc)) from None
+        except OSError as exc:  # the input file vanished or cannot be opened
             raise UsageFailure(_one_line(exc)) from None
         except KeyboardInterrupt:
             click.echo("interrupted", err=True)
@@ -169,6 +167,29 @@ def _guarded(f: Callable[P, R]) -> Callable[P, R]:
     return wrapper
 
 
+def _echo_toolkit_warnings() -> None:
+    """Show each toolkit warning once, as one `warning:` line on stderr: Python's own
+    format names a file and line of the package, which means nothing at a shell. Call
+    inside `warnings.catch_warnings()`."""
+    warnings.simplefilter("default", SpotzeeWarning)
+    others = warnings.showwarning
+
+    def show(
+        message: Warning | str,
+        category: type[Warning],
+        filename: str,
+        lineno: int,
+        file: Any = None,
+        line: str | None = None,
+    ) -> None:
+        if issubclass(category, SpotzeeWarning):
+            click.echo(f"warning: {' '.join(str(message).split())}", err=True)
+        else:
+            others(message, category, filename, lineno, file, line)
+
+    warnings.showwarning = show
+
+
 def _one_line(exc: BaseException) -> str:
     return " ".join(str(exc).split()) or type(exc).__name__
 
@@ -176,139 +197,10 @@ def _one_line(exc: BaseException) -> str:
 # -- reading input and options ---------------------------------------------------------------
 
 
-def _kind_of(path: Path) -> str:
-    suffixes = [s.lower() for s in path.suffixes]
-    if suffixes and suffixes[-1] in _COMPRESSED and len(suffixes) > 1:
-        suffixes = suffixes[:-1]
-    kind = _READERS.get(suffixes[-1] if suffixes else "")
-    if kind is None:
-        raise UsageFailure(
-            f"cannot tell the format of {path.name!r} from its extension; use one of "
-            ".csv, .tsv, .parquet, .jsonl (JSON lines) or .json (an array, or lines)"
-        )
-    return kind
-
-
-def read_frame(
-    path: Path,
-    text_columns: Callable[[Sequence[Hashable]], list[Hashable]],
-    *,
-    encoding: str = "utf-8",
-) -> pd.DataFrame:
-    """Read a CSV, TSV, Parquet, JSON-lines or JSON-array file, losing nothing.
-
-    In text files only empty fields are missing values (a name "NA" or "None" stays text).
-    The columns `text_columns(header)` names are text; any other column becomes a number
-    or a boolean only when every value reads back exactly as written, so a postcode 0800,
-    an account 00123 or an 18-digit id stays text, and whole numbers with blanks stay
-    whole numbers (`Int64`), never floats. A CSV's separator (`,` `;` `|` or tab) is taken
-    from its header line; a UTF-8 byte-order mark is never part of a column name. Rows
-    that end in an extra separator (as spreadsheets write them) do not shift columns.
-    """
-    kind = _kind_of(path)
-    codec = encoding
-    try:
-        if _has_utf8_bom(path) or _is_utf8(encoding):
-            codec = "utf-8-sig"  # the same as UTF-8, and a byte-order mark is not a column
-        if kind in ("csv", "tsv"):
-            sep = "\t" if kind == "tsv" else _separator(path, codec)
-            frame = pd.read_csv(
-                path,
-                sep=sep,
-                dtype=str,
-                keep_default_na=False,
-                na_values=[""],
-                encoding=codec,
-                index_col=False,
-            )
-            return _exact_types(frame, set(text_columns(list(frame.columns))))
-        if kind == "parquet":
-            return pd.read_parquet(path, dtype_backend="numpy_nullable")
-        return _read_json(path, codec)
-    except UnicodeDecodeError as exc:
-        raise UsageFailure(
-            f"cannot read {path}: it is not {encoding} text ({_one_line(exc)}); "
-            "pass --encoding (e.g. --encoding cp1252)"
-        ) from None
-    except LookupError:
-        raise UsageFailure(f"unknown --encoding {encoding!r}") from None
-    except (OSError, ValueError, ImportError) as exc:
-        raise UsageFailure(f"cannot read {path}: {_one_line(exc)}") from None
-
-
-def _is_utf8(encoding: str) -> bool:
-    return encoding.lower().replace("-", "").replace("_", "") in ("utf8", "utf8sig")
-
-
-def _has_utf8_bom(path: Path) -> bool:
-    if path.suffix.lower() in (*_COMPRESSED, ".parquet", ".pq"):
-        return False
-    with path.open("rb") as f:
-        return f.read(3) == b"\xef\xbb\xbf"
-
-
-def _separator(path: Path, codec: str) -> str:
-    """The CSV separator its header line uses most: `,` unless `;`, `|` or tab win."""
-    header = pd.read_csv(path, sep="\x01", nrows=0, encoding=codec, dtype=str).columns
-    line = str(header[0]) if len(header) else ""
-    counts = {sep: line.count(sep) for sep in (",", ";", "\t", "|")}
-    best = max(counts, key=lambda sep: counts[sep])
-    return best if counts[best] > counts[","] else ","
-
-
-_INTEGER = r"-?(?:0|[1-9][0-9]*)"
-_DECIMAL = r"-?(?:0|[1-9][0-9]*)(?:\.[0-9]+)?(?:[eE][-+]?[0-9]+)?"
-_BOOLEANS = {"true": True, "false": False}
-
-
-def _exact_types(frame: pd.DataFrame, text: set[Hashable]) -> pd.DataFrame:
-    """Text columns as read; others typed only where the text reads back exactly."""
-    out = {}
-    for column in frame.columns:
-        values = frame[column]
-        present = values.dropna()
-        if column in text or not len(present):
-            out[column] = values.astype("string") if column in text else values
-            continue
-        if present.str.fullmatch(_INTEGER).all():
-            objects = pd.Series(
-                [int(v) if isinstance(v, str) else None for v in values], dtype=object
-            )
-            ints = to_int(objects)
-            if isinstance(ints.dtype, pd.Int64Dtype):  # within 64 bits
-                out[column] = ints.set_axis(values.index)
-                continue
-        elif present.str.fullmatch(_DECIMAL).all():
-            out[column] = values.astype("Float64")
-            continue
-        elif present.str.lower().isin(list(_BOOLEANS)).all():
-            out[column] = values.str.lower().map(_BOOLEANS).astype("boolean")
-            continue
-        out[column] = values
-    return pd.DataFrame(out, index=frame.index)
-
-
-def _read_json(path: Path, codec: str) -> pd.DataFrame:
-    """JSON lines, or one JSON array of objects; each column with the nullable dtype that
-    holds its values exactly (see `webhooks_to_frame`)."""
-    opener: Any = {".gz": gzip.open, ".bz2": bz2.open, ".xz": lzma.open}.get(
-        path.suffix.lower(), open
-    )
-    with opener(path, "rt", encoding=codec) as f:
-        text = f.read()
-    stripped = text.lstrip()
-    if stripped.startswith("["):
-        records = orjson.loads(stripped)
-    else:
-        records = [orjson.loads(line) for line in text.splitlines() if line.strip()]
-    if not isinstance(records, list) or not all(isinstance(r, dict) for r in records):
-        raise ValueError("expected JSON objects, one per line or in one array")
-    frame = records_frame(records)
-    return pd.DataFrame({k: nullable_column(frame[k]) for k in frame.columns}, index=frame.index)
-
-
-def _parse_map(values: Sequence[str], mapping_file: Path | None) -> dict[Hashable, str | None]:
-    mapping: dict[Hashable, str | None] = {}
+def _parse_map(values: Sequence[str], mapping_file: Path | None) -> dict[Hashable, Any]:
+    """`--mapping` and `--map` as one `mapping=`: a column's `--map` entries replace its
+    entry in the file, and several `--map` entries for one column feed it to each field."""
+    mapping: dict[Hashable, Any] = {}
     if mapping_file is not None:
         try:
             loaded = json.loads(mapping_file.read_text(encoding="utf-8"))
@@ -317,13 +209,15 @@ def _parse_map(values: Sequence[str], mapping_file: Path | None) -> dict[Hashabl
                 f"cannot read mapping file {mapping_file}: {_one_line(exc)}"
             ) from None
         if not isinstance(loaded, dict) or not all(
-            isinstance(k, str) and (v is None or isinstance(v, str)) for k, v in loaded.items()
+            isinstance(k, str) and _is_target(v) for k, v in loaded.items()
         ):
             raise UsageFailure(
                 f"mapping file {mapping_file} must hold a JSON object of "
-                '{"column": "field"} (a field, or null to leave the column out)'
+                '{"column": "field"} (a field, a list of fields, or null to leave the '
+                "column out)"
             )
         mapping.update(loaded)
+    from_flags: dict[str, list[str | None]] = {}
     for item in values:
         column, sep, field = item.partition("=")
         if not sep or not column:
@@ -331,8 +225,21 @@ def _parse_map(values: Sequence[str], mapping_file: Path | None) -> dict[Hashabl
                 f"--map {item!r}: write COLUMN=FIELD, e.g. --map customer_id=external_id "
                 "(or COLUMN= to leave the column out)"
             )
-        mapping[column] = field or None
+        from_flags.setdefault(column, []).append(field or None)
+    for column, fields in from_flags.items():
+        if None in fields and len(fields) > 1:
+            raise UsageFailure(
+                f"--map {column}= leaves column {column!r} out, but another --map sends it; "
+                "choose one"
+            )
+        mapping[column] = fields[0] if len(fields) == 1 else list(dict.fromkeys(fields))
     return mapping
+
+
+def _is_target(value: Any) -> bool:
+    if value is None or isinstance(value, str):
+        return True
+    return isinstance(value, list) and bool(value) and all(isinstance(v, str) for v in value)
 
 
 def _split(value: str | None) -> list[str] | None:
@@ -358,21 +265,13 @@ def _check_report_path(report: Path | None) -> None:
         raise UsageFailure(f"--report {str(report)!r}: folder {str(folder)!r} is not writable")
 
 
-def _text_columns_for(
-    mapping: dict[Hashable, str | None],
-) -> Callable[[Sequence[Hashable]], list[Hashable]]:
-    """The columns that feed first-class user fields: read them as text."""
-
-    def pick(header: Sequence[Hashable]) -> list[Hashable]:
-        from ._mapping import resolve_mapping
-
-        try:
-            resolved = resolve_mapping(header, mapping)
-        except ValidationError:
-            return []  # the real call reports the problem with its full message
-        return list(resolved.fields.values())
-
-    return pick
+def _read_source(
+    file: Path, mapping: MappingSpec, encoding: str, sheet: str | None
+) -> pd.DataFrame:
+    """FILE as `read_file` reads it, indexed by line (or sheet row) numbers, so every
+    message and the report name the place an editor shows."""
+    which: str | int = 0 if sheet is None else int(sheet) if sheet.isdigit() else sheet
+    return read_file(file, mapping or None, encoding=encoding, sheet_name=which, line_numbers=True)
 
 
 def _where(frame: pd.DataFrame, expression: str | None) -> pd.DataFrame:
@@ -381,28 +280,47 @@ def _where(frame: pd.DataFrame, expression: str | None) -> pd.DataFrame:
     try:
         picked = frame.query(expression, engine="python")
     except Exception as exc:  # any failure here is a bad expression
-        raise UsageFailure(f"--where {expression!r}: {_one_line(exc)}") from None
+        raise UsageFailure(
+            f"--where {expression!r}: {_one_line(exc)}{_backtick_hint(frame, expression)}"
+        ) from None
     if not isinstance(picked, pd.DataFrame):
         raise UsageFailure(f"--where {expression!r} did not select rows")
     return picked
+
+
+def _backtick_hint(frame: pd.DataFrame, expression: str) -> str:
+    """A hint for a column whose name is no Python name (`First Name`, `e-mail`) written
+    bare in a --where expression: pandas reads such a name only between backticks."""
+    bare = [
+        str(c)
+        for c in frame.columns
+        if not str(c).isidentifier() and str(c) in expression and f"`{c}`" not in expression
+    ]
+    if not bare:
+        return ""
+    example = expression.replace(bare[0], f"`{bare[0]}`")
+    return f' (a column name like {bare[0]!r} goes between backticks: --where "{example}")'
 
 
 # -- results, reports and exit codes --------------------------------------------------------
 
 
 def build_report(result: pd.DataFrame, source: pd.DataFrame) -> pd.DataFrame:
-    """The rows that were not sent, or were refused: the result's status and error
-    columns, then the source columns as read (a source column that shares a name with a
-    result column keeps its name; the result's is prefixed `spotzee_`). `row` is the
-    source row label (0 is the first data line)."""
-    attention = needs_attention(result)
-    bad = result.index[attention]
+    """The rows that were not sent or were refused, and those sent with a field left out:
+    the result's status, error and warning columns, then the source columns as read (a
+    source column that shares a name with a result column keeps its name; the result's
+    is prefixed `spotzee_`). The first column is where the row is in the file: its `line`
+    (the header is line 1), a sheet's `row`, or the `record` number."""
+    keep = needs_attention(result)  # a row a ledger kept back as done is no problem
+    if "warning_field" in result.columns:
+        keep |= result["warning_field"].notna().to_numpy()
     columns = [c for c in _REPORT_COLUMNS if c in result.columns]
-    part = result.loc[attention, columns]
+    part = result.loc[keep, columns]
     part = part.rename(columns={c: f"spotzee_{c}" for c in columns if c in source.columns})
-    src = source.loc[attention]
+    src = source.loc[keep]
     report = pd.concat([part.reset_index(drop=True), src.reset_index(drop=True)], axis=1)
-    report.insert(0, "spotzee_row" if "row" in report.columns else "row", list(bad))
+    where = str(source.index.name or "row")
+    report.insert(0, f"spotzee_{where}" if where in report.columns else where, list(src.index))
     return report
 
 
@@ -442,7 +360,11 @@ def _finish(
     if report is not None:
         rows = build_report(result, source)
         write_report(rows, report)
-        click.echo(f"report: {len(rows):,} row(s) not sent written to {report}", err=True)
+        sent = rows["status"].astype("string").isin(SENT_STATUSES).fillna(False)
+        what = f"{int((~sent).sum()):,} row(s) not sent"
+        if sent.any():
+            what += f" and {int(sent.sum()):,} sent without a field"
+        click.echo(f"report: {what} written to {report}", err=True)
     if interrupted:
         return EXIT_INTERRUPTED
     return EXIT_OK if summary(result).ok else EXIT_ROWS_FAILED
@@ -500,15 +422,16 @@ _mapping_options = [
         multiple=True,
         metavar="COLUMN=FIELD",
         help="Send COLUMN as FIELD: external_id, anonymous_id, email, phone, timezone, "
-        "locale, first_name, last_name or data.<key>; COLUMN= leaves it out. Repeatable. "
-        "Columns named like a field map themselves.",
+        "locale, first_name, last_name or data.<key>; COLUMN= leaves it out. Repeatable; "
+        "repeat a COLUMN to send it as several fields (--map Email=external_id --map "
+        "Email=email). Columns named like a field map themselves (E-mail, First Name).",
     ),
     click.option(
         "--mapping",
         "mapping_file",
         type=click.Path(exists=True, dir_okay=False, path_type=Path),
-        help='A JSON file {"column": "field", ...} (null leaves a column out); '
-        "--map entries override it.",
+        help='A JSON file {"column": "field", ...} (a list of fields feeds several, null '
+        "leaves a column out); a column's --map entries replace its entry.",
     ),
 ]
 
@@ -527,12 +450,19 @@ _region_option = click.option(
     metavar="CC",
     help="Country (ISO 3166 alpha-2, e.g. AU) for phone numbers in national format.",
 )
-_duplicates_option = click.option(
+
+
+def _choice_option(flag: str, choices: Sequence[str], help: str) -> Callable[[F], F]:
+    """An option that takes one of `choices`, the first of them by default."""
+    return click.option(
+        flag, type=click.Choice(list(choices)), default=choices[0], show_default=True, help=help
+    )
+
+
+_duplicates_option = _choice_option(
     "--duplicates",
-    type=click.Choice(["reject", "first", "last"]),
-    default="reject",
-    show_default=True,
-    help="Rows sharing an external_id: reject holds back those that differ (copies are "
+    ["reject", "first", "last"],
+    "Rows sharing an external_id: reject holds back those that differ (copies are "
     "sent once); first or last sends that one and skips the others.",
 )
 
@@ -549,9 +479,17 @@ _encoding_option = click.option(
 )
 
 
+_sheet_option = click.option(
+    "--sheet",
+    metavar="NAME",
+    help="The sheet of an .xlsx FILE to read: its name, or its position from 0. "
+    "Default: the first.",
+)
+
+
 def _input_file(func: F) -> F:
-    """FILE and the --encoding it is read with."""
-    return _file_argument(_encoding_option(func))
+    """FILE and the --encoding (or --sheet) it is read with."""
+    return _file_argument(_encoding_option(_sheet_option(func)))
 
 
 _report_option = click.option(
@@ -565,24 +503,27 @@ _report_option = click.option(
 @cli.command(epilog=_ENV_HELP)
 @_input_file
 @_with(_mapping_options)
-@click.option(
+@_choice_option(
     "--mode",
-    type=click.Choice(["sync", "async"]),
-    default="sync",
-    show_default=True,
-    help="sync: POST /users/batch with a result per row. async: PATCH /users; rows are "
+    ["sync", "async"],
+    "sync: POST /users/batch with a result per row. async: PATCH /users; rows are "
     "queued with no per-row outcome.",
 )
-@click.option(
+@_choice_option(
     "--nulls",
-    type=click.Choice(["omit", "clear"]),
-    default="omit",
-    show_default=True,
-    help="omit: an empty cell leaves that field as it is in Spotzee. clear: it sends null "
+    ["omit", "clear"],
+    "omit: an empty cell leaves that field as it is in Spotzee. clear: it sends null "
     "and erases the stored value.",
 )
 @_region_option
 @_duplicates_option
+@_choice_option(
+    "--invalid-fields",
+    ["omit", "reject"],
+    "A row whose email, phone, timezone or locale cannot be used: omit sends it "
+    "without that field (the summary and --report say which, and why); reject holds the "
+    "whole row back. A row without a usable id is never sent.",
+)
 @click.option("--dry-run", is_flag=True, help="Validate and build every payload; send nothing.")
 @click.option(
     "--preview",
@@ -610,24 +551,27 @@ def upsert(
     nulls: NullPolicy,
     default_region: str | None,
     duplicates: DuplicatePolicy,
+    invalid_fields: InvalidFieldPolicy,
     dry_run: bool,
     preview: int,
     report: Path | None,
     batch_size: int,
     progress: bool | None,
     encoding: str,
+    sheet: str | None,
 ) -> None:
-    """Upsert the contacts in FILE (.csv, .tsv, .parquet, .jsonl or .json) as Spotzee users.
+    """Upsert the contacts in FILE (.csv, .tsv, .parquet, .jsonl, .json or .xlsx) as users.
 
-    Prints how many rows were upserted and the rows that were not, grouped by reason.
-    Every other column goes to the user's custom `data`. Re-running the same file is
-    safe: each batch carries an idempotency key derived from its content.
+    Prints how many rows were upserted and the rows that were not, grouped by reason;
+    rows are named by their line in FILE (the header is line 1). Columns that are no
+    first-class field go to the user's custom `data`. Re-running the same file is safe:
+    each batch carries an idempotency key derived from its content.
     """
     from ._upsert import upsert as upsert_frame
 
     _check_report_path(report)
     mapping = _parse_map(maps, mapping_file)
-    source = read_frame(file, _text_columns_for(mapping), encoding=encoding)
+    source = _read_source(file, mapping, encoding, sheet)
     if preview:
         shown = payload_preview(
             source,
@@ -636,6 +580,7 @@ def upsert(
             default_region=default_region,
             nulls=nulls,
             duplicates=duplicates,
+            invalid_fields=invalid_fields,
         )
         click.echo(str(shown))
         click.echo()
@@ -648,6 +593,7 @@ def upsert(
             nulls=nulls,
             default_region=default_region,
             duplicates=duplicates,
+            invalid_fields=invalid_fields,
             dry_run=dry_run,
             batch_size=batch_size,
             progress=progress,
@@ -659,6 +605,9 @@ def upsert(
 _TABLE_COLUMNS = {
     "campaigns": ["id", "name", "type", "channel", "state", "delivery_sent", "delivery_total"],
     "journeys": ["id", "name", "status", "tags", "stats_entrance", "updated_at"],
+    "subscriptions": ["id", "name", "channel", "is_public", "updated_at"],
+    "lists": ["id", "name", "type", "state", "users_count", "tags", "updated_at"],
+    "tags": ["id", "name", "created_at"],
 }
 
 
@@ -698,9 +647,9 @@ def _listing_command(name: str, what: str) -> Callable[..., None]:
     @_sandbox_option
     @_guarded
     def command(fmt: str, search: str | None) -> None:
-        from . import _listing
+        from . import _listing, _subscriptions
 
-        lister = getattr(_listing, name)
+        lister = getattr(_subscriptions if name == "subscriptions" else _listing, name)
         frame = lister(client=_state().client(), **({"q": search} if search else {}))
         print_frame(frame, fmt, _TABLE_COLUMNS[name])
 
@@ -710,6 +659,9 @@ def _listing_command(name: str, what: str) -> Callable[..., None]:
 
 campaigns_command = _listing_command("campaigns", "campaign")
 journeys_command = _listing_command("journeys", "journey")
+subscriptions_command = _listing_command("subscriptions", "subscription")
+lists_command = _listing_command("lists", "list")
+tags_command = _listing_command("tags", "tag")
 
 _trigger_options = [
     _input_file,
@@ -770,6 +722,7 @@ def _trigger(
     default_region: str | None,
     duplicates: str,
     encoding: str,
+    sheet: str | None,
     **extra: Any,
 ) -> None:
     from . import _trigger as trigger_module
@@ -778,7 +731,7 @@ def _trigger(
     mapping = _parse_map(maps, mapping_file)
     events = _split(event_columns)
     attrs = _split(attributes)
-    source = read_frame(file, _text_columns_for(mapping), encoding=encoding)
+    source = _read_source(file, mapping, encoding, sheet)
     audience = _where(source, where)
     missing = [c for c in [*(events or []), *(attrs or [])] if c not in audience.columns]
     if missing:
@@ -837,6 +790,269 @@ def trigger_journey_command(journey_id: int, file: Path, entrance_id: int, **opt
     _trigger("journey", journey_id, file, entrance_id=entrance_id, **options)
 
 
+_batch_size_option = click.option(
+    "--batch-size",
+    type=click.IntRange(1, 100),
+    default=100,
+    show_default=True,
+    help="Items per request (the API takes at most 100).",
+)
+
+
+@cli.command(epilog=_ENV_HELP)
+@_input_file
+@_with(_mapping_options)
+@click.option("--name", metavar="NAME", help="The event name of every row, e.g. order_placed.")
+@click.option(
+    "--name-column", metavar="COLUMN", help="The column holding each row's event name instead."
+)
+@click.option(
+    "--created-at",
+    metavar="COLUMN",
+    help="The column of event times (ISO 8601; a column named created_at is used anyway). "
+    "Without an offset, --timezone must say which zone they are in.",
+)
+@click.option(
+    "--timezone",
+    metavar="ZONE",
+    help="The IANA zone of event times written without an offset, e.g. Europe/London.",
+)
+@click.option(
+    "--user",
+    "user_columns",
+    metavar="A,B",
+    help="Columns sent in the event's user object (email, phone, timezone and locale are "
+    "profile fields; others go to the user's data).",
+)
+@_region_option
+@click.option("--dry-run", is_flag=True, help="Validate and build every event; send nothing.")
+@_report_option
+@_batch_size_option
+@_progress_option
+@_sandbox_option
+@_guarded
+def track(
+    file: Path,
+    maps: tuple[str, ...],
+    mapping_file: Path | None,
+    name: str | None,
+    name_column: str | None,
+    created_at: str | None,
+    timezone: str | None,
+    user_columns: str | None,
+    default_region: str | None,
+    dry_run: bool,
+    report: Path | None,
+    batch_size: int,
+    progress: bool | None,
+    encoding: str,
+    sheet: str | None,
+) -> None:
+    """Send one event per row of FILE (.csv, .tsv, .parquet, .jsonl or .json).
+
+    Each row needs an external_id or anonymous_id; every other column goes to the event's
+    data. Re-running the same file (or a report's failed rows, in order) replays instead
+    of counting events twice, within Spotzee's 24-hour idempotency window.
+    """
+    from ._track import track as track_frame
+
+    _send_file(
+        file,
+        _parse_map(maps, mapping_file),
+        report,
+        encoding,
+        sheet,
+        lambda source, mapping: track_frame(
+            source,
+            name,
+            name_column=name_column,
+            created_at=created_at,
+            timezone=timezone,
+            mapping=mapping,
+            user=_split(user_columns),
+            default_region=default_region,
+            dry_run=dry_run,
+            batch_size=batch_size,
+            progress=progress,
+            client=None if dry_run else _state().client(),
+        ),
+    )
+
+
+def _send_file(
+    file: Path,
+    mapping: dict[Hashable, str | None],
+    report: Path | None,
+    encoding: str,
+    sheet: str | None,
+    send: Callable[[pd.DataFrame, dict[Hashable, str | None] | None], pd.DataFrame],
+) -> NoReturn:
+    """Read FILE (its mapped id columns as text), `send(frame, mapping)`, print the summary,
+    write the report, exit with the code it calls for (Ctrl-C: 130, what was done kept)."""
+    _check_report_path(report)
+    source = _read_source(file, mapping, encoding, sheet)
+    with _interruptible(source, report):
+        result = send(source, mapping or None)
+    _exit(_finish(result, source, report))
+
+
+_id_map_option = click.option(
+    "--map",
+    "maps",
+    multiple=True,
+    metavar="COLUMN=external_id",
+    help="The column holding the external ids, when it is not named external_id.",
+)
+
+
+def _stdin_is_a_terminal() -> bool:
+    return sys.stdin.isatty()
+
+
+@cli.command(epilog=_ENV_HELP)
+@_input_file
+@_id_map_option
+@click.option(
+    "--dry-run", is_flag=True, help="Send nothing; list exactly the users that would be deleted."
+)
+@click.option(
+    "--yes",
+    is_flag=True,
+    help="Delete without asking. Required when stdin is not a terminal (scripts, CI).",
+)
+@click.option(
+    "--max-users",
+    type=click.IntRange(min=1),
+    default=10_000,
+    show_default=True,
+    help="Refuse to delete more distinct users than this.",
+)
+@_report_option
+@_progress_option
+@_sandbox_option
+@_guarded
+def delete(
+    file: Path,
+    maps: tuple[str, ...],
+    dry_run: bool,
+    yes: bool,
+    max_users: int,
+    report: Path | None,
+    progress: bool | None,
+    encoding: str,
+    sheet: str | None,
+) -> None:
+    """Delete the users FILE names by external_id. This cannot be undone.
+
+    Safe by default: --dry-run lists who would be deleted and sends nothing. Without it,
+    in a terminal the command shows what it found and asks before deleting; anywhere
+    else (stdin not a terminal: a pipe, a script, CI) it refuses unless --yes is given,
+    so nothing is ever deleted without someone saying so.
+    """
+    from ._delete import delete as delete_frame
+
+    _check_report_path(report)
+    mapping = _parse_map(maps, None)
+    source = _read_source(file, mapping, encoding, sheet)
+    plan = delete_frame(source, mapping=mapping or None, dry_run=True)
+    who = plan.external_id[plan.status.eq("valid").to_numpy()].drop_duplicates()
+    if dry_run:
+        code = _finish(plan, source, report)
+        click.echo(f"would delete {len(who):,} user(s):")
+        for external_id in who:
+            click.echo(f"  {external_id}")
+        _exit(code)
+    if not yes:
+        if not _stdin_is_a_terminal():
+            raise UsageFailure(
+                f"refusing to delete {len(who):,} user(s) without confirmation: stdin is not "
+                "a terminal, so no one can be asked. Check who with --dry-run, then pass "
+                "--yes to delete. Nothing was deleted."
+            )
+        click.echo(str(summary(plan)), err=True)
+        target = (
+            "the sandbox" if _state().sandbox else os.environ.get("SPOTZEE_BASE_URL", "Spotzee")
+        )
+        if not click.confirm(
+            f"Delete {len(who):,} user(s) from {target}? This cannot be undone", err=True
+        ):
+            raise UsageFailure("not confirmed: nothing was deleted")
+    client = _state().client()
+    with _interruptible(source, report):
+        result = delete_frame(
+            source,
+            mapping=mapping or None,
+            max_users=max_users,
+            progress=progress,
+            client=client,
+        )
+    _exit(_finish(result, source, report))
+
+
+@cli.command("set-subscription", epilog=_ENV_HELP)
+@click.argument("subscription_id", type=click.IntRange(min=1), metavar="ID")
+@_input_file
+@_id_map_option
+@click.option(
+    "--state",
+    type=click.Choice(["unsubscribed", "subscribed", "opted_in", "0", "1", "2"]),
+    help="The state for every row (0 unsubscribed, 1 subscribed, 2 opted in).",
+)
+@click.option(
+    "--state-column",
+    metavar="COLUMN",
+    help="The column of per-row states instead: names, 0/1/2, or true (subscribed) / "
+    "false (unsubscribed).",
+)
+@_duplicates_option
+@click.option("--dry-run", is_flag=True, help="Check and build every change; send nothing.")
+@_report_option
+@_batch_size_option
+@_progress_option
+@_sandbox_option
+@_guarded
+def set_subscription_command(
+    subscription_id: int,
+    file: Path,
+    maps: tuple[str, ...],
+    state: str | None,
+    state_column: str | None,
+    duplicates: DuplicatePolicy,
+    dry_run: bool,
+    report: Path | None,
+    batch_size: int,
+    progress: bool | None,
+    encoding: str,
+    sheet: str | None,
+) -> None:
+    """Set subscription ID's state for each user of FILE (e.g. an unsubscribe list).
+
+    Uses POST /subscriptions/batch, or one PATCH per user on a server without it.
+    `spotzee-frames subscriptions` lists the subscriptions and their ids.
+    """
+    from ._subscriptions import set_subscription
+
+    _send_file(
+        file,
+        _parse_map(maps, None),
+        report,
+        encoding,
+        sheet,
+        lambda source, mapping: set_subscription(
+            source,
+            subscription_id,
+            state=state,
+            state_column=state_column,
+            mapping=mapping,
+            duplicates=duplicates,
+            dry_run=dry_run,
+            batch_size=batch_size,
+            progress=progress,
+            client=None if dry_run else _state().client(),
+        ),
+    )
+
+
 @cli.command(
     context_settings={"ignore_unknown_options": True, "allow_extra_args": True},
     add_help_option=False,
@@ -853,17 +1069,58 @@ def sandbox(args: tuple[str, ...]) -> None:
     _exit(int(sandbox_main(list(args)) or 0))
 
 
+@cli.command("schedule-campaign", epilog=_ENV_HELP)
+@click.argument("campaign_id", type=click.IntRange(min=1), metavar="ID")
+@_sandbox_option
+@_guarded
+def schedule_campaign_command(campaign_id: int) -> None:
+    """Promote draft campaign ID to `scheduled`, so that it can be triggered.
+
+    A campaign that is not a draft is left as it is. Prints the campaign's id, name and
+    state.
+    """
+    from ._listing import schedule_campaign
+
+    row = schedule_campaign(campaign_id, client=_state().client())
+    shown = pd.DataFrame([row])[[c for c in ("id", "name", "type", "state") if c in row.index]]
+    click.echo(format_table(shown))
+
+
 @cli.command(epilog=_ENV_HELP)
+@click.option(
+    "--write-sample",
+    "sample",
+    type=click.Path(dir_okay=False, writable=True, path_type=Path),
+    metavar="FILE",
+    help="Write the bundled sample of 200 messy contacts to FILE (a CSV) instead of "
+    "running the demo, to try the other commands on: spotzee-frames demo "
+    "--write-sample contacts.csv.",
+)
 @_progress_option
-def demo(progress: bool | None) -> None:
+@_guarded
+def demo(progress: bool | None, sample: Path | None) -> None:
     """Run the demo against the embedded sandbox (no key, no network).
 
     Imports a bundled file of 200 messy contacts, prints the result and the rows that
     failed and why, then lists the campaigns and triggers one for a filtered slice.
     """
-    from ._demo import run_demo
+    from ._demo import run_demo, write_sample
 
+    if sample is not None:
+        size = write_sample(sample)
+        click.echo(f"wrote {sample} ({size:,} bytes, 200 contacts)", err=True)
+        _exit(EXIT_OK)
     _exit(run_demo(progress=progress))
+
+
+def _add_groups() -> None:
+    """Command groups kept in their own modules (they use the helpers above)."""
+    from .salesforce._cli import salesforce as group
+
+    cli.add_command(group)
+
+
+_add_groups()
 
 
 def main(argv: Sequence[str] | None = None) -> None:

@@ -94,6 +94,9 @@ _CODE_BY_STATUS = {
 }
 _DEFAULT_RATE_LIMIT_PAUSE = 1.0  # seconds, for a 429 that carries no Retry-After
 _SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+# Doing these twice is the same as doing them once (RFC 9110 §9.2.2): a DELETE carries no
+# idempotency key, yet a lost answer may be retried like a safe request's.
+_IDEMPOTENT_METHODS = _SAFE_METHODS | {"PUT", "DELETE"}
 _KEYED_METHODS = frozenset({"POST", "PATCH"})
 # The only route a publishable key may use among those the toolkit calls.
 _PK_ALLOWED = frozenset({("POST", "/events")})
@@ -145,6 +148,12 @@ class Response:
     request_id: str | None
     replayed: bool
     attempts: int
+
+
+def _total_count(headers: httpx.Headers) -> int | None:
+    """`X-Total-Count` (best effort, the contract says) as a count, or None."""
+    value = headers.get("x-total-count", "").strip()
+    return int(value) if value.isascii() and value.isdigit() else None
 
 
 def _is_loopback(host: str) -> bool:
@@ -282,8 +291,9 @@ class Client:
     Retries follow the contract: 429, 5xx and `idempotency_in_progress` are retried with
     exponential backoff and jitter, honouring `Retry-After` (which pauses every worker of
     this client); other 4xx never; network errors only for requests that carry an
-    idempotency key or are safe (GET). `rate_limit` paces request starts (the documented
-    per-host budget is 100 requests/s) and `max_concurrency` bounds requests in flight.
+    idempotency key or are idempotent by definition (GET, DELETE). `rate_limit` paces
+    request starts (the documented per-host budget is 100 requests/s) and
+    `max_concurrency` bounds requests in flight.
     """
 
     def __init__(
@@ -442,8 +452,9 @@ class Client:
 
     def _retryable(self, exc: BaseException, call: Call, keyed: bool) -> bool:
         if isinstance(exc, TransportError):
-            # A lost answer may hide applied work: only a keyed or safe request goes again.
-            return keyed or call.method in _SAFE_METHODS
+            # A lost answer may hide applied work: only a keyed or idempotent request goes
+            # again.
+            return keyed or call.method in _IDEMPOTENT_METHODS
         retry_after = getattr(exc, "retry_after", None)
         if retry_after is not None and retry_after > self.max_retry_time and is_transient(exc):
             # The server's wait is longer than this call may take: stop now, and say why.
@@ -643,17 +654,19 @@ class Client:
         params: Mapping[str, Any] | None = None,
         *,
         limit: int = 100,
-        on_page: Callable[[int], Any] | None = None,
+        on_page: Callable[[int, int | None], Any] | None = None,
     ) -> Iterator[dict[str, Any]]:
         """Every result of a list endpoint, walking `nextCursor` pages of `limit` items.
 
-        `on_page(n)` is told the number of results of each page as it arrives.
+        `on_page(n, total)` is told the number of results of each page as it arrives,
+        and the listing's total when the server says it (`X-Total-Count`), else None.
         """
         query: dict[str, Any] = dict(params or {})
         query["limit"] = limit
         seen: set[str] = set()
         while True:
-            data = self.get(path, query)
+            response = self.request("GET", path, params=query)
+            data = response.data
             if isinstance(data, list):  # lenient: a bare list is one whole page
                 results, cursor = data, None
             elif isinstance(data, dict):
@@ -666,7 +679,7 @@ class Client:
                     code="invalid_response",
                 )
             if on_page is not None:
-                on_page(len(results))
+                on_page(len(results), _total_count(response.headers))
             yield from results
             if not cursor or not results or cursor in seen:
                 return

@@ -8,6 +8,7 @@ from __future__ import annotations
 import sys
 from collections.abc import Callable
 from importlib import resources
+from pathlib import Path
 from typing import Any, TextIO
 
 import pandas as pd
@@ -15,7 +16,7 @@ import pandas as pd
 from ._progress import ProgressLike
 from ._summary import SENT_STATUSES, format_table, summary
 
-__all__ = ["run_demo", "sample_contacts"]
+__all__ = ["run_demo", "sample_contacts", "write_sample"]
 
 _SAMPLE = "messy_contacts.csv"
 _TEXT_COLUMNS = (
@@ -32,10 +33,17 @@ _TEXT_COLUMNS = (
 )
 
 
+def write_sample(path: Path) -> int:
+    """Write the bundled sample file to `path`, byte for byte; return its size."""
+    data = resources.files("spotzee_frames").joinpath("data", _SAMPLE).read_bytes()
+    path.write_bytes(data)
+    return len(data)
+
+
 def sample_contacts() -> pd.DataFrame:
     """200 contacts as a CRM export gives them: a bundled, deterministic sample.
 
-    Columns: `external_id` (nullable integers; a few missing, a few duplicated),
+    Columns: `external_id` (text, as written; a few missing, a few duplicated),
     `first_name`, `last_name` (unicode), `email` (padded, mis-cased or invalid ones),
     `phone` (E.164, Australian and US national formats, junk), `timezone` (valid,
     mis-cased, invalid), `locale` (`en_AU`, `en-au`, `fr`, junk), `plan`
@@ -48,7 +56,7 @@ def sample_contacts() -> pd.DataFrame:
     with source.open("r", encoding="utf-8") as fh:
         frame = pd.read_csv(
             fh,
-            dtype={"external_id": "Int64", **{c: "string" for c in _TEXT_COLUMNS}},
+            dtype={c: "string" for c in ("external_id", *_TEXT_COLUMNS)},
             keep_default_na=False,
             na_values=[""],
         )
@@ -74,17 +82,19 @@ def _shorten(text: Any, width: int) -> str:
     return value if len(value) <= width else value[: width - 1] + "…"
 
 
-def _failed_rows_table(contacts: pd.DataFrame, result: pd.DataFrame) -> pd.DataFrame:
-    """One line per row that was not sent: which row, which field, and why (the message
-    quotes the offending value)."""
-    bad = result[~result["status"].isin(SENT_STATUSES)]
+def _rows_table(
+    contacts: pd.DataFrame, result: pd.DataFrame, rows: pd.Series, prefix: str
+) -> pd.DataFrame:
+    """One line per row of mask `rows`: which row, which field, and why (the message quotes
+    the offending value), from the result's `<prefix>_field` and `<prefix>_message`."""
+    bad = result[rows.to_numpy()]
     table = pd.DataFrame(
         {
             "row": bad.index,
             "external_id": contacts.loc[bad.index, "external_id"].astype("string").to_numpy(),
             "status": bad["status"].astype("string").to_numpy(),
-            "field": bad["error_field"].fillna("-").to_numpy(),
-            "why": [_shorten(m, 96) for m in bad["error_message"]],
+            "field": bad[f"{prefix}_field"].fillna("-").to_numpy(),
+            "why": [_shorten(m, 96) for m in bad[f"{prefix}_message"]],
         }
     )
     if table["status"].nunique() <= 1:
@@ -112,18 +122,27 @@ def run_demo(*, progress: ProgressLike = None, out: TextIO | None = None) -> int
         result = upsert(contacts, default_region="AU", progress=progress, client=client)
         say(str(summary(result)))
 
-        failed = _failed_rows_table(contacts, result)
+        not_sent = ~result["status"].isin(SENT_STATUSES)
+        failed = _rows_table(contacts, result, not_sent, "error")
         if len(failed):
             say()
             say(f"The {len(failed)} rows that were not upserted, and why:")
             say(format_table(failed))
+        without = _rows_table(contacts, result, result["warning_field"].notna(), "warning")
+        if len(without):
+            say()
+            say(
+                f"The {len(without)} rows upserted without a field they had (an unusable "
+                "value is left out, never sent), and why:"
+            )
+            say(format_table(without.drop(columns="status", errors="ignore")))
         stored = int(result["status"].eq("upserted").sum())
         say()
         say(
             f"The sandbox now holds {sum(1 for _ in client.paginate('/users'))} users "
             f"({stored} rows upserted); fix the rows "
             "above in pandas and upsert just those again: "
-            "df.loc[result.status.ne('upserted')]."
+            "df.loc[result.status.ne('upserted') | result.warning_field.notna()]."
         )
 
         say.heading("2. Campaigns in the project")
@@ -180,8 +199,9 @@ def run_demo(*, progress: ProgressLike = None, out: TextIO | None = None) -> int
 
     say()
     say(
-        "Next: notebooks/quickstart.ipynb, or the same against a file: "
-        "spotzee-frames --sandbox upsert contacts.csv --report errors.csv"
+        "Next: notebooks/quickstart.ipynb, or the same from a file: "
+        "spotzee-frames demo --write-sample contacts.csv, then "
+        "spotzee-frames --sandbox upsert contacts.csv --default-region AU --report errors.csv"
     )
     return 0
 

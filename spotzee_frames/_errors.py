@@ -12,6 +12,9 @@ means the whole call could not go on (bad configuration, bad key, refused guard)
     ├── WebhookVerificationError    a webhook's signature or timestamp does not check out
     ├── LedgerError                 a ledger file cannot be used (not a ledger, unreadable)
     │   └── LedgerBusyError         another run is writing the same ledger right now
+    ├── IntegrationStateError       a Salesforce integration cannot sync now (paused, locked…)
+    ├── SalesforceError             a Salesforce call failed (after any retries)
+    │   └── SalesforceSessionError  the session expired or the login was refused
     ├── TransportError              the network failed (after any retries)
     └── APIError                    Spotzee answered with an error envelope
         ├── MissingRouteError       the server has no such route (404/405, no envelope)
@@ -43,6 +46,7 @@ __all__ = [
     "ConfigurationError",
     "ConflictError",
     "InsecureTransportError",
+    "IntegrationStateError",
     "Interrupted",
     "InvalidRequestError",
     "KeyScopeError",
@@ -53,6 +57,8 @@ __all__ = [
     "PermissionDeniedError",
     "QuotaExceededError",
     "RateLimitError",
+    "SalesforceError",
+    "SalesforceSessionError",
     "ServerError",
     "SpotzeeError",
     "TargetStateError",
@@ -113,6 +119,48 @@ class LedgerBusyError(LedgerError):
     names the process that holds it."""
 
 
+class IntegrationStateError(SpotzeeError):
+    """A Salesforce integration cannot sync now; nothing was pulled or sent.
+
+    `reason` is `inactive` (paused: `resume()` first), `incomplete` (no objects to sync) or
+    `locked` (another run of the same integration holds its state file).
+    """
+
+    def __init__(self, message: str, *, reason: str) -> None:
+        super().__init__(message)
+        self.reason = reason
+
+
+class SalesforceError(SpotzeeError):
+    """A Salesforce call failed, after any retries (or was refused outright).
+
+    `status_code` is the HTTP status (None for a network failure), `error_code`
+    Salesforce's `errorCode` (`MALFORMED_QUERY`, `INVALID_FIELD`, `REQUEST_LIMIT_EXCEEDED`…,
+    or `network_error`), `attempts` how many tries were made. When a sync stopped on it,
+    `result` holds the result frame of what was done before.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        status_code: int | None = None,
+        error_code: str | None = None,
+        attempts: int = 1,
+    ) -> None:
+        super().__init__(message)
+        self.message = message
+        self.status_code = status_code
+        self.error_code = error_code
+        self.attempts = attempts
+        self.result: Any = None
+
+
+class SalesforceSessionError(SalesforceError):
+    """The Salesforce session has expired or is not valid, or the login was refused:
+    connect again (`salesforce.connect()`)."""
+
+
 class TransportError(SpotzeeError):
     """The request got no usable answer, after any retries: no answer at all (connection,
     timeout…; code `network_error` or `timeout`) or one that cannot be read (`invalid_response`).
@@ -157,8 +205,8 @@ class APIError(SpotzeeError):
         self.enveloped = enveloped
         self.method = method
         self.path = path
-        # Set when a 401/403 stops an upsert or trigger run part-way: the result frame of
-        # what was done before it (rows not reached are `interrupted`).
+        # Set when a 401/403 or a missing route stops a sending run part-way: the result
+        # frame of what was done before it (rows not reached are `interrupted`).
         self.result: Any = None
 
     def __str__(self) -> str:

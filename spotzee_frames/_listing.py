@@ -1,5 +1,6 @@
-"""What exists in a project, as typed DataFrames: campaigns, journeys, users and events,
-plus single look-ups and the one state change the trigger flow needs (`schedule_campaign`).
+"""What exists in a project, as typed DataFrames: campaigns, journeys, users, events and
+their counts, lists and tags, plus single look-ups and the one state change the trigger
+flow needs (`schedule_campaign`).
 
 Every listing walks all pages (100 results a page) and returns a frame with a RangeIndex
 and the resource's `id` as a column. Columns have real dtypes (nullable `Int64` ids and
@@ -21,6 +22,7 @@ import pandas as pd
 
 from ._client import Client, Response, resolve_client
 from ._errors import APIError, ValidationError
+from ._progress import ProgressLike, Reporter, check_progress, make_reporter
 
 __all__ = [
     "CAMPAIGN_STATES",
@@ -29,15 +31,18 @@ __all__ = [
     "JOURNEY_STATUSES",
     "campaign",
     "campaigns",
+    "event_counts",
     "events",
     "fetch_campaign",
     "fetch_journey",
     "journey",
     "journeys",
+    "lists",
     "nullable_column",
     "positive_int",
     "records_frame",
     "schedule_campaign",
+    "tags",
     "to_int",
     "to_rfc3339",
     "to_utc_times",
@@ -281,10 +286,29 @@ def _list(
     path: str,
     params: Mapping[str, Any],
     client: Client | None,
+    progress: ProgressLike = None,
 ) -> list[dict[str, Any]]:
-    return [
-        r for r in resolve_client(client).paginate(path, params, limit=100) if isinstance(r, dict)
-    ]
+    """Every record of a listing, 100 a page. A listing of more than one page shows its
+    progress as `progress=` says (see `upsert`); one page shows nothing."""
+    check_progress(progress)
+    reporter: Reporter | None = None
+    desc = path.strip("/")
+
+    def on_page(count: int, total: int | None) -> None:
+        nonlocal reporter
+        if reporter is None:
+            if total is not None and total <= count:
+                return  # all of it came in one page
+            reporter = make_reporter(progress, desc=desc, total=total or count)
+        reporter.total = max(reporter.total, reporter.done + count, total or 0)
+        reporter.advance(count)
+
+    pages = resolve_client(client).paginate(path, params, limit=100, on_page=on_page)
+    try:
+        return [r for r in pages if isinstance(r, dict)]
+    finally:
+        if reporter is not None:
+            reporter.close()
 
 
 # -- campaigns ---------------------------------------------------------------------------
@@ -302,14 +326,17 @@ def _campaign_frame(records: Iterable[Mapping[str, Any]]) -> pd.DataFrame:
     )
 
 
-def campaigns(client: Client | None = None, **filters: Any) -> pd.DataFrame:
+def campaigns(
+    client: Client | None = None, *, progress: ProgressLike = None, **filters: Any
+) -> pd.DataFrame:
     """Every campaign of the project as a typed frame (one row per campaign).
 
     `filters` are passed as query parameters (`q=`, `sort=`, `direction=`, …). The
     `delivery` counters are flattened to `delivery_sent`, `delivery_total`,
-    `delivery_opens`, `delivery_clicks` and `delivery_bounced`.
+    `delivery_opens`, `delivery_clicks` and `delivery_bounced`. A listing of more than
+    one page (100 a page) shows its progress as `progress=` says (as in `upsert`).
     """
-    return _campaign_frame(_list("/campaigns", _filters(filters), client))
+    return _campaign_frame(_list("/campaigns", _filters(filters), client, progress))
 
 
 def positive_int(value: Any, name: str, *, noun: str = "integer") -> int:
@@ -390,11 +417,14 @@ def _journey_frame(records: Iterable[Mapping[str, Any]]) -> pd.DataFrame:
     )
 
 
-def journeys(client: Client | None = None, **filters: Any) -> pd.DataFrame:
+def journeys(
+    client: Client | None = None, *, progress: ProgressLike = None, **filters: Any
+) -> pd.DataFrame:
     """Every journey of the project as a typed frame; `stats` (step type → count) is
     flattened to `stats_<step type>` Int64 columns: `stats_entrance`, `stats_delay`,
-    `stats_action`, `stats_gate` and `stats_exit` always, others when a journey has them."""
-    return _journey_frame(_list("/journeys", _filters(filters), client))
+    `stats_action`, `stats_gate` and `stats_exit` always, others when a journey has them.
+    `progress=` as in `campaigns`."""
+    return _journey_frame(_list("/journeys", _filters(filters), client, progress))
 
 
 def fetch_journey(journey_id: int, *, client: Client | None = None) -> dict[str, Any]:
@@ -422,14 +452,20 @@ def _expand(frame: pd.DataFrame, column: str, prefix: str) -> pd.DataFrame:
 
 
 def users(
-    client: Client | None = None, *, expand_data: bool = False, **filters: Any
+    client: Client | None = None,
+    *,
+    expand_data: bool = False,
+    progress: ProgressLike = None,
+    **filters: Any,
 ) -> pd.DataFrame:
     """Every user (contact) of the project as a typed frame.
 
     Custom attributes stay in the `data` column as dicts; `expand_data=True` also adds one
-    `data_<key>` column per attribute (nullable dtypes), handy for filtering.
+    `data_<key>` column per attribute (nullable dtypes), handy for filtering. A listing
+    of more than one page (100 users a page) shows its progress as `progress=` says (as
+    in `upsert`: a bar in Jupyter or a terminal by default).
     """
-    frame = _typed_frame(_list("/users", _filters(filters), client), USER_COLUMNS)
+    frame = _typed_frame(_list("/users", _filters(filters), client, progress), USER_COLUMNS)
     return _expand(frame, "data", "data_") if expand_data else frame
 
 
@@ -446,6 +482,35 @@ def _event_record(raw: Mapping[str, Any]) -> dict[str, Any]:
     return record
 
 
+def _event_params(
+    start: str | dt.datetime | dt.date | pd.Timestamp,
+    end: str | dt.datetime | dt.date | pd.Timestamp,
+    *,
+    external_id: str | int | None,
+    anonymous_id: str | None,
+    event_name: str | None,
+    campaign_id: int | Sequence[int] | None,
+) -> dict[str, Any]:
+    """The time window and filters that `GET /events` and its aggregations share."""
+    params: dict[str, Any] = {
+        "from": to_rfc3339(start, name="start"),
+        "to": to_rfc3339(end, name="end"),
+    }
+    if pd.Timestamp(params["from"]) >= pd.Timestamp(params["to"]):
+        raise ValidationError(f"start ({params['from']}) must be before end ({params['to']})")
+    if external_id is not None:
+        params["external_id"] = str(external_id)
+    if anonymous_id is not None:
+        params["anonymous_id"] = anonymous_id
+    if event_name is not None:
+        params["event_name"] = event_name
+    if campaign_id is not None:
+        several = isinstance(campaign_id, list | tuple | set | np.ndarray | pd.Series | pd.Index)
+        ids: list[Any] = list(cast(Iterable[Any], campaign_id)) if several else [campaign_id]
+        params["campaign_id"] = [_check_id(c, "campaign_id") for c in ids]
+    return params
+
+
 def events(
     start: str | dt.datetime | dt.date | pd.Timestamp,
     end: str | dt.datetime | dt.date | pd.Timestamp,
@@ -457,6 +522,7 @@ def events(
     include_payload: bool = False,
     direction: Literal["asc", "desc"] | None = None,
     client: Client | None = None,
+    progress: ProgressLike = None,
 ) -> pd.DataFrame:
     """Events from `start` (inclusive) to `end` (exclusive), one row per event.
 
@@ -465,27 +531,101 @@ def events(
     `external_id` / `anonymous_id`, so the frame joins to a frame of users; `data` (the
     event payload, as a dict) is filled only with `include_payload=True`.
     """
-    params: dict[str, Any] = {
-        "from": to_rfc3339(start, name="start"),
-        "to": to_rfc3339(end, name="end"),
-    }
-    if pd.Timestamp(params["from"]) >= pd.Timestamp(params["to"]):
-        raise ValidationError(f"start ({params['from']}) must be before end ({params['to']})")
+    params = _event_params(
+        start,
+        end,
+        external_id=external_id,
+        anonymous_id=anonymous_id,
+        event_name=event_name,
+        campaign_id=campaign_id,
+    )
     if direction is not None and direction not in ("asc", "desc"):
         raise ValidationError(f"direction must be 'asc' or 'desc', not {direction!r}")
-    if external_id is not None:
-        params["external_id"] = str(external_id)
-    if anonymous_id is not None:
-        params["anonymous_id"] = anonymous_id
-    if event_name is not None:
-        params["event_name"] = event_name
-    if campaign_id is not None:
-        several = isinstance(campaign_id, list | tuple | set | np.ndarray | pd.Series | pd.Index)
-        ids: list[Any] = list(cast(Iterable[Any], campaign_id)) if several else [campaign_id]
-        params["campaign_id"] = [_check_id(c, "campaign_id") for c in ids]
     if include_payload:
         params["include_payload"] = "true"
     if direction is not None:
         params["direction"] = direction
-    records = [_event_record(r) for r in _list("/events", params, client)]
+    records = [_event_record(r) for r in _list("/events", params, client, progress)]
     return _typed_frame(records, EVENT_COLUMNS)
+
+
+GroupBy = Literal["event_name", "campaign", "user", "day"]
+GROUP_BY: tuple[str, ...] = ("event_name", "campaign", "user", "day")
+# The columns each grouping gives, ahead of the counts.
+_GROUP_COLUMNS = {
+    "event_name": "event_name:str",
+    "campaign": "campaign_id:int",
+    "user": "external_id:str anonymous_id:str",
+    "day": "day:time",
+}
+_COUNT_COLUMNS = "count:int unique_user_count:int first_seen_at:time last_seen_at:time"
+
+
+def event_counts(
+    start: str | dt.datetime | dt.date | pd.Timestamp,
+    end: str | dt.datetime | dt.date | pd.Timestamp,
+    *,
+    group_by: GroupBy | Sequence[GroupBy] = "event_name",
+    external_id: str | int | None = None,
+    anonymous_id: str | None = None,
+    event_name: str | None = None,
+    campaign_id: int | Sequence[int] | None = None,
+    client: Client | None = None,
+) -> pd.DataFrame:
+    """Event counts from `start` (inclusive) to `end` (exclusive), counted by the server
+    (`GET /events/aggregations`), one row per group.
+
+    `group_by` is one of `event_name`, `campaign`, `user`, `day`, or several of them.
+    Columns: the groups' (`event_name`; `campaign_id`; `external_id` and `anonymous_id`;
+    `day`, midnight UTC), then `count`, `unique_user_count`, `first_seen_at`,
+    `last_seen_at`. Filters and the time window are those of `events()`.
+    """
+    groups = [group_by] if isinstance(group_by, str) else list(group_by)
+    if not groups:
+        raise ValidationError(f"group_by must name at least one of {', '.join(GROUP_BY)}")
+    for group in groups:
+        if group not in GROUP_BY:
+            raise ValidationError(
+                f"group_by must be one of {', '.join(map(repr, GROUP_BY))}; got {group!r}"
+            )
+    groups = list(dict.fromkeys(groups))
+    params = _event_params(
+        start,
+        end,
+        external_id=external_id,
+        anonymous_id=anonymous_id,
+        event_name=event_name,
+        campaign_id=campaign_id,
+    )
+    params["group_by"] = groups
+    records = [_event_record(r) for r in _list("/events/aggregations", params, client)]
+    spec = " ".join([*(_GROUP_COLUMNS[g] for g in groups), _COUNT_COLUMNS])
+    return _typed_frame(records, _columns(spec))
+
+
+# -- lists and tags ----------------------------------------------------------------------
+
+LIST_TYPES = ("static", "dynamic")
+LIST_STATES = ("draft", "ready", "loading")
+LIST_COLUMNS = _columns(
+    "id:int project_id:int name:str type:category state:category rule:object version:int "
+    "users_count:int tags:list is_visible:bool refreshed_at:time created_at:time "
+    "updated_at:time",
+    type=LIST_TYPES,
+    state=LIST_STATES,
+)
+TAG_COLUMNS = _columns("id:int project_id:int name:str created_at:time updated_at:time")
+
+
+def lists(client: Client | None = None, **filters: Any) -> pd.DataFrame:
+    """Every list of the project as a typed frame (`type` static/dynamic and `state`
+    draft/ready/loading categorical; a dynamic list's `rule` as a dict; `users_count`
+    NA where the server gives none). `filters` are query parameters (`type=`, `q=`, …).
+    There is no API route that adds users to a static list."""
+    return _typed_frame(_list("/lists", _filters(filters), client), LIST_COLUMNS)
+
+
+def tags(client: Client | None = None, **filters: Any) -> pd.DataFrame:
+    """Every tag of the project as a typed frame: `id`, `project_id`, `name`,
+    `created_at`, `updated_at`."""
+    return _typed_frame(_list("/tags", _filters(filters), client), TAG_COLUMNS)

@@ -49,6 +49,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from phonenumbers import PhoneMetadata
 
+from . import _spelling as spell
 from ._errors import ValidationError
 from ._mapping import FIRST_CLASS, ID_FIELDS
 
@@ -77,12 +78,15 @@ class FieldResult:
     `missing`: bool array, True where the row has no value (NA, NaN, None, blank string).
     `invalid`: bool array, True where the row has a value that cannot be used.
     `messages`: `{position: message}` for the invalid rows.
+    `extensions`: for phones, the extension each number was written with (`x88321` →
+    `"88321"`; E.164 has no room for one), None where none; None when no row has one.
     """
 
     values: np.ndarray
     missing: np.ndarray
     invalid: np.ndarray
     messages: dict[int, str]
+    extensions: np.ndarray | None = None
 
     def to_series(self, index: pd.Index | None = None) -> pd.Series:
         """The normalised values as a `string` Series (NA where missing or invalid)."""
@@ -256,7 +260,11 @@ def _categorical(values: pd.Series, normalise: Callable[[pd.Series], FieldResult
     missing = cats.missing[safe] | na
     invalid = cats.invalid[safe] & ~na
     messages = {int(p): cats.messages[int(safe[p])] for p in np.flatnonzero(invalid)}
-    return FieldResult(out, missing, invalid, messages)
+    extensions = None
+    if cats.extensions is not None:
+        extensions = cats.extensions[safe]
+        extensions[na] = None
+    return FieldResult(out, missing, invalid, messages, extensions)
 
 
 # --- identifiers ----------------------------------------------------------------------------
@@ -294,11 +302,16 @@ def _exact_float_limit(dtype: Any) -> int:
 
 
 def _rounded_id(value: np.floating | float, exact: int) -> str:
+    head = (
+        f"{value!s} cannot be trusted as an id: past 2**{exact.bit_length() - 1} a float "
+        "skips integers, so the id may have been rounded already"
+    )
+    if spell.is_cli():
+        return f"{head}; write the ids as text in the file"
     return (
-        f"{value!s} cannot be trusted as an id: past 2**{exact.bit_length() - 1} a "
-        "float column skips integers, so the id may have been rounded already (a blank cell "
-        "in a CSV column of ids makes it float); read the column as text, e.g. "
-        "pd.read_csv(..., dtype={'<column>': str}), or as Int64"
+        f"{head} (a blank cell in a CSV column of ids makes it float); read the column as "
+        "text, e.g. with spotzee_frames.read_file(path) or "
+        "pd.read_csv(..., dtype={'<column>': str})"
     )
 
 
@@ -518,10 +531,10 @@ def _phone_value(region: str | None) -> _PerValue:
         except phonenumbers.NumberParseException as exc:
             if exc.error_type == phonenumbers.NumberParseException.INVALID_COUNTRY_CODE:
                 hint = (
-                    "it is not in international format (+...); pass default_region= to "
-                    "read national numbers"
+                    "it is not in international format (+...); pass "
+                    f"{spell.option('default_region')} to read national numbers"
                     if region is None
-                    else f"it has no valid country code (default_region={region!r})"
+                    else f"it has no valid country code ({spell.option('default_region', region)})"
                 )
                 return None, f"{_short(text)} cannot be read as a phone number: {hint}"
             return None, f"{_short(text)} cannot be read as a phone number: {exc._msg}"
@@ -533,13 +546,51 @@ def _phone_value(region: str | None) -> _PerValue:
         # a possible AU length), so it must be a valid number of that region.
         if not text.startswith("+") and not phonenumbers.is_valid_number(num):
             where = phonenumbers.region_code_for_number(num) or region
-            return None, (
-                f"{_short(text)} is not a valid {where} number; write numbers from other "
-                "countries in international format (+...)"
-            )
-        return phonenumbers.format_number(num, _PNF), None
+            return None, f"{_short(text)} {_not_valid_reason(text, where)}"
+        e164 = phonenumbers.format_number(num, _PNF)
+        return (f"{e164}{_EXTENSION}{num.extension}" if num.extension else e164), None
 
     return parse
+
+
+def _not_valid_reason(text: str, region: str | None) -> str:
+    """Why a number written without a country code is no valid number of `region`: one
+    written the local way (with the region's trunk prefix, like AU's 0) is simply not
+    allocated there; a short one is no number anywhere; only a long one may well be
+    another country's."""
+    digits = re.sub(r"\D", "", text)
+    metadata = PhoneMetadata.metadata_for_region(region or "")
+    prefix = metadata.national_prefix if metadata is not None else None
+    if prefix and digits.startswith(prefix):
+        return f"is not a valid {region} number: no {region} number is allocated like that"
+    if len(digits) < _FOREIGN_MIN_DIGITS:
+        return f"is not a valid {region} number"
+    return (
+        f"is not a valid {region} number; write numbers from other countries in "
+        "international format (+...)"
+    )
+
+
+# The fewest digits a foreign number written without its country code has in practice.
+_FOREIGN_MIN_DIGITS = 8
+
+# How `_phone_value` hands on an extension with the number: E.164 never holds a `;`.
+_EXTENSION = ";ext="
+
+
+def _split_extensions(result: FieldResult, rows: np.ndarray | None = None) -> FieldResult:
+    """Move the extensions `_phone_value` appended to the numbers into `extensions`;
+    only the positions `rows` (all by default) went through `_phone_value`."""
+    values = result.values
+    candidates = range(len(values)) if rows is None else rows.tolist()
+    at = [i for i in candidates if isinstance(v := values[i], str) and _EXTENSION in v]
+    if not at:
+        return result
+    values = values.copy()
+    extensions = np.full(len(values), None, dtype=object)
+    for i in at:
+        values[i], extensions[i] = values[i].split(_EXTENSION, 1)
+    return FieldResult(values, result.missing, result.invalid, result.messages, extensions)
 
 
 _CC_TABLE = np.zeros(1000, dtype=bool)
@@ -653,7 +704,7 @@ def normalize_phone(
             values, lambda s: normalize_phone(s, default_region=default_region, column=column)
         )
     if not _is_stringish(values):
-        return _via_objects(values, field, column, _phone_value(region))
+        return _split_extensions(_via_objects(values, field, column, _phone_value(region)))
     text = pc.ascii_trim_whitespace(_arrow_text(values))
     na = np.asarray(text.is_null().to_numpy(zero_copy_only=False), dtype=bool)
     blank = _np_bool(pc.equal(text, ""))
@@ -674,6 +725,7 @@ def normalize_phone(
     out = np.full(n, None, dtype=object)
     errors: dict[int, str] = {}
     slow = ~missing & ~strict & ~loose
+    slow_rows = np.zeros(0, dtype=np.int64)
     if len(rows):
         ok, to_slow, errs = _fast_e164(candidates)
         if ok.all() and len(rows) == n and not loose.any():  # rows is 0..n-1
@@ -695,7 +747,8 @@ def normalize_phone(
         out[slow_rows] = vals
         missing[slow_rows[blank_slow]] = True
         errors.update(_errors_at(slow_rows, errs_arr))
-    return _finish(n, field, column, out, missing, errors)
+    # Only numbers phonenumbers parsed one by one can carry an extension.
+    return _split_extensions(_finish(n, field, column, out, missing, errors), slow_rows)
 
 
 # --- timezone -------------------------------------------------------------------------------

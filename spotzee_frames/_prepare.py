@@ -21,9 +21,10 @@ identity (their `external_id`, or their `anonymous_id` when they have no `extern
 from __future__ import annotations
 
 import bisect
+import contextvars
 import gc
 import itertools
-from collections.abc import Hashable, Iterable, Iterator, Mapping
+from collections.abc import Hashable, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -34,12 +35,20 @@ import numpy as np
 import orjson
 import pandas as pd
 
+from . import _spelling as spell
 from ._batching import encode_body
 from ._encoding import MISSING, NULL_POLICIES, NullPolicy, encode_column
 from ._errors import ValidationError
-from ._mapping import FIRST_CLASS, ID_FIELDS, ResolvedMapping, resolve_mapping
+from ._mapping import (
+    FIRST_CLASS,
+    ID_FIELDS,
+    MappingSpec,
+    ResolvedMapping,
+    id_suggestions,
+    resolve_mapping,
+)
 from ._normalize import FieldResult, normalize_field
-from ._results import ResultBuilder
+from ._results import STATUSES, ResultBuilder, place_word
 from ._schema import (
     DTYPE_CHECK,
     FIELD_FAMILIES,
@@ -48,25 +57,45 @@ from ._schema import (
     row_failures,
     source_schema,
 )
+from ._warnings import NumericIdWarning, warn
 
 __all__ = [
     "DUPLICATE_POLICIES",
+    "INVALID_FIELD_POLICIES",
+    "OMITTABLE_FIELDS",
     "DuplicatePolicy",
+    "InvalidFieldPolicy",
     "Prepared",
     "RowProblem",
     "combine_problems",
     "duplicate_problems",
+    "external_ids",
+    "missing_id_message",
     "prepare",
+    "split_invalid_fields",
+    "warn_numeric_ids",
 ]
 
 DuplicatePolicy = Literal["reject", "first", "last"]
 DUPLICATE_POLICIES: tuple[str, ...] = ("reject", "first", "last")
+InvalidFieldPolicy = Literal["omit", "reject"]
+INVALID_FIELD_POLICIES: tuple[str, ...] = ("omit", "reject")
+#: Fields a row may be sent without when their value is unusable (`invalid_fields="omit"`);
+#: never an id: without it the row would be another user, or none.
+OMITTABLE_FIELDS: tuple[str, ...] = ("email", "phone", "timezone", "locale")
+#: Where a phone's extension goes, since E.164 has no room for one.
+EXTENSION_KEY = "phone_extension"
 
 # Error codes for rows held back before sending (the server's own codes where one fits).
 CODE_INVALID = "parameter_invalid_format"
 CODE_NO_ID = "parameter_missing"
 CODE_NOT_ENCODABLE = "value_not_encodable"
 CODE_DUPLICATE = "duplicate_external_id"
+CODE_EXTENSION_NOT_SENT = "phone_extension_not_sent"
+
+#: One column's problems: (target, error code, {row position: message}).
+Source = tuple[str, str, dict[int, str]]
+Sources = list[Source]
 
 
 @dataclass(frozen=True)
@@ -140,8 +169,11 @@ class Prepared:
 
     `sendable` holds the positions (in the input frame) of the rows that will be sent, in
     frame order; `payloads(start, stop)` builds the payload dicts of `sendable[start:stop]`.
-    `problems` explains every row that is held back. `external_id` and `anonymous_id`
-    are the rows' normalised ids (None where absent), by input position.
+    `problems` explains every row that is held back; `warnings` the rows sent without a
+    field (`invalid_fields="omit"`, an extension with nowhere to go). `notes` say which
+    headers were matched to a field by name (`'First Name' → data.first_name`).
+    `external_id` and `anonymous_id` are the rows' normalised ids (None where absent), by
+    input position.
     """
 
     index: pd.Index
@@ -150,6 +182,8 @@ class Prepared:
     sendable: np.ndarray
     external_id: np.ndarray
     problems: list[RowProblem]
+    warnings: RowProblem | None
+    notes: list[str]
     _columns: list[np.ndarray] = field(repr=False)
     _structs: Any = field(repr=False)
     _empty_data: list[int] = field(repr=False)
@@ -243,19 +277,25 @@ class Prepared:
         return out
 
     def result_builder(
-        self, *, sendable_status: str = "interrupted", extra: dict[str, str] | None = None
+        self,
+        *,
+        sendable_status: str = "interrupted",
+        extra: dict[str, str] | None = None,
+        statuses: Sequence[str] = STATUSES,
     ) -> ResultBuilder:
         """A result builder with the held-back rows filled in, sendable rows at a status."""
-        builder = ResultBuilder(self.index, initial=sendable_status, extra=extra)
+        builder = ResultBuilder(
+            self.index, statuses=statuses, initial=sendable_status, extra=extra, warnings=True
+        )
         builder.set_text("external_id", slice(None), self.external_id)
-        for problem in self.problems:
-            builder.set_error(
-                problem.positions,
-                problem.status,
-                problem.codes,
-                field=problem.fields,
-                message=problem.messages,
+        if self.warnings is not None:
+            builder.set_warning(
+                self.warnings.positions,
+                self.warnings.codes,
+                field=self.warnings.fields,
+                message=self.warnings.messages,
             )
+        builder.set_problems(self.problems)
         return builder
 
 
@@ -268,29 +308,142 @@ def _label(index: pd.Index, position: int) -> str:
 
 
 def combine_problems(
-    n: int, sources: list[tuple[str, str, dict[int, str]]]
+    n: int,
+    sources: Sequence[Source],
+    *,
+    only: np.ndarray | None = None,
+    all_fields: bool = False,
+    status: str = "invalid",
 ) -> tuple[np.ndarray, RowProblem | None]:
-    """Combine per-column problems: per row the first field's code, all the messages."""
+    """Combine per-column problems: per row the first field's code, all the messages
+    (and with `all_fields`, every field named, `email, phone`). `only` (a row mask)
+    leaves the other rows out."""
     bad = np.zeros(n, dtype=bool)
     first: dict[int, tuple[str, str]] = {}
     texts: dict[int, list[str]] = {}
+    names: dict[int, list[str]] = {}
     for target, code, messages in sources:
         for pos, msg in messages.items():
+            if only is not None and not only[pos]:
+                continue
             if pos not in first:
                 first[pos] = (target, code)
                 texts[pos] = [msg]
+                names[pos] = [target]
             else:
                 texts[pos].append(msg)
+                if target not in names[pos]:
+                    names[pos].append(target)
     if not first:
         return bad, None
     positions = np.fromiter(first, dtype=np.int64, count=len(first))
     order = np.argsort(positions)
     positions = positions[order]
     bad[positions] = True
-    fields = np.array([first[int(p)][0] for p in positions], dtype=object)
+    if all_fields:
+        fields = np.array([", ".join(names[int(p)]) for p in positions], dtype=object)
+    else:
+        fields = np.array([first[int(p)][0] for p in positions], dtype=object)
     codes = np.array([first[int(p)][1] for p in positions], dtype=object)
     msgs = np.array(["; ".join(texts[int(p)]) for p in positions], dtype=object)
-    return bad, RowProblem(positions, "invalid", codes, fields, msgs)
+    return bad, RowProblem(positions, status, codes, fields, msgs)
+
+
+def split_invalid_fields(
+    n: int,
+    sources: Sequence[Source],
+    omittable: Sequence[Source],
+    invalid_fields: str,
+    *,
+    notices: Sequence[Source] = (),
+) -> tuple[np.ndarray, RowProblem | None, RowProblem | None]:
+    """Decide which rows are held back: (held back mask, why, the warnings of the rows
+    that are sent).
+
+    `sources` are problems that hold a row back whatever the policy; `omittable` those of
+    fields a row can go without (`OMITTABLE_FIELDS`); `notices` never hold a row back
+    (something the row is sent without, e.g. a phone extension with nowhere to go). With
+    `invalid_fields="reject"` both `sources` and `omittable` hold rows back. With `"omit"`
+    a row held back by nothing else is sent without those fields, and its warning says
+    which were left out and why; a row held back anyway lists them among its reasons, so
+    nothing is ever unexplained."""
+    if invalid_fields == "reject":
+        held, problem = combine_problems(n, [*sources, *omittable])
+        sent_without: Sources = []
+    else:
+        held, _ = combine_problems(n, sources)
+        problem = combine_problems(n, [*sources, *omittable], only=held)[1] if held.any() else None
+        sent_without = [
+            (target, code, {p: f"{m}; sent without {target}" for p, m in messages.items()})
+            for target, code, messages in omittable
+        ]
+    _, warned = combine_problems(
+        n, [*sent_without, *notices], only=~held, all_fields=True, status="sent"
+    )
+    return held, problem, warned
+
+
+def _is_numeric(values: pd.Series) -> bool:
+    dtype = values.dtype
+    if pd.api.types.is_bool_dtype(dtype):
+        return False
+    if pd.api.types.is_numeric_dtype(dtype):
+        return True
+    if pd.api.types.is_object_dtype(dtype):
+        head = values.iloc[:64].dropna()
+        if len(head) and isinstance(head.iloc[0], str):
+            return False  # text ids (the usual object column): no scan of every value
+        kind = pd.api.types.infer_dtype(values, skipna=True)
+        return kind in ("integer", "floating", "mixed-integer-float", "decimal")
+    return False
+
+
+def warn_numeric_ids(frame: pd.DataFrame, fields: Mapping[str, Hashable]) -> None:
+    """One `NumericIdWarning` naming every id field fed by a numeric column: its ids were
+    numbers before they were text, so any leading zeros are already gone."""
+    numeric = [
+        (name, fields[name])
+        for name in ID_FIELDS
+        if name in fields and _is_numeric(frame[fields[name]]) and frame[fields[name]].notna().any()
+    ]
+    if not numeric:
+        return
+    said = ", ".join(
+        f"{name} comes from column {column!r} ({frame[column].dtype})" for name, column in numeric
+    )
+    column = numeric[0][1]
+    if spell.is_cli():  # the CLI reads text as written: the file itself holds numbers
+        fix = "store the ids as text in the file (a string column)"
+    else:
+        fix = (
+            "read the file with spotzee_frames.read_file(path), which keeps ids as "
+            f"written, or pd.read_csv(path, dtype={{{column!r}: str}}); if the ids really "
+            f"are numbers, pass the column as text (df[{column!r}].astype('string'))"
+        )
+    warn(
+        f"{said}, which holds numbers: any leading zeros were lost before they reached "
+        f"this call (0000001 became 1 and is sent as '1', another user than '0000001'); "
+        f"{fix}.",
+        NumericIdWarning,
+    )
+
+
+def missing_id_message(columns: Iterable[Hashable], needs: str) -> str:
+    """Why no row can be sent when no column gives an id: `needs` ("external_id or
+    anonymous_id"), the columns that look like one (suggested, never picked), and how
+    to map one."""
+    columns = list(columns)
+    suggested = id_suggestions(columns)
+    example = suggested[0] if suggested else "CustomerID"
+    if suggested:
+        listed = ", ".join(repr(c) for c in suggested)
+        looks = f"{listed} look{'s' if len(suggested) == 1 else ''} like an id; if it is, "
+    else:
+        looks = "name a column 'external_id' or "
+    return (
+        f"no column gives {needs}, so no row can be sent; {looks}map it: "
+        f"{spell.mapping(example, 'external_id')}; columns are {columns!r}"
+    )
 
 
 def duplicate_problems(
@@ -315,6 +468,7 @@ def duplicate_problems(
     dup_rows = rows_in[dup]
     order = np.argsort(codes, kind="stable")
     bounds = np.flatnonzero(np.diff(codes[order])) + 1
+    word = place_word(index)
     for group in np.split(order, bounds):
         rows = dup_rows[group]
         label = keys[rows[0]]
@@ -325,7 +479,7 @@ def duplicate_problems(
                 for r in rows[1:]:
                     problems[int(r)] = (
                         "skipped",
-                        f"same {what} {label!r} and same values as row {_label(index, kept)}, "
+                        f"same {what} {label!r} and same values as {word} {_label(index, kept)}, "
                         "which is sent",
                     )
             else:
@@ -333,8 +487,9 @@ def duplicate_problems(
                 for r in rows:
                     problems[int(r)] = (
                         "invalid",
-                        f"{what} {label!r} is on rows {others} with different values; keep "
-                        "one (duplicates='first' or 'last') or fix the data",
+                        f"{what} {label!r} is on {word}s {others} with different values; "
+                        f"keep one ({spell.option('duplicates', 'first')} or 'last') or fix "
+                        "the data",
                     )
         else:
             kept = int(rows[0] if policy == "first" else rows[-1])
@@ -342,8 +497,8 @@ def duplicate_problems(
                 if int(r) != kept:
                     problems[int(r)] = (
                         "skipped",
-                        f"{what} {label!r} also on row {_label(index, kept)}, which is sent "
-                        f"instead (duplicates={policy!r})",
+                        f"{what} {label!r} also on {word} {_label(index, kept)}, which is "
+                        f"sent instead ({spell.option('duplicates', policy)})",
                     )
     out: list[RowProblem] = []
     for status in ("invalid", "skipped"):
@@ -392,6 +547,28 @@ def _surely_distinct(ids: np.ndarray, rows: np.ndarray) -> bool:
     return bool(pd.Index(subset, dtype=object, copy=False).is_unique)
 
 
+def external_ids(
+    frame: pd.DataFrame, mapping: Mapping[Hashable, str | None] | None, *, purpose: str
+) -> tuple[np.ndarray, list[tuple[str, str, dict[int, str]]]]:
+    """Each row's `external_id` (a column named like it, or `mapping=`; normalised as ids
+    are), None where it has none, and the problems of those rows (`combine_problems`
+    sources). `purpose` completes "names the user …" in messages."""
+    resolved = resolve_mapping(frame.columns, mapping, fields=("external_id",), rest_to_data=False)
+    if "external_id" not in resolved.fields:
+        raise ValidationError(
+            missing_id_message(frame.columns, f"external_id, which names the user {purpose}")
+        )
+    warn_numeric_ids(frame, resolved.fields)
+    column = resolved.fields["external_id"]
+    ids = normalize_field("external_id", frame[column], column=column)
+    missing = f"the row has no external_id, so it names no user {purpose}"
+    sources = [
+        ("external_id", CODE_NO_ID, dict.fromkeys(np.flatnonzero(ids.missing).tolist(), missing)),
+        ("external_id", CODE_INVALID, ids.messages),
+    ]
+    return np.asarray(ids.values, dtype=object), sources
+
+
 def check_choice(name: str, value: Any, choices: Iterable[str]) -> None:
     """Raise ValidationError unless `value` is one of `choices`, listing them."""
     options = tuple(choices)
@@ -403,29 +580,29 @@ def check_choice(name: str, value: Any, choices: Iterable[str]) -> None:
 @_no_gc()  # a context manager from contextlib also decorates
 def prepare(
     frame: pd.DataFrame,
-    mapping: Mapping[Hashable, str | None] | None = None,
+    mapping: MappingSpec | None = None,
     *,
     nulls: NullPolicy = "omit",
     default_region: str | None = None,
     exclude: Iterable[Hashable] | Hashable | None = (),
     duplicates: DuplicatePolicy = "reject",
+    invalid_fields: InvalidFieldPolicy = "reject",
 ) -> Prepared:
     """Validate, normalise and encode a frame of contacts; see the module docstring."""
     if not isinstance(frame, pd.DataFrame):
         raise ValidationError(f"expected a pandas DataFrame, got {type(frame).__name__}")
     check_choice("nulls", nulls, NULL_POLICIES)
     check_choice("duplicates", duplicates, DUPLICATE_POLICIES)
+    check_choice("invalid_fields", invalid_fields, INVALID_FIELD_POLICIES)
     resolved = resolve_mapping(frame.columns, mapping, exclude=exclude)
     if not any(f in resolved.fields for f in ID_FIELDS):
-        raise ValidationError(
-            "no column gives external_id or anonymous_id, so no row can be sent; name a "
-            "column 'external_id' or map one, e.g. mapping={'CustomerID': 'external_id'}; "
-            f"columns are {list(frame.columns)!r}"
-        )
+        raise ValidationError(missing_id_message(frame.columns, "external_id or anonymous_id"))
+    warn_numeric_ids(frame, resolved.fields)
     n = len(frame)
     index = frame.index
     null = MISSING if nulls == "omit" else None
-    sources: list[tuple[str, str, dict[int, str]]] = []
+    sources: Sources = []
+    omittable: Sources = []
 
     top_keys: list[str] = []
     top_cols: list[np.ndarray] = []
@@ -438,6 +615,7 @@ def prepare(
         {name: frame[column].array for name, column in resolved.fields.items()}, copy=False
     )
     unreadable = row_failures(source_schema({f: f for f in resolved.fields}), sources_view)
+    unreadable_fields = {f for f in resolved.fields if f"{DTYPE_CHECK}:{f}" in unreadable}
 
     # Columns are independent: work on two at a time. Most of the work happens in Arrow
     # and numpy, which release the GIL, so a second core really helps.
@@ -453,6 +631,7 @@ def prepare(
         )
         field_jobs = {
             name: pool.submit(
+                contextvars.copy_context().run,  # messages keep the caller's spelling
                 normalize_field,
                 name,
                 frame[resolved.fields[name]],
@@ -464,6 +643,7 @@ def prepare(
         }
         data_jobs = {
             key: pool.submit(
+                contextvars.copy_context().run,
                 encode_column,
                 frame[resolved.data[key]],
                 nulls=nulls,
@@ -479,18 +659,21 @@ def prepare(
         data_results = {key: data_jobs[key].result() for key in resolved.data}
 
     for name, res in field_results.items():
-        sources.append((name, CODE_INVALID, res.messages))
+        if name in OMITTABLE_FIELDS and name not in unreadable_fields:
+            omittable.append((name, CODE_INVALID, res.messages))
+        else:
+            sources.append((name, CODE_INVALID, res.messages))
         values = res.values
         if name in ID_FIELDS:
             ids[name] = values
             id_ok[name] = ~res.missing & ~res.invalid
-            fill: Any = MISSING  # an id is never sent as null
-        else:
-            fill = null
-        gap = res.missing | res.invalid
-        if gap.any():
+        if res.missing.any() or res.invalid.any():
             values = values.copy()
-            values[gap] = fill
+            # An id is never sent as null; an unusable value is left out, never sent as
+            # null either: that would erase the stored one (a row holding one is not sent
+            # at all unless invalid_fields="omit").
+            values[res.missing] = MISSING if name in ID_FIELDS else null
+            values[res.invalid] = MISSING
         top_keys.append(name)
         top_cols.append(values)
 
@@ -502,6 +685,30 @@ def prepare(
         data_keys.append(key)
         data_cols.append(enc.values)
         data_missing.append(enc.missing)
+
+    notes = [f"{c!r} → {t}" for c, t in resolved.matched.items()]
+    phone = field_results.get("phone")
+    extension_warnings: Sources = []
+    if phone is not None and phone.extensions is not None:
+        has_ext = np.asarray(pd.notna(phone.extensions), dtype=bool)
+        column = resolved.fields["phone"]
+        if EXTENSION_KEY not in resolved.data:
+            data_keys.append(EXTENSION_KEY)
+            extensions = phone.extensions.copy()
+            extensions[~has_ext] = MISSING
+            data_cols.append(extensions)
+            data_missing.append(~has_ext)
+            notes.append(f"extensions in {column!r} → data.{EXTENSION_KEY}")
+        else:
+            given = data_cols[data_keys.index(EXTENSION_KEY)]
+            owner = resolved.data[EXTENSION_KEY]
+            lost = {
+                int(p): f"phone (column {column!r}): extension {phone.extensions[p]!r} not "
+                f"sent, data.{EXTENSION_KEY} comes from column {owner!r}"
+                for p in np.flatnonzero(has_ext)
+                if given[p] is MISSING or str(given[p]) != phone.extensions[p]
+            }
+            extension_warnings.append(("phone", CODE_EXTENSION_NOT_SENT, lost))
 
     ext_ok = id_ok.get("external_id", np.zeros(n, dtype=bool))
     has_id = pd.DataFrame(id_ok, copy=False)
@@ -518,7 +725,9 @@ def prepare(
             0, (id_field, CODE_NO_ID, dict.fromkeys(np.flatnonzero(no_id).tolist(), no_id_text))
         )
 
-    bad, problem = combine_problems(n, sources)
+    bad, problem, warned = split_invalid_fields(
+        n, sources, omittable, invalid_fields, notices=extension_warnings
+    )
     problems = [problem] if problem is not None else []
     candidate = ~bad
     external_id = ids.get("external_id", np.full(n, None, dtype=object))
@@ -560,6 +769,8 @@ def prepare(
         sendable=sendable,
         external_id=external_id,
         problems=problems,
+        warnings=warned,
+        notes=notes,
         _columns=[compact(c) for c in [*top_cols, *data_cols]],
         _structs=_compile_structs(top_keys, data_keys),
         _empty_data=np.flatnonzero(compact(no_data)).tolist(),

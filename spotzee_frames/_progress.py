@@ -116,6 +116,8 @@ class _TqdmRenderer:
         self._failed = 0
 
     def show(self, event: ProgressEvent) -> None:
+        if event.total != self._bar.total:  # a listing learns its size as it goes
+            self._bar.total = event.total
         if event.failed != self._failed:
             self._failed = event.failed
             self._bar.set_postfix_str(f"{event.failed:,} failed", refresh=False)

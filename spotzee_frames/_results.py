@@ -1,8 +1,9 @@
 """Build the per-row result frame that every sending call returns.
 
 Shared by upserts and triggers: one row per input row, indexed exactly like the input
-(duplicate labels and any index type included), with real dtypes: `status` is a
-categorical of the known statuses, texts are `string`, counters are nullable `Int64`.
+(duplicate labels and any index type included), with real dtypes: `status` and the other
+texts are `string` (so `value_counts()` counts what happened, and results of reruns
+combine with `update` and `concat`), counters are nullable `Int64`.
 
 Statuses used by upserts (triggers may pass their own list):
 
@@ -23,14 +24,22 @@ Statuses used by upserts (triggers may pass their own list):
 
 from __future__ import annotations
 
-from collections.abc import Collection, Mapping, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from typing import Any, cast, overload
 
 import numpy as np
 import orjson
 import pandas as pd
 
-__all__ = ["RESULT_COLUMNS", "STATUSES", "ResultBuilder", "refusal", "text_or"]
+__all__ = [
+    "RESULT_COLUMNS",
+    "STATUSES",
+    "WARNING_COLUMNS",
+    "ResultBuilder",
+    "place_word",
+    "refusal",
+    "text_or",
+]
 
 STATUSES: tuple[str, ...] = (
     "upserted",
@@ -81,6 +90,13 @@ def refusal(data: Any, *, default_code: str) -> tuple[str, str | None, str] | No
     )
 
 
+def place_word(index: pd.Index) -> str:
+    """What a row's label names in messages: `line`, `row` or `record` for a frame read
+    with `read_file(..., line_numbers=True)` (its index says which), else `row`."""
+    name = index.name
+    return name if isinstance(name, str) and name in ("line", "row", "record") else "row"
+
+
 RESULT_COLUMNS: tuple[str, ...] = (
     "status",
     "error_code",
@@ -92,6 +108,8 @@ RESULT_COLUMNS: tuple[str, ...] = (
     "request_id",
 )
 _TEXT = ("error_code", "error_field", "error_message", "external_id", "request_id")
+#: Columns of a result whose rows may be sent without a field: which, and why.
+WARNING_COLUMNS: tuple[str, ...] = ("warning_code", "warning_field", "warning_message")
 _INTS = ("batch", "attempts")
 
 Positions = np.ndarray | Sequence[int] | slice
@@ -111,14 +129,17 @@ class ResultBuilder:
         statuses: Sequence[str] = STATUSES,
         initial: str = "interrupted",
         extra: dict[str, str] | None = None,
+        warnings: bool = False,
     ) -> None:
-        """`extra` declares more columns as `{name: dtype}` (e.g. `{"user_id": "Int64"}`)."""
+        """`extra` declares more columns as `{name: dtype}` (e.g. `{"user_id": "Int64"}`);
+        `warnings` adds `WARNING_COLUMNS` after `error_message`."""
         self.index = index
         self.statuses = tuple(statuses)
         self._code = {s: i for i, s in enumerate(self.statuses)}
         n = len(index)
         self._status = np.full(n, self._code[initial], dtype=np.int8)
-        self._text = {name: np.full(n, None, dtype=object) for name in _TEXT}
+        names = (*_TEXT, *WARNING_COLUMNS) if warnings else _TEXT
+        self._text = {name: np.full(n, None, dtype=object) for name in names}
         self._ints = {name: np.zeros(n, dtype=np.int64) for name in _INTS}
         self._has = {name: np.zeros(n, dtype=bool) for name in _INTS}
         self._extra_dtypes = dict(extra or {})
@@ -176,6 +197,26 @@ class ResultBuilder:
         self.set_text("error_field", positions, field)
         self.set_text("error_message", positions, message)
 
+    def set_warning(
+        self, positions: Positions, code: Any, *, field: Any = None, message: Any = None
+    ) -> None:
+        """Note what rows were sent without (code, field and message each one or many)."""
+        self.set_text("warning_code", positions, code)
+        self.set_text("warning_field", positions, field)
+        self.set_text("warning_message", positions, message)
+
+    def set_problems(self, problems: Iterable[Any]) -> None:
+        """Mark held-back rows: each problem (a `RowProblem`) gives positions, a status,
+        and per-row codes, fields and messages."""
+        for problem in problems:
+            self.set_error(
+                problem.positions,
+                problem.status,
+                problem.codes,
+                field=problem.fields,
+                message=problem.messages,
+            )
+
     def clear_error(self, positions: Positions) -> None:
         for name in ("error_code", "error_field", "error_message"):
             self._text[name][positions] = None
@@ -207,11 +248,16 @@ class ResultBuilder:
 
     def to_frame(self) -> pd.DataFrame:
         """The result frame: `RESULT_COLUMNS` then the extra columns, indexed like the input."""
-        status = pd.Categorical.from_codes(
-            self._status.astype(np.int64), dtype=pd.CategoricalDtype(list(self.statuses))
-        )
+        # Text, not a categorical: `value_counts()` then lists what happened (no zeros for
+        # every status there could be), and results of reruns combine with `update` and
+        # `concat` whatever statuses each holds. `summary()` gives the counts in order.
+        status = pd.array(np.asarray(self.statuses, dtype=object)[self._status], dtype="string")
         data: dict[str, Any] = {"status": status}
-        for name in RESULT_COLUMNS[1:]:
+        columns = list(RESULT_COLUMNS[1:])
+        if "warning_code" in self._text:
+            at = columns.index("error_message") + 1
+            columns[at:at] = WARNING_COLUMNS
+        for name in columns:
             if name in self._text:
                 data[name] = pd.array(self._text[name], dtype=pd.StringDtype())
             else:

@@ -42,7 +42,7 @@ import re
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
@@ -61,7 +61,10 @@ from ._errors import (
 )
 from ._ledger import LedgerSpec, Session, open_session
 from ._progress import ProgressLike, Reporter, make_reporter
-from ._results import ResultBuilder, refusal, text_or
+from ._results import STATUSES, ResultBuilder, refusal, text_or
+
+if TYPE_CHECKING:
+    from ._prepare import Prepared
 
 __all__ = [
     "CODE_MISSING_RESULT",
@@ -74,17 +77,21 @@ __all__ = [
     "Planned",
     "admit",
     "assign_batches",
+    "batches_of",
     "drive",
     "full_batches",
     "is_failure",
     "look",
     "one_per_row",
+    "prepared_builder",
     "record_batch",
     "record_error",
     "record_items",
     "record_one",
+    "record_queued",
     "result_frame",
     "run",
+    "send_prepared",
 ]
 
 Outcome = Response | SpotzeeError
@@ -100,6 +107,8 @@ _RECORD_AHEAD = 32
 
 #: Where a result frame says which operation made it (read by `summary`).
 OPERATION_ATTR = "spotzee_operation"
+#: Where a result frame carries the preparation's notes (headers matched by name…).
+NOTES_ATTR = "spotzee_notes"
 
 
 @dataclass(frozen=True)
@@ -417,6 +426,77 @@ def _missing_route(
     )
 
 
+def prepared_builder(
+    prepared: Prepared,
+    *,
+    extra: dict[str, str],
+    statuses: Sequence[str] = STATUSES,
+    dry_run: bool,
+    include_payload: bool,
+    batch_size: int,
+) -> ResultBuilder:
+    """The result builder of a batched operation over a `Prepared` (upsert, track):
+    held-back rows filled in, batch numbers, the payloads when asked."""
+    extra = {**extra, **({"payload": "object"} if include_payload else {})}
+    builder = prepared.result_builder(
+        sendable_status="valid" if dry_run else "interrupted", extra=extra, statuses=statuses
+    )
+    assign_batches(builder, prepared.sendable, batch_size)
+    if include_payload:
+        builder.set_extra("payload", prepared.sendable, prepared.payloads())
+    return builder
+
+
+def send_prepared(
+    prepared: Prepared,
+    operation: Callable[[], Operation],
+    *,
+    name: str,
+    extra: dict[str, str],
+    statuses: Sequence[str] = STATUSES,
+    dry_run: bool,
+    include_payload: bool,
+    batch_size: int,
+    client: Client | None,
+    progress: ProgressLike,
+    ledger: Path | None = None,
+    only_changed: bool = False,
+) -> pd.DataFrame:
+    """A batched operation over a `Prepared` (upsert, track), from the result builder on:
+    `prepared_builder`, the dry run (no client needed, unless a ledger is to be read),
+    then `run`."""
+    builder = prepared_builder(
+        prepared,
+        extra=extra,
+        statuses=statuses,
+        dry_run=dry_run,
+        include_payload=include_payload,
+        batch_size=batch_size,
+    )
+    if prepared.n_sendable == 0 or (dry_run and ledger is None):
+        result = result_frame(builder, name)
+    else:
+        from ._client import resolve_client
+
+        api = resolve_client(client)
+        if dry_run:
+            assert ledger is not None  # what the ledger would keep back
+            look(operation(), builder, api, ledger=ledger, only_changed=only_changed)
+            result = result_frame(builder, name)
+        else:
+            result = run(
+                operation(),
+                builder,
+                api,
+                progress=progress,
+                ledger=ledger,
+                only_changed=only_changed,
+            )
+    # which headers were matched by name, for `summary()` and the previews to show
+    result.attrs[NOTES_ATTR] = list(prepared.notes)
+    return result
+
+
 # -- cutting rows into calls ---------------------------------------------------------------
 
 
@@ -457,6 +537,27 @@ def full_batches(
         len(rows), encode, method=method, path=path, batch_size=batch_size, prefix=prefix
     ):
         yield Planned(rows[batch.start : batch.stop], batch.call(), batch.number)
+
+
+def batches_of(
+    prepared: Prepared, *, method: str, path: str, batch_size: int, prefix: str
+) -> Callable[[np.ndarray], Iterator[Planned]]:
+    """The plan of a batched operation over a `Prepared`: `full_batches` of its bodies."""
+    sendable = prepared.sendable
+
+    def plan(rows: np.ndarray) -> Iterator[Planned]:
+        return full_batches(
+            rows,
+            sendable,
+            prepared.body,
+            prepared.body_at,
+            method=method,
+            path=path,
+            batch_size=batch_size,
+            prefix=prefix,
+        )
+
+    return plan
 
 
 def one_per_row(
@@ -540,6 +641,11 @@ def record_batch(
         builder.clear_error(rows)
     else:
         read(builder, rows, outcome.data)
+
+
+def record_queued(builder: ResultBuilder, planned: Planned, outcome: Outcome) -> None:
+    """The `record` of an asynchronous batch route (a 2xx queues every row of the call)."""
+    record_batch(builder, planned.rows, outcome)
 
 
 def record_error(builder: ResultBuilder, rows: np.ndarray, exc: SpotzeeError) -> None:

@@ -25,6 +25,7 @@ JSON lines) are read whole.
 
 from __future__ import annotations
 
+import codecs
 import contextlib
 import os
 import pickle
@@ -46,13 +47,22 @@ from ._errors import (
     ValidationError,
 )
 from ._ledger import Ledger, Session, check_ledger, open_session
-from ._listing import to_int
-from ._mapping import ID_FIELDS, resolve_mapping
+from ._mapping import ID_FIELDS, MappingSpec, resolve_mapping
 from ._normalize import _arrow_text, _is_stringish, normalize_field
-from ._prepare import DuplicatePolicy, prepare
+from ._prepare import DuplicatePolicy, InvalidFieldPolicy, prepare
 from ._progress import ProgressLike, Reporter, make_reporter
+from ._read import (
+    COMPRESSED,
+    ColumnKind,
+    _first_class_columns,
+    _has_utf8_bom,
+    _is_utf8,
+    _separator,
+    file_format,
+    read_file,
+)
 from ._results import ResultBuilder
-from ._runner import Part, admit, drive, result_frame
+from ._runner import NOTES_ATTR, Part, admit, drive, result_frame
 from ._summary import Summary, SummaryTally
 from ._upsert import Mode, _check_options, plan_upsert
 
@@ -342,84 +352,29 @@ class _Parquet:
         return self._name(self._files[0])
 
 
-@dataclass
-class _ColumnKind:
-    """What a CSV column's values allow, over every chunk seen (the CLI's rules)."""
-
-    present: bool = False
-    integer: bool = True
-    fits: bool = True
-    decimal: bool = True
-    boolean: bool = True
-
-    def observe(self, values: pd.Series, rules: Any) -> None:
-        present = values.dropna()
-        if not len(present):
-            return
-        self.present = True
-        if self.integer:
-            self.integer = bool(present.str.fullmatch(rules._INTEGER).all())
-            if self.integer and self.fits:
-                self.fits = _fit_int64(present)
-        if self.decimal:
-            self.decimal = bool(present.str.fullmatch(rules._DECIMAL).all())
-        if self.boolean:
-            self.boolean = bool(present.str.lower().isin(list(rules._BOOLEANS)).all())
-
-    @property
-    def kind(self) -> str:
-        if not self.present:
-            return "as read"
-        if self.integer:
-            return "integer" if self.fits else "as read"
-        if self.decimal:
-            return "decimal"
-        return "boolean" if self.boolean else "as read"
-
-
-def _fit_int64(texts: pd.Series) -> bool:
-    """Whether every integer text fits in 64 bits (the digits alone, by length first)."""
-    negative = texts.str.startswith("-").to_numpy(dtype=bool)
-    digits = texts.str.lstrip("-")
-    lengths = digits.str.len().to_numpy()
-    if (lengths < 19).all():
-        return True
-    if (lengths > 19).any():
-        return False
-    long = lengths == 19
-    limit = np.where(negative[long], "9223372036854775808", "9223372036854775807")
-    return bool((digits[long].to_numpy(dtype=object) <= limit).all())
-
-
 class _Csv:
-    """A CSV or TSV read in chunks with the CLI's lossless rules, typed over the whole file
-    (the first pass decides each column's type)."""
+    """A CSV or TSV read in chunks with `read_file`'s lossless rules, each column typed
+    over the whole file (the first pass observes every chunk: `ColumnKind`)."""
 
     def __init__(
         self,
         path: Path,
         kind: str,
-        text: Callable[[list[Hashable]], set[Hashable]],
+        mapping: MappingSpec | None,
         chunk_rows: int,
         encoding: str,
     ) -> None:
-        from . import _cli as rules
-
-        self._rules = rules
-        self._path = path
-        codec = encoding
         try:
-            "".encode(encoding)
+            codecs.lookup(encoding)
         except LookupError:
             raise ValidationError(f"unknown encoding {encoding!r}") from None
-        if rules._has_utf8_bom(path) or rules._is_utf8(encoding):
-            codec = "utf-8-sig"
-        self._codec = codec
-        self._sep = "\t" if kind == "tsv" else rules._separator(path, codec)
+        self._path = path
+        self._codec = "utf-8-sig" if _has_utf8_bom(path) or _is_utf8(encoding) else encoding
+        self._sep = "\t" if kind == "tsv" else _separator(path, self._codec)
         self._chunk_rows = chunk_rows
-        self._header = list(self._reader(nrows=0).columns)
-        self._text = text(self._header)
-        self._kinds = {c: _ColumnKind() for c in self._header if c not in self._text}
+        self._header: list[Hashable] = list(self._reader(nrows=0).columns)
+        self._text = set(_first_class_columns(self._header, mapping))
+        self._kinds = {c: ColumnKind() for c in self._header if c not in self._text}
 
     def _reader(self, **options: Any) -> Any:
         return pd.read_csv(
@@ -440,34 +395,19 @@ class _Csv:
         with self._reader(chunksize=self._chunk_rows) as reader:
             for chunk in reader:
                 for column, kind in self._kinds.items():
-                    kind.observe(chunk[column], self._rules)
-                yield self._typed(chunk[list(columns)]) if columns else chunk.iloc[:, :0]
+                    kind.observe(chunk[column])
+                yield self._typed(chunk[list(columns)])
 
     def _typed(self, chunk: pd.DataFrame) -> pd.DataFrame:
-        out: dict[Hashable, Any] = {}
-        for column in chunk.columns:
-            values = chunk[column]
-            kind = "text" if column in self._text else self._kinds[column].kind
-            if kind == "text":
-                out[column] = values.astype("string")
-            elif kind == "integer":
-                objects = pd.Series(
-                    [int(v) if isinstance(v, str) else None for v in values], dtype=object
-                )
-                out[column] = (
-                    to_int(objects).set_axis(values.index)
-                    if values.notna().any()
-                    else pd.Series(
-                        pd.array([None] * len(values), dtype="Int64"), index=values.index
-                    )
-                )
-            elif kind == "decimal":
-                out[column] = values.astype("Float64")
-            elif kind == "boolean":
-                out[column] = values.str.lower().map(self._rules._BOOLEANS).astype("boolean")
-            else:
-                out[column] = values
-        return pd.DataFrame(out, index=chunk.index)
+        return pd.DataFrame(
+            {
+                column: chunk[column].astype("string")
+                if column in self._text
+                else self._kinds[column].apply(chunk[column])
+                for column in chunk.columns
+            },
+            index=chunk.index,
+        )
 
     def chunks(self) -> Iterator[_Chunk]:
         offset = 0
@@ -577,7 +517,7 @@ class _Writer:
 
 def upsert_dataset(
     source: Source,
-    mapping: Mapping[Hashable, str | None] | None = None,
+    mapping: MappingSpec | None = None,
     *,
     results: str | os.PathLike[str] | None = None,
     ledger: str | os.PathLike[str] | Ledger | None = None,
@@ -591,6 +531,7 @@ def upsert_dataset(
     client: Client | None = None,
     exclude: Iterable[Hashable] | Hashable | None = (),
     duplicates: DuplicatePolicy = "reject",
+    invalid_fields: InvalidFieldPolicy = "omit",
     chunk_rows: int = DEFAULT_CHUNK_ROWS,
     encoding: str = "utf-8",
     on_chunk: ChunkCallback | None = None,
@@ -625,7 +566,9 @@ def upsert_dataset(
     `AuthenticationError`, `PermissionDeniedError` and `MissingRouteError` carry the
     summary of what was done in `.result`, and the results file is closed first.
     """
-    region = _check_options(mode, nulls, duplicates, batch_size, default_region, progress)
+    region = _check_options(
+        mode, nulls, duplicates, invalid_fields, batch_size, default_region, progress
+    )
     if not isinstance(dry_run, bool):
         raise ValidationError(f"dry_run must be True or False, not {dry_run!r}")
     path = check_ledger(ledger, only_changed)
@@ -640,12 +583,13 @@ def upsert_dataset(
         "default_region": region,
         "exclude": exclude,
         "duplicates": duplicates,
+        "invalid_fields": invalid_fields,
         "batch_size": batch_size,
         "dry_run": dry_run,
     }
     with contextlib.ExitStack() as stack:
         spill = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="spotzee-frames-")))
-        reader = _open(source, mapping, exclude, chunk_rows, encoding, spill)
+        reader = _open(source, mapping, chunk_rows, encoding, spill)
         ids = _first_pass(reader, mapping, options)
         writer = _Writer(
             _Results(out, getattr(reader, "file_label", None)) if out else None, on_chunk
@@ -697,8 +641,7 @@ def upsert_dataset(
 
 def _open(
     source: Source,
-    mapping: Mapping[Hashable, str | None] | None,
-    exclude: Any,
+    mapping: MappingSpec | None,
     chunk_rows: int,
     encoding: str,
     spill: Path,
@@ -709,28 +652,19 @@ def _open(
         path = Path(source)
         if not path.exists():
             raise ValidationError(f"source {str(path)!r} does not exist")
-        if path.is_dir() or path.suffix.lower() in (".parquet", ".pq"):
+        if path.is_dir():
             return _Parquet(path, chunk_rows)
-        from . import _cli
-
-        kind = _cli._kind_of(path) if path.suffix else "csv"
-        if kind in ("csv", "tsv") and not any(
-            s.lower() in _cli._COMPRESSED for s in path.suffixes[-1:]
-        ):
-
-            def text(header: list[Hashable]) -> set[Hashable]:
-                return set(_cli._text_columns_for(dict(mapping or {}))(header))
-
-            return _Csv(path, kind, text, chunk_rows, encoding)
-        whole = _cli.read_frame(
-            path, _cli._text_columns_for(dict(mapping or {})), encoding=encoding
-        )
-        return _Frames([whole], spill)
+        kind = file_format(path)
+        if kind == "parquet":
+            return _Parquet(path, chunk_rows)
+        if kind in ("csv", "tsv") and path.suffix.lower() not in COMPRESSED:
+            return _Csv(path, kind, mapping, chunk_rows, encoding)
+        return _Frames([read_file(path, mapping, encoding=encoding)], spill)  # read whole
     if isinstance(source, Iterable) and not isinstance(source, str | bytes | Mapping):
         return _Frames(source, spill)
     raise ValidationError(
-        "source must be a Parquet file or folder, a CSV/TSV file, or an iterable of "
-        f"DataFrames; got {type(source).__name__}"
+        "source must be a Parquet file or folder, a CSV/TSV file (or another file "
+        f"read_file reads), or an iterable of DataFrames; got {type(source).__name__}"
     )
 
 
@@ -763,9 +697,16 @@ def _ids_for(header: list[Hashable], mapping: Any, options: dict[str, Any]) -> _
         default_region=options["default_region"],
         exclude=options["exclude"],
         duplicates=options["duplicates"],
+        invalid_fields=options["invalid_fields"],
     )
     resolved = resolve_mapping(header, mapping, exclude=options["exclude"])
     return _Ids({f: resolved.fields[f] for f in ID_FIELDS if f in resolved.fields})
+
+
+def _result(part: Part, notes: list[str]) -> pd.DataFrame:
+    frame = result_frame(part.builder, "upsert")
+    frame.attrs[NOTES_ATTR] = notes  # headers matched by name, for the summary
+    return frame
 
 
 @dataclass
@@ -780,12 +721,12 @@ class _Run:
     journal: Session | None
     only_changed: bool
     client: Client | None
-    open: dict[int, tuple[Part, pd.DataFrame]] = field(default_factory=dict)
+    open: dict[int, tuple[Part, pd.DataFrame, list[str]]] = field(default_factory=dict)
     held: list[pd.DataFrame] = field(default_factory=list)
     read_rows: int = 0
 
     def _part(self, number: int, frame: pd.DataFrame, reporter: Reporter) -> Part:
-        _, builder, op = plan_upsert(frame, self.mapping, **self.options)
+        prepared, builder, op = plan_upsert(frame, self.mapping, **self.options)
         part = admit(
             op,
             builder,
@@ -794,7 +735,7 @@ class _Run:
             only_changed=self.only_changed,
             done=lambda p: self._done(number, p),
         )
-        self.open[number] = (part, frame)
+        self.open[number] = (part, frame, list(prepared.notes))
         reporter.advance(len(frame) - part.size, builder.count("invalid"))
         return part
 
@@ -820,8 +761,8 @@ class _Run:
             yield self._part(number, frame, reporter)
 
     def _done(self, number: int, part: Part) -> None:
-        _, frame = self.open.pop(number)
-        self.writer.finish(number, result_frame(part.builder, "upsert"), frame)
+        _, frame, notes = self.open.pop(number)
+        self.writer.finish(number, _result(part, notes), frame)
 
     def finished(self, part: Part) -> None:
         """A dry run's part: nothing to wait for."""
@@ -833,8 +774,8 @@ class _Run:
         """After a stop: every row read so far into the results (those without an
         outcome `interrupted`), the file closed; the summary of it all."""
         for number in sorted(self.open):
-            part, frame = self.open.pop(number)
-            writer.finish(number, result_frame(part.builder, "upsert"), frame)
+            part, frame, notes = self.open.pop(number)
+            writer.finish(number, _result(part, notes), frame)
         if self.held:  # read, held for the end, never sent
             frame = pd.concat(self.held)
             builder = ResultBuilder(frame.index, extra={"user_id": "Int64", "replayed": "boolean"})

@@ -1,4 +1,5 @@
-"""A readable summary of a result frame (upsert or trigger): counts by status and the
+"""A readable summary of a result frame (upsert, track, delete, set_subscription, a
+trigger): counts by status and the
 problems grouped by code and field, with a few example rows — HTML in Jupyter, text
 everywhere else.
 """
@@ -6,7 +7,7 @@ everywhere else.
 from __future__ import annotations
 
 import html
-from collections.abc import Hashable, Iterable, Mapping, Sequence
+from collections.abc import Hashable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -14,10 +15,13 @@ import numpy as np
 import pandas as pd
 
 from ._errors import ValidationError
+from ._results import place_word
+from ._runner import NOTES_ATTR, OPERATION_ATTR
 
 if TYPE_CHECKING:
     from ._encoding import NullPolicy
-    from ._prepare import DuplicatePolicy
+    from ._mapping import MappingSpec
+    from ._prepare import DuplicatePolicy, InvalidFieldPolicy
 
 __all__ = [
     "LEDGER_STATUSES",
@@ -33,7 +37,7 @@ __all__ = [
 ]
 
 # A row with one of these statuses went (or, in a dry run, would go) through.
-SENT_STATUSES = ("upserted", "queued", "triggered", "valid")
+SENT_STATUSES = ("upserted", "queued", "triggered", "imported", "updated", "valid")
 # Kept back by a ledger because the server already holds exactly this: nothing to do.
 LEDGER_STATUSES = ("unchanged", "already_triggered")
 # Nothing went wrong with these rows: `skipped` ones duplicate a row that was sent.
@@ -80,9 +84,12 @@ class Summary:
 
     `counts` is a Series of rows per status (most useful first), `errors` a DataFrame
     with one row per (status, error code, field) of the rows that were not sent, giving
-    the number of rows, a few example index labels and one example message. `ok` is true
-    when nothing went wrong: every row was sent, or skipped as a duplicate of a row that
-    was. Renders as HTML in Jupyter and as text with `print()`.
+    the number of rows, a few example index labels and one example message; `warnings`
+    the same per (code, field) for the rows sent without a field (`invalid_fields=
+    "omit"`). `matched` lists the headers that were matched to a field by name. `ok` is
+    true when every row was sent, or skipped as a duplicate of a row that was (a row sent
+    without a field counts as sent: see `warnings`). Renders as HTML in Jupyter and as
+    text with `print()`.
     """
 
     def __init__(self, result: pd.DataFrame, *, examples: int = 3) -> None:
@@ -92,7 +99,8 @@ class Summary:
 
     @classmethod
     def of(cls, tally: SummaryTally) -> Summary:
-        """The summary of every result chunk added to `tally`."""
+        """The summary of every result chunk added to `tally` (a source larger than
+        memory: `upsert_dataset`)."""
         made = cls.__new__(cls)
         made._take(tally)
         return made
@@ -100,6 +108,7 @@ class Summary:
     def _take(self, tally: SummaryTally) -> None:
         self._examples = tally.examples
         self.total = tally.total
+        self.place = tally.place
         self.kind = tally.kind
         order = [s for s in _ORDER if s in tally.counts]
         order += sorted(set(tally.counts) - set(order))
@@ -107,14 +116,9 @@ class Summary:
             [tally.counts[s] for s in order], index=pd.Index(order, name="status"), dtype="int64"
         ).rename("rows")
         self.ok = set(tally.counts) <= set(OK_STATUSES)
-        rank = {s: i for i, s in enumerate(_ORDER)}
-        self.groups = sorted(
-            (
-                ErrorGroup(st, code, fld, rows, tuple(ex), message)
-                for (st, code, fld), (rows, ex, message) in tally.groups.items()
-            ),
-            key=lambda g: (-g.rows, rank.get(g.status, len(rank)), g.code, g.field),
-        )
+        self.groups = _sorted(tally.groups)
+        self.warning_groups = _sorted(tally.warning_groups)
+        self.matched: list[str] = list(tally.matched)
         self.retried = tally.retried
         self.replayed = tally.replayed
         self.batches = None if tally.batches is None else len(tally.batches)
@@ -137,11 +141,29 @@ class Summary:
             columns=["status", "error_code", "error_field", "rows", "examples", "message"],
         )
 
+    @property
+    def warnings(self) -> pd.DataFrame:
+        """One row per (code, field) of the rows sent without a field: rows affected,
+        example labels, a message."""
+        return pd.DataFrame(
+            [
+                {
+                    "warning_code": g.code,
+                    "warning_field": g.field,
+                    "rows": g.rows,
+                    "examples": list(g.examples),
+                    "message": g.message,
+                }
+                for g in self.warning_groups
+            ],
+            columns=["warning_code", "warning_field", "rows", "examples", "message"],
+        )
+
     # -- rendering -----------------------------------------------------------------
 
     def _headline(self) -> str:
         parts = [f"{n:,} {status}" for status, n in self.counts.items()]
-        what = {"upsert": "Upsert", "trigger": "Trigger"}.get(self.kind, "Result")
+        what = _HEADLINES.get(self.kind, "Result")
         noun = "row" if self.total == 1 else "rows"
         dry = " (dry run: nothing was sent)" if self.dry_run else ""
         return f"{what}: {self.total:,} {noun}{dry} — " + (", ".join(parts) or "nothing to do")
@@ -168,45 +190,87 @@ class Summary:
             notes.append(
                 f"{self.replayed:,} replayed (already sent by an earlier run, not sent again)"
             )
+        if self.matched:
+            notes.append("matched by name: " + ", ".join(self.matched))
         return notes
+
+    def _sent_without_phrase(self) -> str:
+        if self.dry_run:
+            return "Rows that would be sent without a field"
+        return "Rows sent without a field"
 
     def _not_sent_phrase(self) -> str:
         if self.dry_run:
             return "Rows that would not be sent"
+        if self.kind == "delete":
+            return "Users not deleted"
         if "queued" in self.counts.index:
             return "Rows not queued"
-        return {"upsert": "Rows not upserted", "trigger": "Rows not triggered"}.get(
-            self.kind, "Rows not sent"
-        )
+        return {
+            "upsert": "Rows not upserted",
+            "trigger": "Rows not triggered",
+            "set_subscription": "Rows not updated",
+        }.get(self.kind, "Rows not sent")
 
     def __str__(self) -> str:
         lines = [self._headline()]
         notes = self._notes()
         if notes:
             lines.append("  " + "; ".join(notes))
-        if self.groups:
-            bad = sum(g.rows for g in self.groups)
-            lines.append(f"{self._not_sent_phrase()} ({bad:,}), by reason:")
-            table = [("rows", "status", "code", "field", "example rows", "example message")]
-            for g in self.groups:
-                table.append(
-                    (
-                        f"{g.rows:,}",
-                        g.status,
-                        g.code or "-",
-                        g.field or "-",
-                        _examples_text(g),
-                        _shorten(g.message),
-                    )
-                )
-            widths = [max(len(row[i]) for row in table) for i in range(5)]
-            for row in table:
-                cells = [row[0].rjust(widths[0])] + [row[i].ljust(widths[i]) for i in range(1, 5)]
-                lines.append("  " + "  ".join(cells) + "  " + row[5])
+        for phrase, groups, with_status in (
+            (self._not_sent_phrase(), self.groups, True),
+            (self._sent_without_phrase(), self.warning_groups, False),
+        ):
+            if groups:
+                rows = sum(g.rows for g in groups)
+                lines.append(f"{phrase} ({rows:,}), by reason:")
+                lines.extend(self._table(groups, with_status=with_status))
         return "\n".join(line.rstrip() for line in lines)
+
+    def _table(self, groups: list[ErrorGroup], *, with_status: bool) -> list[str]:
+        """The text table of `groups`: rows, (status,) code, field, examples, a message."""
+        head = ["rows", "status", "code", "field", f"example {self.place}s", "example message"]
+        table = [head]
+        for g in groups:
+            cells = [f"{g.rows:,}", g.status, g.code or "-", g.field or "-", _examples_text(g)]
+            table.append([*cells, _shorten(g.message)])
+        if not with_status:
+            table = [row[:1] + row[2:] for row in table]
+        last = len(table[0]) - 1
+        widths = [max(len(row[i]) for row in table) for i in range(last)]
+        lines = []
+        for row in table:
+            cells = [row[0].rjust(widths[0])] + [row[i].ljust(widths[i]) for i in range(1, last)]
+            lines.append("  " + "  ".join(cells) + "  " + row[last])
+        return lines
 
     def __repr__(self) -> str:
         return str(self)
+
+    def _html_table(self, phrase: str, groups: list[ErrorGroup], *, with_status: bool) -> str:
+        esc = html.escape
+        left = "style='text-align:left'"
+        rows = "".join(
+            "<tr>"
+            f"<td style='text-align:right'>{g.rows:,}</td>"
+            + (f"<td {left}>{_badge(g.status)}</td>" if with_status else "")
+            + f"<td {left}><code>{esc(g.code or '-')}</code></td>"
+            f"<td {left}>{esc(g.field or '-')}</td>"
+            f"<td {left}>{esc(_examples_text(g))}</td>"
+            f"<td {left}>{esc(_shorten(g.message, 140))}</td>"
+            "</tr>"
+            for g in groups
+        )
+        return (
+            f"<p style='margin:.8em 0 .4em 0'>{esc(phrase)}, by reason "
+            f"(example {self.place}s are index labels: <code>result.loc[[…]]</code>):</p>"
+            "<table><thead><tr><th style='text-align:right'>rows</th>"
+            + (f"<th {left}>status</th>" if with_status else "")
+            + f"<th {left}>code</th><th {left}>field</th>"
+            f"<th {left}>example {self.place}s</th>"
+            f"<th {left}>example message</th></tr></thead>"
+            f"<tbody>{rows}</tbody></table>"
+        )
 
     def _repr_html_(self) -> str:
         esc = html.escape
@@ -226,28 +290,12 @@ class Summary:
             "<table><thead><tr><th style='text-align:left'>status</th>"
             f"<th style='text-align:right'>rows</th></tr></thead><tbody>{counts}</tbody></table>"
         )
-        if self.groups:
-            rows = "".join(
-                "<tr>"
-                f"<td style='text-align:right'>{g.rows:,}</td>"
-                f"<td style='text-align:left'>{_badge(g.status)}</td>"
-                f"<td style='text-align:left'><code>{esc(g.code or '-')}</code></td>"
-                f"<td style='text-align:left'>{esc(g.field or '-')}</td>"
-                f"<td style='text-align:left'>{esc(_examples_text(g))}</td>"
-                f"<td style='text-align:left'>{esc(_shorten(g.message, 140))}</td>"
-                "</tr>"
-                for g in self.groups
-            )
-            parts.append(
-                f"<p style='margin:.8em 0 .4em 0'>{esc(self._not_sent_phrase())}, by reason "
-                "(example rows are index labels: <code>result.loc[[…]]</code>):</p>"
-                "<table><thead><tr><th style='text-align:right'>rows</th>"
-                "<th style='text-align:left'>status</th><th style='text-align:left'>code</th>"
-                "<th style='text-align:left'>field</th>"
-                "<th style='text-align:left'>example rows</th>"
-                "<th style='text-align:left'>example message</th></tr></thead>"
-                f"<tbody>{rows}</tbody></table>"
-            )
+        for phrase, groups, with_status in (
+            (self._not_sent_phrase(), self.groups, True),
+            (self._sent_without_phrase(), self.warning_groups, False),
+        ):
+            if groups:
+                parts.append(self._html_table(phrase, groups, with_status=with_status))
         parts.append("</div>")
         return "".join(parts)
 
@@ -256,6 +304,7 @@ _BADGE_COLOURS = {
     "upserted": "#1a7f37",
     "queued": "#1a7f37",
     "triggered": "#1a7f37",
+    "updated": "#1a7f37",
     "valid": "#1a7f37",
     "unchanged": "#57606a",
     "already_triggered": "#57606a",
@@ -281,8 +330,21 @@ def _examples_text(group: ErrorGroup) -> str:
     return shown
 
 
+_HEADLINES = {
+    "upsert": "Upsert",
+    "trigger": "Trigger",
+    "track": "Track",
+    "delete": "Delete",
+    "set_subscription": "Subscriptions",
+}
+
+
 def _kind(result: pd.DataFrame, values: set[str]) -> str:
-    # Upsert results have batches; trigger results (one call per row) do not.
+    # The runner names the operation in the frame's attrs (kept by pandas through most
+    # selections); without it, upsert results have batches and trigger results do not.
+    named = result.attrs.get(OPERATION_ATTR)
+    if named in _HEADLINES:
+        return str(named)
     if values & {"upserted", "queued"} or "batch" in result.columns:
         return "upsert"
     if "triggered" in values or "replayed" in result.columns:
@@ -318,6 +380,9 @@ def _status_counts(status: pd.Series) -> dict[str, int]:
     return counts
 
 
+_Groups = dict[tuple[str, str, str], tuple[int, list[Hashable], str]]
+
+
 class SummaryTally:
     """Counts and problem groups of result frames added one chunk at a time (a source
     larger than memory); `Summary.of(tally)` is their summary."""
@@ -327,9 +392,12 @@ class SummaryTally:
             raise ValidationError(f"examples must be 0 or more, not {examples}")
         self.examples = examples
         self.total = 0
+        self.place = "row"
         self.kind = "result"
         self.counts: dict[str, int] = {}
-        self.groups: dict[tuple[str, str, str], tuple[int, list[Hashable], str]] = {}
+        self.groups: _Groups = {}
+        self.warning_groups: _Groups = {}
+        self.matched: dict[str, None] = {}
         self.retried = 0
         self.replayed = 0
         self.batches: set[int] | None = None
@@ -337,20 +405,23 @@ class SummaryTally:
     def add(self, result: pd.DataFrame) -> None:
         if not isinstance(result, pd.DataFrame) or "status" not in result.columns:
             raise ValidationError(
-                "summary() needs a result frame (the DataFrame returned by upsert or a "
-                "trigger, with a `status` column)"
+                "summary() needs a result frame (the DataFrame returned by upsert, track, "
+                "delete, set_subscription or a trigger, with a `status` column)"
             )
         counts = _status_counts(result["status"])
+        if not self.total:
+            self.place = place_word(result.index)
         self.total += len(result)
         if self.kind == "result":
             self.kind = _kind(result, set(counts))
         for name, n in counts.items():
             self.counts[name] = self.counts.get(name, 0) + n
-        for group in _groups(result, self.examples):
-            key = (group.status, group.code, group.field)
-            rows, examples, message = self.groups.get(key, (0, [], ""))
-            examples.extend(group.examples[: self.examples - len(examples)])
-            self.groups[key] = (rows + group.rows, examples, message or group.message)
+        _merge(self.groups, _groups(result, needs_attention(result), self.examples), self.examples)
+        if "warning_field" in result.columns:
+            warned = result["warning_field"].notna().to_numpy(dtype=bool)
+            found = _groups(result, warned, self.examples, prefix="warning")
+            _merge(self.warning_groups, found, self.examples)
+        self.matched.update(dict.fromkeys(str(n) for n in result.attrs.get(NOTES_ATTR, [])))
         if "attempts" in result.columns:
             attempts = pd.to_numeric(result["attempts"], errors="coerce")
             self.retried += int((attempts > 1).fillna(False).sum())
@@ -361,8 +432,31 @@ class SummaryTally:
             self.batches.update(int(b) for b in result["batch"].dropna().unique())
 
 
-def _groups(result: pd.DataFrame, examples: int) -> list[ErrorGroup]:
-    at = np.flatnonzero(needs_attention(result))
+def _merge(into: _Groups, groups: list[ErrorGroup], examples: int) -> None:
+    for group in groups:
+        key = (group.status, group.code, group.field)
+        rows, shown, message = into.get(key, (0, [], ""))
+        shown.extend(group.examples[: examples - len(shown)])
+        into[key] = (rows + group.rows, shown, message or group.message)
+
+
+def _sorted(groups: _Groups) -> list[ErrorGroup]:
+    rank = {s: i for i, s in enumerate(_ORDER)}
+    return sorted(
+        (
+            ErrorGroup(status, code, field, rows, tuple(shown), message)
+            for (status, code, field), (rows, shown, message) in groups.items()
+        ),
+        key=lambda g: (-g.rows, rank.get(g.status, len(rank)), g.code, g.field),
+    )
+
+
+def _groups(
+    result: pd.DataFrame, rows: np.ndarray, examples: int, *, prefix: str = "error"
+) -> list[ErrorGroup]:
+    """The rows of mask `rows` grouped by status (for errors), `<prefix>_code` and
+    `<prefix>_field`."""
+    at = np.flatnonzero(rows)
     if not len(at):
         return []
     bad = result.iloc[at]
@@ -372,12 +466,17 @@ def _groups(result: pd.DataFrame, examples: int) -> list[ErrorGroup]:
             return bad[name].astype("string").fillna("").to_numpy()
         return np.full(len(bad), "", dtype=object)
 
+    status = (
+        bad["status"].astype("string").fillna("unknown").to_numpy()
+        if prefix == "error"
+        else np.full(len(bad), "sent", dtype=object)
+    )
     keys = pd.DataFrame(
         {
-            "status": bad["status"].astype("string").fillna("unknown").to_numpy(),
-            "code": column("error_code"),
-            "field": column("error_field"),
-            "message": column("error_message"),
+            "status": status,
+            "code": column(f"{prefix}_code"),
+            "field": column(f"{prefix}_field"),
+            "message": column(f"{prefix}_message"),
         }
     )
     labels: Sequence[Hashable] = list(bad.index)
@@ -398,13 +497,12 @@ def _groups(result: pd.DataFrame, examples: int) -> list[ErrorGroup]:
                 message=messages[0] if messages else "",
             )
         )
-    rank = {s: i for i, s in enumerate(_ORDER)}
-    groups.sort(key=lambda g: (-g.rows, rank.get(g.status, len(rank)), g.code, g.field))
     return groups
 
 
 def summary(result: pd.DataFrame, *, examples: int = 3) -> Summary:
-    """Summarise a result frame from `upsert` or a trigger: rows per status, and the rows
+    """Summarise a result frame (from `upsert`, `track`, `delete`, `set_subscription` or a
+    trigger): rows per status, and the rows
     that were not sent grouped by status, error code and field, with up to `examples`
     example index labels per group. Print it for text; Jupyter shows it as HTML."""
     return Summary(result, examples=examples)
@@ -460,30 +558,39 @@ class Preview:
     def __init__(self, frame: pd.DataFrame, source_columns: Sequence[Hashable]) -> None:
         self.frame = frame
         self._source_columns = list(source_columns)
+        #: Headers matched to a field by name (`'First Name' → data.first_name`).
+        self.matched: list[str] = [str(n) for n in frame.attrs.get(NOTES_ATTR, [])]
 
-    def _rows(self) -> list[tuple[Hashable, list[tuple[str, str]], str, str]]:
+    def _rows(self) -> list[tuple[Hashable, list[tuple[str, str]], str, str, str]]:
+        # The last four columns are preview_payloads' own (prefixed when a source column
+        # already has the name): status, error_message, warning_message, payload.
+        status_at, error_at, warning_at, payload_at = range(len(self.frame.columns))[-4:]
         out = []
         for position, label in enumerate(self.frame.index):
             row: Any = self.frame.iloc[position]
             source = [(str(c), _cell(row[c])) for c in self._source_columns]
-            payload = row["payload"]
-            status = _cell(row["status"])
+            payload = row.iloc[payload_at]
+            status = _cell(row.iloc[status_at])
             if payload is None or payload is pd.NA:
-                sent = f"not sent ({status}): {_cell(row['error_message'])}"
+                sent = f"not sent ({status}): {_cell(row.iloc[error_at])}"
             else:
                 sent = str(payload)
-            out.append((label, source, status, sent))
+            out.append((label, source, status, sent, _cell(row.iloc[warning_at])))
         return out
 
     def __str__(self) -> str:
         blocks = []
-        for label, source, _status, sent in self._rows():
+        if self.matched:
+            blocks.append("matched by name: " + ", ".join(self.matched))
+        for label, source, _status, sent, warning in self._rows():
             width = max((len(k) for k, _ in source), default=0)
-            lines = [f"row {_label(label)}:"]
+            lines = [f"{place_word(self.frame.index)} {_label(label)}:"]
             lines += [f"  {k.ljust(width)}  {v}" for k, v in source]
             lines.append("  would send:" if sent.startswith("{") else "  " + sent)
             if sent.startswith("{"):
                 lines += ["    " + line for line in sent.splitlines()]
+            if warning:
+                lines.append(f"  warning: {warning}")
             blocks.append("\n".join(lines))
         return "\n\n".join(blocks) if blocks else "(no rows)"
 
@@ -493,7 +600,7 @@ class Preview:
     def _repr_html_(self) -> str:
         esc = html.escape
         body = []
-        for label, source, status, sent in self._rows():
+        for label, source, status, sent, warning in self._rows():
             fields = "".join(
                 f"<tr><td style='text-align:left;color:#57606a'>{esc(k)}</td>"
                 f"<td style='text-align:left'>{esc(v)}</td></tr>"
@@ -501,6 +608,8 @@ class Preview:
             )
             if sent.startswith("{"):
                 right = f"<pre style='margin:0;text-align:left'>{esc(sent)}</pre>"
+                if warning:
+                    right += f"<div style='color:#9a6700'>{esc(warning)}</div>"
             else:
                 right = f"{_badge(status)} {esc(sent.split(': ', 1)[-1])}"
             body.append(
@@ -509,8 +618,14 @@ class Preview:
                 f"<td style='text-align:left'><table>{fields}</table></td>"
                 f"<td style='text-align:left'>{right}</td></tr>"
             )
+        matched = (
+            f"<p style='margin:0 0 .4em 0'>Matched by name: {esc(', '.join(self.matched))}</p>"
+            if self.matched
+            else ""
+        )
         return (
-            "<table class='spotzee-preview'><thead><tr><th style='text-align:left'>row</th>"
+            f"{matched}<table class='spotzee-preview'><thead><tr>"
+            f"<th style='text-align:left'>{place_word(self.frame.index)}</th>"
             "<th style='text-align:left'>source row</th>"
             "<th style='text-align:left'>what would be sent</th></tr></thead>"
             f"<tbody>{''.join(body)}</tbody></table>"
@@ -519,13 +634,14 @@ class Preview:
 
 def preview(
     frame: pd.DataFrame,
-    mapping: Mapping[Hashable, str | None] | None = None,
+    mapping: MappingSpec | None = None,
     *,
     n: int = 5,
     default_region: str | None = None,
     nulls: NullPolicy = "omit",
     exclude: Iterable[Hashable] = (),
     duplicates: DuplicatePolicy = "reject",
+    invalid_fields: InvalidFieldPolicy = "omit",
 ) -> Preview:
     """What `upsert` would send for the first `n` rows, next to the rows themselves.
 
@@ -544,5 +660,6 @@ def preview(
         default_region=default_region,
         exclude=exclude,
         duplicates=duplicates,
+        invalid_fields=invalid_fields,
     )
     return Preview(shown, list(frame.columns))

@@ -31,23 +31,27 @@ import numpy as np
 import orjson
 import pandas as pd
 
+from . import _spelling as spell
 from ._client import Call, Client, resolve_client
 from ._encoding import MISSING, UnencodableValue, encode_column, encode_object
 from ._errors import SpotzeeError, TargetStateError, ValidationError
 from ._ledger import Ledger, LedgerSpec, check_ledger
 from ._listing import fetch_campaign, fetch_journey, positive_int
-from ._mapping import check_labels, resolve_mapping
+from ._mapping import MappingSpec, conventional_keys, named_columns, resolve_mapping
 from ._normalize import FieldResult, check_region, normalize_field, normalize_id
 from ._prepare import (
     CODE_INVALID,
     CODE_NO_ID,
     CODE_NOT_ENCODABLE,
     DUPLICATE_POLICIES,
+    EXTENSION_KEY,
     DuplicatePolicy,
     RowProblem,
     check_choice,
     combine_problems,
     duplicate_problems,
+    missing_id_message,
+    warn_numeric_ids,
 )
 from ._progress import ProgressLike, check_progress
 from ._results import ResultBuilder
@@ -184,68 +188,54 @@ def _guard(frame: pd.DataFrame, target: _Target, max_recipients: int | None) -> 
     if max_recipients is not None and len(frame) > max_recipients:
         raise ValidationError(
             f"refusing to trigger {target.label} for {len(frame):,} rows: that is more than "
-            f"max_recipients={max_recipients:,}. If every row is meant to receive it, pass "
-            f"max_recipients={len(frame)} (or more); otherwise filter the frame first."
+            f"{spell.option('max_recipients', max_recipients)}. If every row is meant to "
+            f"receive it, pass {spell.option('max_recipients', len(frame))} (or more); "
+            "otherwise filter the frame first."
         )
 
 
 def _attribute_names(
     frame: pd.DataFrame, attributes: Sequence[Hashable] | Mapping[Hashable, str] | None
 ) -> dict[Hashable, str]:
-    """`{column: attribute name}` from `attributes=` (a list of columns, or a dict)."""
+    """`{column: attribute name}` from `attributes=` (a list of columns, or a dict).
+
+    A listed column is named after its header, and one that spells a conventional `data`
+    key otherwise (`First Name`) takes that key (`first_name`), as an upsert files it,
+    unless another listed column already has that name."""
     if attributes is None:
         return {}
-    if isinstance(attributes, str) or not isinstance(attributes, Sequence | Mapping):
-        raise ValidationError(
-            "attributes must be a list of column names (or a dict {column: attribute name}), "
-            f"not {attributes!r}"
-        )
-    check_labels(attributes, "attributes must name columns")
-    pairs = dict(attributes) if isinstance(attributes, Mapping) else {c: str(c) for c in attributes}
-    columns = list(frame.columns)
-    seen: dict[str, Hashable] = {}
+    pairs = named_columns(frame.columns, attributes, option="attributes", meaning="attribute name")
+    if not isinstance(attributes, Mapping):
+        for column, target in conventional_keys(pairs, set(pairs.values())).items():
+            pairs[column] = target.removeprefix("data.")
     for column, name in pairs.items():
-        if column not in columns:
-            raise ValidationError(
-                f"attributes names column {column!r}, which is not in the frame; "
-                f"columns are {columns!r}"
-            )
-        if columns.count(column) > 1:
-            raise ValidationError(f"the frame has several columns labelled {column!r}")
-        if not isinstance(name, str) or not name:
-            raise ValidationError(
-                f"attribute name for column {column!r} must be a non-empty string"
-            )
         if name in _RESERVED:
             raise ValidationError(
                 f"attribute {name!r} (column {column!r}) clashes with the user field of that "
-                "name; first-class fields come from the frame's columns or mapping=, so give "
-                f"the attribute another name: attributes={{{column!r}: 'other_name'}}"
+                + (
+                    "name; first-class fields come from the file's columns or --map: leave "
+                    "the column out of --attributes"
+                    if spell.is_cli()
+                    else "name; first-class fields come from the frame's columns or mapping=, "
+                    f"so give the attribute another name: attributes={{{column!r}: 'other_name'}}"
+                )
             )
-        if name in seen:
-            raise ValidationError(
-                f"columns {seen[name]!r} and {column!r} both give attribute {name!r}"
-            )
-        seen[name] = column
     return pairs
 
 
-def _user_fields(
-    frame: pd.DataFrame, mapping: Mapping[Hashable, str | None] | None
-) -> dict[str, Hashable]:
+def _user_fields(frame: pd.DataFrame, mapping: MappingSpec | None) -> dict[str, Hashable]:
     resolved = resolve_mapping(frame.columns, mapping, fields=TRIGGER_FIELDS, rest_to_data=False)
     if resolved.data:
         columns = sorted(map(str, resolved.data.values()))
+        example = "--attributes Plan" if spell.is_cli() else "attributes={'Plan': 'plan'}"
         raise ValidationError(
-            f"mapping sends column(s) {columns} to data: in a trigger, custom attributes come "
-            "only from attributes=[...] (e.g. attributes={'Plan': 'plan'}); mapping= is for "
-            f"the user fields {', '.join(TRIGGER_FIELDS)}"
+            f"the mapping sends column(s) {columns} to data: in a trigger, custom attributes "
+            f"come only from {spell.option('attributes')} (e.g. {example}); the mapping is "
+            f"for the user fields {', '.join(TRIGGER_FIELDS)}"
         )
     if "external_id" not in resolved.fields:
         raise ValidationError(
-            "no column gives external_id, which a trigger needs for every user; name a column "
-            "'external_id' or map one, e.g. mapping={'CustomerID': 'external_id'}; columns "
-            f"are {list(frame.columns)!r}"
+            missing_id_message(frame.columns, "external_id, which a trigger needs for every user")
         )
     return resolved.fields
 
@@ -351,13 +341,14 @@ def _prepare(
     *,
     event: EventSpec,
     attributes: Sequence[Hashable] | Mapping[Hashable, str] | None,
-    mapping: Mapping[Hashable, str | None] | None,
+    mapping: MappingSpec | None,
     send_id: str | None,
     default_region: str | None,
     duplicates: DuplicatePolicy,
 ) -> _Prepared:
     n = len(frame)
     fields = _user_fields(frame, mapping)
+    warn_numeric_ids(frame, fields)
     attribute_names = _attribute_names(frame, attributes)
     sources: list[tuple[str, str, dict[int, str]]] = []
 
@@ -371,6 +362,11 @@ def _prepare(
             external_id = np.asarray(res.values, dtype=object)
             has_id = ~res.missing & ~res.invalid
         user_columns.append((field, res.values, res.missing | res.invalid))
+        if res.extensions is not None and EXTENSION_KEY not in attribute_names.values():
+            # E.164 has no room for an extension: it rides along as an attribute, which
+            # lands in the user's data as an upsert would put it.
+            no_extension = np.asarray(pd.isna(res.extensions), dtype=bool)
+            user_columns.append((EXTENSION_KEY, res.extensions, no_extension))
 
     attribute_columns: list[tuple[str, Sequence[Any] | np.ndarray]] = []
     for column, name in attribute_names.items():
@@ -454,7 +450,7 @@ def _check_campaign(campaign_id: int, client: Client) -> None:
     if state == "draft":
         raise TargetStateError(
             f"campaign {campaign_id}{name} is in state 'draft', and a draft cannot be "
-            f"triggered. Promote it with spotzee_frames.schedule_campaign({campaign_id}) "
+            f"triggered. Promote it with {spell.call('schedule_campaign', campaign_id)} "
             "(or in the Spotzee UI), then run this again. Nothing was sent.",
             state=state,
         )
@@ -481,9 +477,10 @@ def _message(error: SpotzeeError, send_id: str | None) -> str:
     if code == "idempotency_key_mismatch":
         if send_id is not None:
             return (
-                f"send_id {send_id!r} was already used for this user with different data "
-                "(event or attributes changed since): the server refused to send again. Use a "
-                "new send_id to send deliberately, or re-run with the original data."
+                f"{spell.option('send_id', send_id)} was already used for this user with "
+                "different data (event or attributes changed since): the server refused to "
+                f"send again. Use a new {spell.option('send_id')} to send deliberately, or "
+                "re-run with the original data."
             )
         return "the idempotency key was already used with a different body; nothing was sent"
     return getattr(error, "message", None) or str(error)
@@ -545,7 +542,7 @@ def _trigger(
     *,
     event: EventSpec,
     attributes: Sequence[Hashable] | Mapping[Hashable, str] | None,
-    mapping: Mapping[Hashable, str | None] | None,
+    mapping: MappingSpec | None,
     send_id: Any,
     dry_run: bool,
     max_recipients: int | None,
@@ -576,14 +573,7 @@ def _trigger(
         prepared.index, statuses=STATUSES, initial="interrupted", extra={"replayed": "boolean"}
     )
     builder.set_text("external_id", slice(None), prepared.external_id)
-    for problem in prepared.problems:
-        builder.set_error(
-            problem.positions,
-            problem.status,
-            problem.codes,
-            field=problem.fields,
-            message=problem.messages,
-        )
+    builder.set_problems(prepared.problems)
     op = _operation(prepared, target, send_id=send_key)
     if dry_run:
         builder.set_status(prepared.sendable, "valid")
@@ -599,7 +589,7 @@ def trigger_campaign(
     *,
     event: EventSpec = None,
     attributes: Sequence[Hashable] | Mapping[Hashable, str] | None = None,
-    mapping: Mapping[Hashable, str | None] | None = None,
+    mapping: MappingSpec | None = None,
     send_id: str | int | None = None,
     dry_run: bool = False,
     max_recipients: int | None = 10_000,
@@ -665,7 +655,7 @@ def trigger_journey(
     entrance_id: int,
     event: EventSpec = None,
     attributes: Sequence[Hashable] | Mapping[Hashable, str] | None = None,
-    mapping: Mapping[Hashable, str | None] | None = None,
+    mapping: MappingSpec | None = None,
     send_id: str | int | None = None,
     dry_run: bool = False,
     max_recipients: int | None = 10_000,

@@ -8,7 +8,7 @@ results read into statuses) → `run` (streamed, paced, retried; the result fram
 from __future__ import annotations
 
 import os
-from collections.abc import Hashable, Iterable, Iterator, Mapping
+from collections.abc import Hashable, Iterable
 from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
@@ -18,21 +18,29 @@ from ._batching import KEY_PREFIX, check_batch_size
 from ._encoding import NULL_POLICIES, NullPolicy
 from ._errors import ValidationError
 from ._ledger import Ledger, LedgerSpec, check_ledger
+from ._mapping import MappingSpec
 from ._normalize import check_region
-from ._prepare import DUPLICATE_POLICIES, DuplicatePolicy, Prepared, check_choice, prepare
+from ._prepare import (
+    DUPLICATE_POLICIES,
+    INVALID_FIELD_POLICIES,
+    DuplicatePolicy,
+    InvalidFieldPolicy,
+    Prepared,
+    check_choice,
+    prepare,
+)
 from ._progress import ProgressLike, check_progress
 from ._results import ResultBuilder
 from ._runner import (
+    NOTES_ATTR,
     Operation,
     Outcome,
     Planned,
-    assign_batches,
-    full_batches,
-    look,
+    batches_of,
+    prepared_builder,
     record_batch,
     record_items,
-    result_frame,
-    run,
+    send_prepared,
 )
 
 if TYPE_CHECKING:
@@ -48,19 +56,26 @@ _EXTRA = {"user_id": "Int64", "replayed": "boolean"}
 
 
 def _check_options(
-    mode: Any, nulls: Any, duplicates: Any, batch_size: Any, default_region: Any, progress: Any
+    mode: Any,
+    nulls: Any,
+    duplicates: Any,
+    invalid_fields: Any,
+    batch_size: Any,
+    default_region: Any,
+    progress: Any,
 ) -> str | None:
     check_progress(progress)
     check_choice("mode", mode, MODES)
     check_choice("nulls", nulls, NULL_POLICIES)
     check_choice("duplicates", duplicates, DUPLICATE_POLICIES)
+    check_choice("invalid_fields", invalid_fields, INVALID_FIELD_POLICIES)
     check_batch_size(batch_size)
     return check_region(default_region)
 
 
 def upsert(
     frame: pd.DataFrame,
-    mapping: Mapping[Hashable, str | None] | None = None,
+    mapping: MappingSpec | None = None,
     *,
     mode: Mode = "sync",
     nulls: NullPolicy = "omit",
@@ -71,6 +86,7 @@ def upsert(
     client: Client | None = None,
     exclude: Iterable[Hashable] | Hashable | None = (),
     duplicates: DuplicatePolicy = "reject",
+    invalid_fields: InvalidFieldPolicy = "omit",
     include_payload: bool = False,
     ledger: str | os.PathLike[str] | Ledger | None = None,
     only_changed: bool = False,
@@ -84,10 +100,15 @@ def upsert(
     mapping
         `{column: field}`, where a field is `external_id`, `anonymous_id`, `email`,
         `phone`, `timezone`, `locale` or `data.<key>` (`first_name`/`last_name` mean
-        `data.first_name`/`data.last_name`), or None to leave the column out. Columns
-        named like a first-class field map themselves; every other column goes to
-        `data.<column>` unless excluded. Unknown fields, unknown columns and two columns
-        for one field raise `ValidationError` before anything is sent.
+        `data.first_name`/`data.last_name`), a list of fields (one column feeding
+        several: `{"Email": ["external_id", "email"]}`), or None to leave the column
+        out. Columns named like a first-class field map themselves (`E-mail`,
+        `Phone Number`), and so do the conventional `data` keys (`First Name`, `fname`
+        → `data.first_name`; `Surname` → `data.last_name`) where no column already
+        gives them; every other column goes to `data.<column>` unless excluded. Unknown
+        fields, unknown columns and two columns for one field raise `ValidationError`
+        before anything is sent. An id from a numeric column (its leading zeros are
+        gone) raises a `NumericIdWarning`.
     mode
         `"sync"`: `POST /users/batch`, a per-row outcome (`upserted` or `rejected`).
         `"async"`: `PATCH /users`, queued by Spotzee (`queued`; no per-row outcome).
@@ -96,7 +117,9 @@ def upsert(
         a partial frame never wipes data in Spotzee. `"clear"`: send `null`, which clears
         the field (identifiers are never sent as null).
     default_region
-        Region for phone numbers written in national format, e.g. `"AU"`.
+        Region for phone numbers written in national format, e.g. `"AU"`. A number's
+        extension (`x88321`) is sent as `data.phone_extension` unless the frame gives
+        that key itself.
     dry_run
         Validate and build every payload, send nothing; rows are `valid` or `invalid`.
     batch_size
@@ -116,6 +139,11 @@ def upsert(
         with code `duplicate_external_id`, and sends one of a set of identical rows
         (the copies are `skipped`); `"first"` / `"last"` send the first / last of them
         and mark the others `skipped`. Never are two rows for one user sent in one call.
+    invalid_fields
+        A row whose email, phone, timezone or locale cannot be used: `"omit"` (default)
+        sends the row without that field (it is left out, so the value stored in Spotzee
+        is kept) and names it in `warning_field` / `warning_message`; `"reject"` holds
+        the whole row back as `invalid`. An unusable id always holds the row back.
     include_payload
         Add a `payload` column with the dict sent (or that would be sent) for each row.
     ledger
@@ -138,7 +166,9 @@ def upsert(
         another row with the same id was sent), `rejected` (the server refused the item),
         `failed` (the batch never succeeded after retries; safe to resend) or
         `interrupted` (the run stopped before the row's outcome was known). Then
-        `error_code`, `error_field`, `error_message`, `external_id`, `batch`, `attempts`,
+        `error_code`, `error_field`, `error_message`, `warning_code`, `warning_field`,
+        `warning_message` (a field the row was sent without, and why), `external_id`,
+        `batch`, `attempts`,
         `request_id`, `user_id` (Spotzee's numeric id, sync mode) and `replayed` (the
         answer was a replay of an earlier identical request). `frame.loc[result.status
         .eq("failed")]` selects the rows to send again.
@@ -157,35 +187,30 @@ def upsert(
     Interrupted
         KeyboardInterrupt during the run; `.result` holds the partial result frame.
     """
-    region = _check_options(mode, nulls, duplicates, batch_size, default_region, progress)
+    region = _check_options(
+        mode, nulls, duplicates, invalid_fields, batch_size, default_region, progress
+    )
     if not isinstance(dry_run, bool):
         raise ValidationError(f"dry_run must be True or False, not {dry_run!r}")
     path = check_ledger(ledger, only_changed)
-    prepared, builder, op = plan_upsert(
+    prepared = prepare(
         frame,
         mapping,
-        mode=mode,
         nulls=nulls,
         default_region=region,
         exclude=exclude,
         duplicates=duplicates,
-        batch_size=batch_size,
+        invalid_fields=invalid_fields,
+    )
+    return send_prepared(
+        prepared,
+        lambda: _operation(prepared, mode=mode, batch_size=batch_size),
+        name="upsert",
+        extra=_EXTRA,
         dry_run=dry_run,
         include_payload=include_payload,
-    )
-    if prepared.n_sendable == 0:
-        return result_frame(builder, "upsert")
-
-    from ._client import resolve_client
-
-    if dry_run:
-        if path is not None:  # what the ledger would keep back
-            look(op, builder, resolve_client(client), ledger=path, only_changed=only_changed)
-        return result_frame(builder, "upsert")
-    return run(
-        op,
-        builder,
-        resolve_client(client),
+        batch_size=batch_size,
+        client=client,
         progress=progress,
         ledger=path,
         only_changed=only_changed,
@@ -194,19 +219,19 @@ def upsert(
 
 def plan_upsert(
     frame: pd.DataFrame,
-    mapping: Mapping[Hashable, str | None] | None,
+    mapping: MappingSpec | None,
     *,
     mode: str,
     nulls: NullPolicy,
     default_region: str | None,
     exclude: Iterable[Hashable] | Hashable | None,
     duplicates: DuplicatePolicy,
+    invalid_fields: InvalidFieldPolicy,
     batch_size: int,
     dry_run: bool,
-    include_payload: bool = False,
 ) -> tuple[Prepared, ResultBuilder, Operation]:
-    """A frame prepared for upsert (options already checked): the rows, the result
-    builder with every held-back row filled in, and the operation for the runner."""
+    """One chunk of a larger source, prepared for upsert (options already checked): the
+    rows, the result builder with every held-back row filled in, and the operation."""
     prepared = prepare(
         frame,
         mapping,
@@ -214,16 +239,11 @@ def plan_upsert(
         default_region=default_region,
         exclude=exclude,
         duplicates=duplicates,
+        invalid_fields=invalid_fields,
     )
-    extra = dict(_EXTRA)
-    if include_payload:
-        extra["payload"] = "object"
-    builder = prepared.result_builder(
-        sendable_status="valid" if dry_run else "interrupted", extra=extra
+    builder = prepared_builder(
+        prepared, extra=_EXTRA, dry_run=dry_run, include_payload=False, batch_size=batch_size
     )
-    assign_batches(builder, prepared.sendable, batch_size)
-    if include_payload:
-        builder.set_extra("payload", prepared.sendable, prepared.payloads())
     return prepared, builder, _operation(prepared, mode=mode, batch_size=batch_size)
 
 
@@ -246,19 +266,6 @@ def _ledger_items(prepared: Prepared, rows: np.ndarray) -> np.ndarray:
 def _operation(prepared: Prepared, *, mode: str, batch_size: int) -> Operation:
     """Upsert as the runner sees it: full batches of the sendable rows to one route."""
     method, path = _ENDPOINT[mode]
-    sendable = prepared.sendable
-
-    def plan(rows: np.ndarray) -> Iterator[Planned]:
-        return full_batches(
-            rows,
-            sendable,
-            prepared.body,
-            prepared.body_at,
-            method=method,
-            path=path,
-            batch_size=batch_size,
-            prefix=KEY_PREFIX,
-        )
 
     def record(builder: ResultBuilder, planned: Planned, outcome: Outcome) -> None:
         rows = planned.rows
@@ -288,14 +295,16 @@ def _operation(prepared: Prepared, *, mode: str, batch_size: int) -> Operation:
     return Operation(
         name="upsert",
         desc=f"upsert ({mode})",
-        rows=sendable,
-        plan=plan,
+        rows=prepared.sendable,
+        plan=batches_of(
+            prepared, method=method, path=path, batch_size=batch_size, prefix=KEY_PREFIX
+        ),
         record=record,
         success=frozenset({"upserted", "queued"}),
         ledger=LedgerSpec(
             route=f"{method} {path}",
             items=lambda rows: _ledger_items(prepared, rows),
-            item_bytes=lambda rows: prepared.items_at(np.searchsorted(sendable, rows)),
+            item_bytes=lambda rows: prepared.items_at(np.searchsorted(prepared.sendable, rows)),
         ),
         hint=(
             'Upsert with mode="async" (CLI: --mode async), which sends PATCH /users and '
@@ -326,18 +335,21 @@ def _item_outcome(item: dict[str, Any]) -> tuple[str, Any]:
 
 def preview_payloads(
     frame: pd.DataFrame,
-    mapping: Mapping[Hashable, str | None] | None = None,
+    mapping: MappingSpec | None = None,
     *,
     n: int | None = 5,
     nulls: NullPolicy = "omit",
     default_region: str | None = None,
     exclude: Iterable[Hashable] | Hashable | None = (),
     duplicates: DuplicatePolicy = "reject",
+    invalid_fields: InvalidFieldPolicy = "omit",
 ) -> pd.DataFrame:
     """The first `n` rows (all with None) beside what `upsert` would send for each.
 
-    Columns: the frame's own, then `status`, `error_message` and `payload` (the JSON
-    text of the item, or NA for rows that would not be sent). Nothing is sent.
+    Columns: the frame's own, then `status`, `error_message`, `warning_message` (a field
+    the row would be sent without) and `payload` (the JSON text of the item, or NA for
+    rows that would not be sent). Nothing is sent. `attrs["spotzee_notes"]` lists the
+    headers matched to a field by name.
     """
     import orjson
 
@@ -349,6 +361,7 @@ def preview_payloads(
         default_region=default_region,
         exclude=exclude,
         duplicates=duplicates,
+        invalid_fields=invalid_fields,
         dry_run=True,
         include_payload=True,
     )
@@ -360,8 +373,10 @@ def preview_payloads(
     for name, values in (
         ("status", result["status"].array),
         ("error_message", result["error_message"].array),
+        ("warning_message", result["warning_message"].array),
         ("payload", pd.array(text, dtype="string")),
     ):
         label = name if name not in sample.columns else f"upsert_{name}"
         out[label] = values  # positional: the index may repeat labels
+    out.attrs[NOTES_ATTR] = result.attrs.get(NOTES_ATTR, [])
     return out

@@ -9,9 +9,11 @@ from typing import Any
 
 import httpx
 import pytest
+from click.testing import CliRunner, Result
 
 import spotzee_frames
 from spotzee_frames import Client
+from spotzee_frames._cli import cli
 from spotzee_frames.sandbox import Sandbox
 
 # Fast retries: the policy is the same, only the waits are short.
@@ -62,6 +64,22 @@ def served() -> Iterator[Served]:
             c.close()
 
 
+@pytest.fixture
+def served_env(served: Served) -> dict[str, str]:
+    """The environment a deployment gives the CLI: a key and the served sandbox's URL."""
+    return {"SPOTZEE_API_KEY": "sk_test_cli", "SPOTZEE_BASE_URL": served.base_url}
+
+
+@pytest.fixture
+def runner() -> CliRunner:
+    return CliRunner()
+
+
+def invoke(runner: CliRunner, *args: str, env: dict[str, str] | None = None) -> Result:
+    """Run the CLI in process; an unexpected exception fails the test with its traceback."""
+    return runner.invoke(cli, list(args), env=env, catch_exceptions=False)
+
+
 class Tamper(httpx.AsyncBaseTransport):
     """The sandbox's own transport, with its answers edited by `edit`."""
 
@@ -102,4 +120,4 @@ def tampered(sandbox: Sandbox) -> Iterator[Callable[..., Client]]:
         c.close()
 
 
-__all__ = ["FAST", "Served", "Tamper", "problem", "spotzee_frames"]
+__all__ = ["FAST", "Served", "Tamper", "invoke", "problem", "spotzee_frames"]

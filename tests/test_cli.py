@@ -21,12 +21,11 @@ from pathlib import Path
 import httpx
 import pandas as pd
 import pytest
-from click.testing import CliRunner, Result
+from click.testing import CliRunner
 
 from spotzee_frames import Interrupted
-from spotzee_frames._cli import cli
 
-from .conftest import Served
+from .conftest import Served, invoke
 
 SECRET = "sk_live_do_not_print_me_0123456789"
 
@@ -49,15 +48,6 @@ GOOD = CONTACTS.iloc[[0, 1, 3]].reset_index(drop=True)
 
 
 @pytest.fixture
-def runner() -> CliRunner:
-    return CliRunner()
-
-
-def invoke(runner: CliRunner, *args: str, env: dict[str, str] | None = None) -> Result:
-    return runner.invoke(cli, list(args), env=env, catch_exceptions=False)
-
-
-@pytest.fixture
 def mixed_csv(tmp_path: Path) -> Path:
     path = tmp_path / "contacts.csv"
     CONTACTS.to_csv(path, index=False)
@@ -69,11 +59,6 @@ def good_csv(tmp_path: Path) -> Path:
     path = tmp_path / "good.csv"
     GOOD.to_csv(path, index=False)
     return path
-
-
-@pytest.fixture
-def served_env(served: Served) -> dict[str, str]:
-    return {"SPOTZEE_API_KEY": "sk_test_cli", "SPOTZEE_BASE_URL": served.base_url}
 
 
 def users_in(served: Served) -> dict[str, dict[str, object]]:
@@ -195,16 +180,24 @@ def test_upsert_with_failed_rows_exits_1_and_writes_a_csv_report(
     report = tmp_path / "errors.csv"
     result = invoke(runner, "upsert", str(mixed_csv), "--report", str(report), "--sandbox")
     assert result.exit_code == 1, result.output
-    assert "3 upserted, 2 invalid" in result.stdout
+    # The bad email is left out (invalid_fields="omit"): Bob is upserted without it.
+    assert "4 upserted, 1 invalid" in result.stdout
+    assert "Rows sent without a field (1)" in result.stdout
     assert "email" in result.stdout and "external_id" in result.stdout
-    assert "report: 2 row(s)" in result.stderr and "Upsert:" not in result.stderr
+    assert "report: 1 row(s) not sent and 1 sent without a field" in result.stderr
+    assert "Upsert:" not in result.stderr
     rows = pd.read_csv(report, dtype=str, keep_default_na=False)
-    assert rows["row"].tolist() == ["2", "4"]
-    assert rows["status"].tolist() == ["invalid", "invalid"]
-    assert rows["error_field"].tolist() == ["email", "external_id"]
+    # File lines (the header is line 1), not 0-based labels.
+    assert rows["line"].tolist() == ["4", "6"]
+    assert rows["status"].tolist() == ["upserted", "invalid"]
+    assert rows["error_field"].tolist() == ["", "external_id"]
+    assert rows["warning_field"].tolist() == ["email", ""]
+    assert "sent without email" in rows.loc[0, "warning_message"]
     assert rows.loc[0, "email"] == "bob@@example.com"  # the source columns, as read
     assert rows.loc[1, "first_name"] == "Nobody"
     assert {"error_code", "error_message", "plan", "phone"} <= set(rows.columns)
+    rejected = invoke(runner, "--sandbox", "upsert", str(mixed_csv), "--invalid-fields", "reject")
+    assert "3 upserted, 2 invalid" in rejected.stdout
     # the result's normalised external_id does not shadow the source column
     assert "spotzee_external_id" not in rows.columns or "external_id" in rows.columns
 
@@ -219,8 +212,9 @@ def test_parquet_report_and_parquet_and_jsonl_input(runner: CliRunner, tmp_path:
         result = invoke(runner, "--sandbox", "upsert", str(source), "--report", str(report))
         assert result.exit_code == 1, result.output
         rows = pd.read_parquet(report)
-        assert rows["status"].tolist() == ["invalid", "invalid"]
+        assert rows["status"].tolist() == ["upserted", "invalid"]  # Bob: without his email
         assert rows["email"].tolist()[0] == "bob@@example.com"
+        assert rows["warning_field"].tolist()[0] == "email"
 
 
 def test_report_path_and_input_format_are_checked_before_sending(
@@ -228,10 +222,14 @@ def test_report_path_and_input_format_are_checked_before_sending(
 ) -> None:
     bad_report = invoke(runner, "upsert", str(mixed_csv), "--report", "errors.xlsx", env=served_env)
     assert bad_report.exit_code == 2 and ".csv or .parquet" in bad_report.stderr
-    odd = tmp_path / "contacts.xlsx"
+    odd = tmp_path / "contacts.docx"
     odd.write_text("not really")
     unknown = invoke(runner, "upsert", str(odd), env=served_env)
-    assert unknown.exit_code == 2 and ".parquet" in unknown.stderr
+    assert unknown.exit_code == 2 and ".parquet" in unknown.stderr and ".xlsx" in unknown.stderr
+    fake = tmp_path / "contacts.xlsx"
+    fake.write_text("not really a workbook")
+    not_a_book = invoke(runner, "upsert", str(fake), env=served_env)
+    assert not_a_book.exit_code == 2 and "cannot read" in not_a_book.stderr
     missing = invoke(runner, "upsert", str(tmp_path / "nope.csv"), env=served_env)
     assert missing.exit_code == 2 and "does not exist" in missing.stderr
     broken = tmp_path / "broken.parquet"
@@ -296,7 +294,8 @@ def test_dry_run_sends_nothing(
 ) -> None:
     bad = invoke(runner, "upsert", str(mixed_csv), "--dry-run", env=served_env)
     assert bad.exit_code == 1
-    assert "dry run" in bad.stdout and "3 valid, 2 invalid" in bad.stdout
+    assert "dry run" in bad.stdout and "4 valid, 1 invalid" in bad.stdout
+    assert "Rows that would be sent without a field (1)" in bad.stdout
     good = invoke(runner, "upsert", str(good_csv), "--dry-run", env=served_env)
     assert good.exit_code == 0
     assert users_in(served) == {}
@@ -306,9 +305,17 @@ def test_preview_prints_payloads_beside_source_rows(runner: CliRunner, mixed_csv
     result = invoke(runner, "--sandbox", "upsert", str(mixed_csv), "--dry-run", "--preview", "3")
     assert result.exit_code == 1
     text = result.stdout
-    assert text.index("row 0:") < text.index("row 2:") < text.index("Upsert: 5 rows")
+    # Rows are named by their line in the file: the header is line 1.
+    assert text.index("line 2:") < text.index("line 4:") < text.index("Upsert: 5 rows")
     assert '"email": "Grace.Hopper@example.com"' in text  # normalised, as it would be sent
-    assert "not sent (invalid)" in text and "row 3:" not in text
+    assert "warning: email: 'bob@@example.com' is not a valid email" in text
+    assert "line 5:" not in text
+    strict = invoke(
+        runner,
+        *("--sandbox", "upsert", str(mixed_csv), "--dry-run", "--preview", "3"),
+        *("--invalid-fields", "reject"),
+    )
+    assert "line 4:\n" in strict.stdout and "not sent (invalid)" in strict.stdout
 
 
 def test_async_mode_and_nulls(runner: CliRunner, good_csv: Path) -> None:
@@ -351,7 +358,8 @@ def test_interrupted_run_writes_the_partial_report_and_exits_130(
     result = invoke(runner, "--sandbox", "upsert", str(mixed_csv), "--report", str(report))
     assert result.exit_code == 130
     assert "interrupted" in result.stderr
-    assert pd.read_csv(report)["status"].tolist() == ["invalid", "interrupted", "interrupted"]
+    # Bob, sent without his email, then the two rows the stop left without an outcome.
+    assert pd.read_csv(report)["status"].tolist() == ["upserted", "interrupted", "interrupted"]
 
 
 def test_ctrl_c_outside_a_run_exits_130_not_1(
@@ -439,7 +447,7 @@ def test_trigger_rows_without_an_id_exit_1_with_a_report(
     )
     assert result.exit_code == 1, result.output
     rows = pd.read_csv(report)
-    assert rows["row"].tolist() == [2, 4] and rows["status"].tolist() == ["invalid", "invalid"]
+    assert rows["line"].tolist() == [4, 6] and rows["status"].tolist() == ["invalid", "invalid"]
     assert rows["error_field"].tolist() == ["email", "external_id"]
 
 
@@ -515,8 +523,8 @@ def test_installed_entry_point_exit_codes_and_streams(mixed_csv: Path, tmp_path:
         timeout=120,
     )
     assert run.returncode == 1, run.stderr
-    assert run.stdout.startswith("Upsert: 5 rows — 3 upserted, 2 invalid")
-    assert run.stderr.startswith("report: 2 row(s)")
+    assert run.stdout.startswith("Upsert: 5 rows — 4 upserted, 1 invalid")
+    assert run.stderr.startswith("report: 1 row(s) not sent and 1 sent without a field")
     assert len(pd.read_parquet(report)) == 2
 
     no_key = subprocess.run(
@@ -665,17 +673,17 @@ def test_real_world_files_lose_nothing(
     assert users_in(served)["C8"]["data"] == {"city": "Paris"}
 
 
-def test_a_source_column_named_row_and_a_report_folder_that_is_missing(
+def test_a_source_column_named_line_and_a_report_folder_that_is_missing(
     runner: CliRunner, tmp_path: Path
 ) -> None:
     source = tmp_path / "rows.csv"
-    source.write_text("row,external_id,email\n1,a,bad@@x\n2,b,b@example.com\n", encoding="utf-8")
+    source.write_text("line,external_id,email\n1,,a@x.com\n2,b,b@example.com\n", encoding="utf-8")
     report = tmp_path / "report.csv"
     result = invoke(runner, "--sandbox", "upsert", str(source), "--report", str(report))
     assert result.exit_code == 1, result.output
     written = pd.read_csv(report, dtype=str)
-    assert list(written.columns[:2]) == ["spotzee_row", "status"]
-    assert written["row"].tolist() == ["1"] and written["spotzee_row"].tolist() == ["0"]
+    assert list(written.columns[:2]) == ["spotzee_line", "status"]
+    assert written["line"].tolist() == ["1"] and written["spotzee_line"].tolist() == ["2"]
     missing = invoke(
         runner, "--sandbox", "upsert", str(source), "--report", str(tmp_path / "no" / "r.csv")
     )

@@ -149,13 +149,15 @@ def test_lost_response_over_a_real_socket_is_replayed(served: Served) -> None:
     assert served.sandbox.write_counts["c1"] == 1
 
 
-def test_network_errors_are_not_retried_without_an_idempotency_key(served: Served) -> None:
+def test_a_lost_delete_is_retried_though_it_carries_no_key(served: Served) -> None:
+    # DELETE is idempotent by definition: deleting twice is deleting once.
+    served.sandbox.add_users(2)
     served.sandbox.inject("drop", times=1, path="/users")
-    with pytest.raises(sf.TransportError) as info:
-        served.client.request("DELETE", "/users", params={"user_id": "nobody"})
-    assert info.value.attempts == 1
+    response = served.client.request("DELETE", "/users", params={"user_id": "u1"})
+    assert response.status_code == 204 and response.attempts == 2
     deletes = [r for r in served.sandbox.requests if r.method == "DELETE"]
-    assert len(deletes) == 1
+    assert len(deletes) == 2 and all(r.idempotency_key is None for r in deletes)
+    assert list(served.sandbox.users) == ["u2"]
 
 
 def test_timeouts_become_transport_errors(served: Served) -> None:

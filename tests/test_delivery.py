@@ -21,7 +21,7 @@ def window() -> tuple[pd.Timestamp, pd.Timestamp]:
 
 def _audience() -> pd.DataFrame:
     return pd.DataFrame(
-        {"customer": [101, 102, 103, 104], "plan": ["pro", "pro", "free", "pro"]},
+        {"customer": ["101", "102", "103", "104"], "plan": ["pro", "pro", "free", "pro"]},
         index=pd.Index(["w", "x", "y", "w"], name="row"),  # duplicate labels kept
     )
 

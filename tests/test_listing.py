@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import datetime as dt
+from typing import Any
 from urllib.parse import parse_qs
 
 import httpx
 import pandas as pd
 import pytest
 
-from spotzee_frames import Client, NotFoundError, ValidationError
+from spotzee_frames import Client, NotFoundError, ProgressEvent, ValidationError
 from spotzee_frames._listing import (
     CAMPAIGN_STATES,
     _campaign_frame,
@@ -73,6 +74,34 @@ def test_users_walks_every_page_with_typed_columns(sandbox: Sandbox, client: Cli
     pages = _gets(sandbox, "/users")
     assert len(pages) == 3
     assert all(q["limit"] == ["100"] for q in pages)
+
+
+def test_a_listing_of_many_pages_shows_progress(sandbox: Sandbox, client: Client) -> None:
+    sandbox.add_users(250)
+    seen: list[ProgressEvent] = []
+    frame = users(client=client, progress=seen.append)
+    assert len(frame) == 250
+    # Shown from the first page on (then throttled), closed when the last page is in.
+    assert seen[0].done == 100 and seen[-1].done == 250 and seen[-1].finished
+    assert all(e.total == 250 for e in seen)  # from X-Total-Count
+    assert {e.desc for e in seen} == {"users"}
+    quiet: list[ProgressEvent] = []
+    campaigns(client=client, progress=quiet.append)  # one page: nothing to show
+    assert quiet == []
+    with pytest.raises(ValidationError, match="progress must be"):
+        users(client=client, progress="yes")
+
+
+def test_a_listing_without_a_total_still_counts_its_pages(sandbox: Sandbox, tampered: Any) -> None:
+    def no_total(request: httpx.Request, response: httpx.Response, body: bytes) -> httpx.Response:
+        headers = {k: v for k, v in response.headers.items() if k != "x-total-count"}
+        return httpx.Response(response.status_code, headers=headers, content=body)
+
+    client = tampered(no_total)
+    sandbox.add_users(150)
+    seen: list[ProgressEvent] = []
+    assert len(users(client=client, progress=seen.append)) == 150
+    assert [e.done for e in seen][-1] == 150 and seen[-1].total == 150
 
 
 def test_users_expand_data(sandbox: Sandbox, client: Client) -> None:

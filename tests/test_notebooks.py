@@ -15,7 +15,7 @@ from nbclient import NotebookClient
 from spotzee_frames._client import SANDBOX_KEY
 
 NOTEBOOKS = Path(__file__).resolve().parent.parent / "notebooks"
-REQUIRED = ("quickstart.ipynb", "safe_reruns.ipynb")
+REQUIRED = ("quickstart.ipynb", "safe_reruns.ipynb", "salesforce_sync.ipynb")
 # Reprs that mean an internal object reached the reader instead of a rendering of it.
 RAW_REPRS = re.compile(
     r" object at 0x[0-9a-f]+|<spotzee_frames\.|<Sandbox |Counter\(\{"

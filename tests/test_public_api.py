@@ -15,6 +15,7 @@ EXPECTED = [
     "ConflictError",
     "DEFAULT_BASE_URL",
     "InsecureTransportError",
+    "IntegrationStateError",
     "Interrupted",
     "InvalidRequestError",
     "KeyScopeError",
@@ -23,12 +24,16 @@ EXPECTED = [
     "LedgerError",
     "MissingRouteError",
     "NotFoundError",
+    "NumericIdWarning",
     "PermissionDeniedError",
     "ProgressEvent",
     "QuotaExceededError",
     "RateLimitError",
+    "SalesforceError",
+    "SalesforceSessionError",
     "ServerError",
     "SpotzeeError",
+    "SpotzeeWarning",
     "Summary",
     "TargetStateError",
     "TransportError",
@@ -38,18 +43,27 @@ EXPECTED = [
     "campaign",
     "campaign_events",
     "campaigns",
+    "delete",
+    "event_counts",
     "events",
     "journey",
     "journeys",
+    "lists",
     "preview",
     "preview_payloads",
+    "read_file",
     "sample_contacts",
     "schedule_campaign",
+    "set_subscription",
+    "subscriptions",
     "summary",
+    "tags",
+    "track",
     "trigger_campaign",
     "trigger_journey",
     "upsert",
     "upsert_dataset",
+    "user_subscriptions",
     "users",
     "verify_webhook",
     "webhooks_to_frame",
@@ -68,7 +82,15 @@ def test_every_public_name_resolves() -> None:
 
 def test_import_registers_the_accessor() -> None:
     frame = pd.DataFrame({"external_id": ["a"]})
-    for method in ("upsert", "trigger_campaign", "trigger_journey", "summary"):
+    for method in (
+        "upsert",
+        "track",
+        "delete",
+        "set_subscription",
+        "trigger_campaign",
+        "trigger_journey",
+        "summary",
+    ):
         assert callable(getattr(frame.spotzee, method))
 
 
@@ -78,6 +100,9 @@ def test_accessor_methods_show_the_functions_signature_and_docs() -> None:
     accessor = pd.DataFrame().spotzee
     pairs = {
         "upsert": spotzee_frames.upsert,
+        "track": spotzee_frames.track,
+        "delete": spotzee_frames.delete,
+        "set_subscription": spotzee_frames.set_subscription,
         "trigger_campaign": spotzee_frames.trigger_campaign,
         "trigger_journey": spotzee_frames.trigger_journey,
         "summary": spotzee_frames.summary,
@@ -86,4 +111,11 @@ def test_accessor_methods_show_the_functions_signature_and_docs() -> None:
         method = getattr(accessor, name)
         expected = list(inspect.signature(func).parameters)[1:]
         assert list(inspect.signature(method).parameters) == expected
-        assert method.__doc__ == func.__doc__
+        first = func.__doc__.splitlines()[0].replace("`frame`", "the frame")
+        assert method.__doc__.splitlines()[0] == first
+        # help() documents what the accessor takes: no frame parameter of its own.
+        assert "\n    frame\n" not in method.__doc__ and "`frame`" not in method.__doc__
+    upsert_help = accessor.upsert.__doc__
+    assert "\n    mapping\n" in upsert_help and "Indexed exactly like the frame" in upsert_help
+    assert repr(accessor).startswith("<spotzee accessor on a frame of 0 rows and 0 columns")
+    assert ".summary()" in repr(pd.DataFrame({"status": ["upserted"]}).spotzee)

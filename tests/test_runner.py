@@ -47,6 +47,9 @@ class _WithoutBatchRoute(httpx.AsyncBaseTransport):
             return httpx.Response(405, text="Method Not Allowed")
         return await self.inner.handle_async_request(request)
 
+    async def aclose(self) -> None:
+        await self.inner.aclose()
+
 
 def _without_batch_route(sandbox: Sandbox) -> Client:
     return Client(

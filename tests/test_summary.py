@@ -5,7 +5,7 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
-from spotzee_frames import ValidationError
+from spotzee_frames import Client, ValidationError
 from spotzee_frames._summary import Summary, summary
 
 
@@ -183,18 +183,21 @@ def test_preview_shows_payloads_next_to_source_rows() -> None:
 
     frame = pd.DataFrame(
         {
-            "external_id": [1, 2],
+            "external_id": ["1", "2"],
             "email": [" Ada@Example.COM", "bob@@example.com"],
             "plan": ["pro", "<b>free</b>"],
         },
         index=["r1", "r2"],
     )
-    shown = preview(frame, n=2)
+    shown = preview(frame, n=2, invalid_fields="reject")
     assert isinstance(shown, Preview)
     assert shown.frame["status"].tolist() == ["valid", "invalid"]
     text = str(shown)
     assert "row r1:" in text and '"email": "Ada@example.com"' in text
     assert "not sent (invalid)" in text
+    lenient = str(preview(frame, n=2))  # invalid_fields="omit": sent without the email
+    assert "not sent" not in lenient
+    assert "warning: email: 'bob@@example.com' is not a valid email" in lenient
     markup = shown._repr_html_()
     assert "<pre" in markup and "&lt;b&gt;free&lt;/b&gt;" in markup and "<b>free" not in markup
     with pytest.raises(ValidationError):
@@ -209,3 +212,23 @@ def test_missing_status_values_and_multiindex_labels() -> None:
     s = summary(frame)
     assert "unknown" in s.counts.index
     assert "(y, 2)" in str(s)
+
+
+def test_status_lists_what_happened_and_warnings_are_grouped(client: Client) -> None:
+    frame = pd.DataFrame(
+        {
+            "external_id": ["a", "b", "c", None],
+            "email": ["a@example.com", "nope", "also nope", "d@example.com"],
+            "timezone": ["UTC", "UTC", "Mars/Base", None],
+        }
+    )
+    result = frame.spotzee.upsert(client=client, progress=False)
+    # Only the statuses that occur: value_counts() is what happened, with no zeros.
+    assert result.status.value_counts().to_dict() == {"upserted": 3, "invalid": 1}
+    assert str(result.status.dtype) == "string"
+    s = result.spotzee.summary()
+    groups = s.warnings.set_index("warning_field")["rows"].to_dict()
+    assert groups == {"email": 1, "email, timezone": 1}
+    assert "Rows sent without a field (2), by reason:" in str(s)
+    markup = s._repr_html_()
+    assert "Rows sent without a field" in markup and "sent without email" in markup

@@ -20,6 +20,7 @@ from spotzee_frames import (
     Client,
     Interrupted,
     NotFoundError,
+    NumericIdWarning,
     TargetStateError,
     ValidationError,
 )
@@ -56,7 +57,7 @@ def _audience(n: int = 40) -> pd.DataFrame:
     ids = np.arange(1, n + 1)
     return pd.DataFrame(
         {
-            "external_id": ids,  # integers: sent as "1", "2", …
+            "external_id": [str(k) for k in ids],  # ids as text, as read_file gives them
             "email": [f"user{k}@example.com" for k in ids],
             "plan": ["pro" if k % 3 else "free" for k in ids],
             "score": ids * 1.5,
@@ -139,14 +140,16 @@ def test_user_object_has_first_class_fields_and_only_named_attributes(
             "secret": ["x", "y"],
         }
     )
-    result = trigger_campaign(
-        df,
-        cid,
-        mapping={"CustomerID": "external_id", "Mail": "email"},
-        attributes={"plan": "plan", "ltv": "lifetime_value"},
-        client=client,
-        progress=False,
-    )
+    # Integer ids are sent as their text, with a warning that their zeros may be gone.
+    with pytest.warns(NumericIdWarning, match="column 'CustomerID'"):
+        result = trigger_campaign(
+            df,
+            cid,
+            mapping={"CustomerID": "external_id", "Mail": "email"},
+            attributes={"plan": "plan", "ltv": "lifetime_value"},
+            client=client,
+            progress=False,
+        )
     assert result["status"].tolist() == ["triggered", "triggered"]
     users = {s["external_id"]: s["user"] for s in sandbox.campaign_sends}
     assert users["17"] == {
@@ -400,7 +403,7 @@ def test_send_id_reused_with_different_data_is_rejected(sandbox: Sandbox, client
     assert second["status"].tolist() == ["triggered", "rejected"]
     assert second["replayed"].tolist()[0] is True
     assert second["error_code"].iloc[1] == "idempotency_key_mismatch"
-    assert "send_id 'wave-1' was already used" in second["error_message"].iloc[1]
+    assert "send_id='wave-1' was already used" in second["error_message"].iloc[1]
     assert len(sandbox.campaign_sends) == 2
 
 

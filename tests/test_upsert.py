@@ -19,6 +19,7 @@ from spotzee_frames import (
     AuthenticationError,
     Client,
     Interrupted,
+    NumericIdWarning,
     ProgressEvent,
     ValidationError,
 )
@@ -32,6 +33,9 @@ RESULT_COLUMNS = [
     "error_code",
     "error_field",
     "error_message",
+    "warning_code",
+    "warning_field",
+    "warning_message",
     "external_id",
     "batch",
     "attempts",
@@ -224,11 +228,18 @@ MESSY_MAPPING = {
 
 def test_messy_frame_every_dtype_stored_field_by_field(client: Client, sandbox: Sandbox) -> None:
     df = messy()
-    result = upsert(df, MESSY_MAPPING, default_region="AU", client=client, progress=False)
+    result = upsert(
+        df,
+        MESSY_MAPPING,
+        default_region="AU",
+        invalid_fields="reject",  # every unusable value holds its row back
+        client=client,
+        progress=False,
+    )
 
     assert list(result.columns) == RESULT_COLUMNS
     assert result.index.equals(df.index)
-    assert isinstance(result.status.dtype, pd.CategoricalDtype)
+    assert str(result.status.dtype) == "string"  # value_counts() is what happened
     assert str(result.batch.dtype) == "Int64" and str(result.attempts.dtype) == "Int64"
     assert str(result.error_code.dtype) == "string"
 
@@ -438,14 +449,19 @@ def test_dry_run_sends_nothing_and_returns_payloads(client: Client, sandbox: San
     df.loc[1, "email"] = "nope"
     result = upsert(df, dry_run=True, include_payload=True, client=client)
     assert sandbox.requests == []
-    assert result.status.astype(str).tolist() == ["valid", "invalid", "valid"]
+    # The row with the unusable email would be sent without it (invalid_fields="omit").
+    assert result.status.astype(str).tolist() == ["valid", "valid", "valid"]
     assert result.loc[0, "payload"] == {
         "external_id": "c0",
         "email": "user0@example.com",
         "data": {"plan": "free", "visits": 0},
     }
-    assert result.loc[1, "payload"] is None
-    assert result.attempts.isna().all() and result.batch.tolist() == [0, pd.NA, 0]
+    assert result.loc[1, "payload"] == {"external_id": "c1", "data": {"plan": "gold", "visits": 1}}
+    assert result.loc[1, "warning_field"] == "email"
+    assert result.attempts.isna().all() and result.batch.tolist() == [0, 0, 0]
+    strict = upsert(df, dry_run=True, include_payload=True, invalid_fields="reject")
+    assert strict.status.astype(str).tolist() == ["valid", "invalid", "valid"]
+    assert strict.loc[1, "payload"] is None and strict.batch.tolist() == [0, pd.NA, 0]
 
 
 def test_dry_run_needs_no_client_or_key() -> None:
@@ -456,7 +472,13 @@ def test_dry_run_needs_no_client_or_key() -> None:
 def test_preview_payloads_sits_beside_the_source_rows() -> None:
     df = contacts(8)
     preview = preview_payloads(df, n=3)
-    assert list(preview.columns) == [*df.columns, "status", "error_message", "payload"]
+    assert list(preview.columns) == [
+        *df.columns,
+        "status",
+        "error_message",
+        "warning_message",
+        "payload",
+    ]
     assert len(preview) == 3
     assert orjson.loads(preview.payload.iloc[0])["email"] == "user0@example.com"
 
@@ -498,7 +520,7 @@ def test_exclude_takes_one_label_or_none(client: Client, sandbox: Sandbox) -> No
 def test_invalid_rows_do_not_shrink_batches(client: Client, sandbox: Sandbox) -> None:
     df = contacts(30)
     df.loc[df.index % 3 == 0, "email"] = "broken"
-    result = upsert(df, batch_size=7, client=client, progress=False)
+    result = upsert(df, batch_size=7, invalid_fields="reject", client=client, progress=False)
     sizes = [len(orjson.loads(r.body)) for r in batch_requests(sandbox)]
     assert sorted(sizes, reverse=True) == [7, 7, 6]
     assert result.status.value_counts().to_dict()["upserted"] == 20
@@ -512,8 +534,11 @@ def test_accessor_forwards(client: Client, sandbox: Sandbox) -> None:
 def test_empty_frame_and_all_invalid_send_nothing(client: Client, sandbox: Sandbox) -> None:
     empty = upsert(contacts(0), client=client, progress=False)
     assert empty.empty and list(empty.columns) == RESULT_COLUMNS
-    bad = contacts(2).assign(email="x")
+    bad = contacts(2).assign(external_id=None)
     assert upsert(bad, client=client, progress=False).status.eq("invalid").all()
+    bad_emails = contacts(2).assign(email="x")
+    strict = upsert(bad_emails, invalid_fields="reject", client=client, progress=False)
+    assert strict.status.eq("invalid").all()
     assert sandbox.requests == []
 
 
@@ -525,7 +550,7 @@ def test_result_is_indexed_like_a_shuffled_duplicate_labelled_frame(client: Clie
     df.index = pd.Index([5, 3, 5, 1, 3] * 50)
     df = df.sample(frac=1.0, random_state=7)
     df.loc[df.index == 1, "email"] = "bad"
-    result = upsert(df, client=client, progress=False)
+    result = upsert(df, invalid_fields="reject", client=client, progress=False)
     assert result.index.equals(df.index)
     assert (result.external_id.to_numpy() == df.external_id.to_numpy()).all()
     assert (result.status.eq("invalid").to_numpy() == (df.index == 1)).all()
@@ -665,7 +690,7 @@ def test_keyboard_interrupt_keeps_what_was_done(sandbox: Sandbox) -> None:
             raise KeyboardInterrupt
 
     df = contacts(1000)
-    df.loc[5, "email"] = "bad"
+    df.loc[5, "external_id"] = None
     try:
         with pytest.raises(Interrupted) as info:
             upsert(df, client=client, progress=stop_after_two_batches)
@@ -698,7 +723,7 @@ def test_progress_callback_counts_rows_and_failures(client: Client, sandbox: San
 
 def test_a_row_without_any_identifier_is_filed_under_that_first(client: Client) -> None:
     frame = pd.DataFrame({"external_id": [None, "x", "y"], "email": ["bad", None, "worse"]})
-    result = upsert(frame, client=client)
+    result = upsert(frame, client=client, invalid_fields="reject")
     assert list(result.status) == ["invalid", "upserted", "invalid"]
     assert result.loc[0, "error_code"] == "parameter_missing"
     assert result.loc[0, "error_field"] == "external_id"
@@ -838,7 +863,8 @@ def test_float_ids_past_2_53_are_invalid_not_rounded(client: Client, sandbox: Sa
     already be rounded, and past 2**63 they do not fit an int64: never send either."""
     for dtype in ("float64", "Float64", "float32"):
         df = pd.DataFrame({"external_id": pd.array([1e20, 1e19, 17.0, 2.0**24 + 2], dtype=dtype)})
-        result = upsert(df, client=client, progress=False)
+        with pytest.warns(NumericIdWarning, match="external_id comes from column 'external_id'"):
+            result = upsert(df, client=client, progress=False)
         assert result.status.tolist()[:3] == ["invalid", "invalid", "upserted"]
         assert result.error_message[0].startswith("external_id: 1e+20 cannot be trusted as an id")
         assert "read the column as text" in result.error_message[1]
@@ -860,7 +886,8 @@ def test_pyarrow_backed_columns_of_every_kind_feed_first_class_fields(
     df["anonymous_id"] = pd.array(
         [decimal.Decimal("17"), decimal.Decimal("18.5")], dtype=pd.ArrowDtype(pa.decimal128(4, 1))
     )
-    result = upsert(df, client=client, progress=False)
+    with pytest.warns(NumericIdWarning, match="anonymous_id comes from column 'anonymous_id'"):
+        result = upsert(df, client=client, progress=False)
     assert result.status.tolist() == ["upserted", "invalid"]
     assert "Decimal('18.5') is not a whole number" in result.error_message[1]
     stored = sandbox.users["a"]

@@ -12,12 +12,25 @@ from typing import Any
 from ._app import App
 from ._wire import SandboxRequest
 
-__all__ = ["AsgiApp"]
+__all__ = ["AsgiApp", "read_body"]
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
 Receive = Callable[[], Awaitable[Message]]
 Send = Callable[[Message], Awaitable[None]]
+
+
+async def read_body(receive: Receive) -> bytes | None:
+    """An HTTP request's whole body, or None if the client went away first."""
+    chunks: list[bytes] = []
+    more = True
+    while more:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            return None
+        chunks.append(message.get("body", b""))
+        more = message.get("more_body", False)
+    return b"".join(chunks)
 
 
 class AsgiApp:
@@ -37,14 +50,9 @@ class AsgiApp:
                     return
         if scope["type"] != "http":
             return
-        chunks: list[bytes] = []
-        more = True
-        while more:
-            message = await receive()
-            if message["type"] == "http.disconnect":
-                return
-            chunks.append(message.get("body", b""))
-            more = message.get("more_body", False)
+        body = await read_body(receive)
+        if body is None:
+            return
         raw_path: bytes = scope.get("raw_path") or scope["path"].encode("utf-8")
         headers: dict[str, str] = {}
         for name, value in scope["headers"]:
@@ -55,7 +63,7 @@ class AsgiApp:
             path=raw_path.decode("latin-1").partition("?")[0],
             query=scope.get("query_string", b"").decode("latin-1"),
             headers=headers,
-            body=b"".join(chunks),
+            body=body,
             client=client[0] if client else "127.0.0.1",
         )
         response = await self._app.handle_async(request)

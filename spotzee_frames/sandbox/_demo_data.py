@@ -14,7 +14,9 @@ __all__ = [
     "PROJECT_ID",
     "demo_campaigns",
     "demo_journeys",
+    "demo_lists",
     "demo_subscriptions",
+    "demo_tags",
 ]
 
 PROJECT_ID: Final = 42
@@ -270,11 +272,76 @@ def demo_journeys(seed: int) -> list[dict[str, Any]]:
 
 
 def demo_subscriptions() -> list[dict[str, Any]]:
-    """The project's subscription types (users start subscribed to each)."""
+    """The project's subscription types (users start subscribed to each: none is public)."""
+    rows = [
+        (1, "Marketing email", "email"),
+        (2, "Transactional email", "email"),
+        (3, "SMS alerts", "text"),
+        (4, "Push notifications", "push"),
+        (5, "In-app messages", "in_app"),
+    ]
     return [
-        {"id": 1, "name": "Marketing email", "channel": "email"},
-        {"id": 2, "name": "Transactional email", "channel": "email"},
-        {"id": 3, "name": "SMS alerts", "channel": "text"},
-        {"id": 4, "name": "Push notifications", "channel": "push"},
-        {"id": 5, "name": "In-app messages", "channel": "in_app"},
+        {
+            "id": sid,
+            "project_id": PROJECT_ID,
+            "name": name,
+            "channel": channel,
+            "is_public": False,
+            "created_at": _stamp(2 + sid, 9),
+            "updated_at": _stamp(2 + sid, 9),
+        }
+        for sid, name, channel in rows
+    ]
+
+
+# id, name, type, state, rule, users_count, tags
+_LISTS: Final[tuple[tuple[Any, ...], ...]] = (
+    (1, "Newsletter signups", "static", "ready", None, 1840, ["marketing"]),
+    (2, "Enterprise customers", "dynamic", "ready", "plan = enterprise", 212, ["sales"]),
+    (3, "Churn risk", "dynamic", "loading", "last_order_days > 90", None, ["retention"]),
+    (4, "Beta testers", "static", "draft", None, 0, []),
+)
+_TAGS: Final = ("onboarding", "transactional", "orders", "cart", "retention", "promo", "product")
+
+
+def demo_lists() -> list[dict[str, Any]]:
+    """The project's lists (there is no API that adds users to them)."""
+    out = []
+    for lid, name, kind, state, rule, users_count, tags in _LISTS:
+        record: dict[str, Any] = {
+            "id": lid,
+            "project_id": PROJECT_ID,
+            "name": name,
+            "type": kind,
+            "state": state,
+            "version": lid,
+            "tags": list(tags),
+            "is_visible": lid != 4,
+            "created_at": _stamp(10 + lid * 5, 10),
+            "updated_at": _stamp(60 + lid * 3, 12),
+        }
+        if rule is not None:
+            field_name, op, value = rule.split(" ")
+            record["rule"] = {
+                "type": "wrapper",
+                "operator": "and",
+                "children": [{"path": f"$.data.{field_name}", "operator": op, "value": value}],
+            }
+            record["refreshed_at"] = _stamp(70 + lid, 6)
+        if users_count is not None:
+            record["users_count"] = users_count
+        out.append(record)
+    return out
+
+
+def demo_tags() -> list[dict[str, Any]]:
+    return [
+        {
+            "id": tid,
+            "project_id": PROJECT_ID,
+            "name": name,
+            "created_at": _stamp(1 + tid, 8),
+            "updated_at": _stamp(1 + tid, 8),
+        }
+        for tid, name in enumerate(_TAGS, 1)
     ]

@@ -9,12 +9,19 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from typing import Any, Final
+from typing import Any, Final, Literal
 from urllib.parse import unquote
 
 import orjson
 
-from ._pagination import PageQuery, field_key, paginate, parse_page_query, single
+from ._pagination import (
+    PageQuery,
+    field_key,
+    paginate,
+    paginate_sorted,
+    parse_page_query,
+    single,
+)
 from ._problems import ApiError
 from ._store import EventRow, Store
 from ._time import iso_z, to_micros
@@ -231,16 +238,17 @@ def users_list(store: Store, call: Call) -> Reply:
     pq = parse_page_query(
         call.query, sorts=_USER_SORTS, default_sort="id", default_direction="desc"
     )
-    rows = list(store.users.values())
-    if pq.q:
+    order = store.users_by(pq.sort)
+    keys, ids = order.keys, order.ids
+    if pq.q:  # a search reads every user; a plain listing only its page
         q = pq.q
-        rows = [
-            user
-            for user in rows
+        hits = [
+            i
+            for i, uid in enumerate(ids)
             if _matches(
                 q,
                 (
-                    user["external_id"],
+                    (user := store.users[uid])["external_id"],
                     user["anonymous_id"],
                     user["email"],
                     user["phone"],
@@ -248,7 +256,10 @@ def users_list(store: Store, call: Call) -> Reply:
                 ),
             )
         ]
-    page = paginate(rows, field_key(pq.sort), pq)
+        keys, ids = [keys[i] for i in hits], [ids[i] for i in hits]
+    page = paginate_sorted(
+        keys, lambda start, stop: [store.users[uid] for uid in ids[start:stop]], pq
+    )
     return _list_reply(pq, page.rows, page.next_cursor, page.prev_cursor, page.total)
 
 
@@ -269,17 +280,22 @@ def users_delete(store: Store, call: Call) -> Reply:
     return Reply(204)
 
 
+def users_delete_one(store: Store, call: Call) -> Reply:
+    user = _user_in_path(store, call)
+    store.delete_external([user["external_id"]])
+    return Reply(204)
+
+
 def subscriptions_get(store: Store, call: Call) -> Reply:
     user = _user_in_path(store, call)
     pq = parse_page_query(call.query, sorts=("id",), default_sort="id", default_direction="asc")
-    states = store.user_subscriptions.get(user["id"], {})
     rows = [
         {
             "id": sid,
             "subscription_id": sid,
             "name": sub["name"],
             "channel": sub["channel"],
-            "state": states.get(sid, 1),
+            "state": store.subscription_state(user, sid),
         }
         for sid, sub in store.subscriptions.items()
     ]
@@ -345,8 +361,166 @@ def subscriptions_patch(store: Store, call: Call) -> Reply:
     if errors:
         first = errors[0]
         raise ApiError(first["code"], first["message"], param=first["param"], errors=errors)
-    store.user_subscriptions.setdefault(user["id"], {}).update(changes)
-    return Reply(204)
+    for sid, state in changes.items():
+        store.set_subscription_state(user, sid, state, call.now_iso)
+    return Reply(200, store.snapshot(user))
+
+
+def _simple_list(
+    call: Call,
+    rows: Iterable[dict[str, Any]],
+    *,
+    sorts: tuple[str, ...],
+    default_sort: str,
+    direction: Literal["asc", "desc"],
+    enums: dict[str, tuple[str, ...]],
+    searched: Callable[[dict[str, Any]], Iterable[Any]],
+) -> Reply:
+    """A list endpoint over `rows`: page query, exact filters on the `enums` fields (the
+    query parameter of the same name), and `q` over `searched(row)`."""
+    pq = parse_page_query(
+        call.query, sorts=sorts, default_sort=default_sort, default_direction=direction
+    )
+    wanted = {name: _enum_filter(call, name, allowed) for name, allowed in enums.items()}
+    kept = [
+        row
+        for row in rows
+        if all(values is None or row[name] in values for name, values in wanted.items())
+    ]
+    if pq.q:
+        q = pq.q
+        kept = [row for row in kept if _matches(q, searched(row))]
+    page = paginate(kept, field_key(pq.sort), pq)
+    return _list_reply(pq, page.rows, page.next_cursor, page.prev_cursor, page.total)
+
+
+def subscriptions_list(store: Store, call: Call) -> Reply:
+    return _simple_list(
+        call,
+        store.subscriptions.values(),
+        sorts=("id", "name", "created_at", "updated_at"),
+        default_sort="id",
+        direction="asc",
+        enums={"channel": _CHANNELS},
+        searched=lambda s: (s["name"], s["channel"]),
+    )
+
+
+def subscriptions_one(store: Store, call: Call) -> Reply:
+    sid = int(call.params["id"])
+    subscription = store.subscriptions.get(sid)
+    if subscription is None:
+        raise ApiError("resource_missing", f"no subscription {sid}", param="id")
+    return Reply(200, subscription)
+
+
+def _item_object(item: object, allowed: tuple[str, ...], where: str | None) -> dict[str, Any]:
+    """An item of a bulk body: an object with only `allowed` keys (`where` names it in
+    params, e.g. `items.3`; None: the item's own field names)."""
+    if type(item) is not dict:
+        what = where or "each item"
+        raise FieldError(
+            "parameter_invalid_format", f"{what} must be an object, got {json_type(item)}", where
+        )
+    for key in item:
+        if key not in allowed:
+            raise FieldError(
+                "parameter_unknown",
+                f"unknown field {key!r}; allowed are {', '.join(allowed)}",
+                key if where is None else f"{where}.{key}",
+            )
+    return item
+
+
+_BATCH_STATE_KEYS: Final = ("external_id", "anonymous_id", "subscription_id", "state")
+
+
+def _subscription_change(store: Store, item: object) -> tuple[dict[str, Any], int, int]:
+    """One item of `POST /subscriptions/batch`: (user, subscription id, state)."""
+    item = _item_object(item, _BATCH_STATE_KEYS, None)
+    ids = {k: check_identifier(item[k], k) for k in ("external_id", "anonymous_id") if k in item}
+    if not ids:
+        raise FieldError(
+            "parameter_missing", "each item needs an external_id or an anonymous_id", "external_id"
+        )
+    sid, state = item.get("subscription_id"), item.get("state")
+    if type(sid) is not int:
+        raise FieldError(
+            "parameter_invalid_format", "subscription_id must be an integer", "subscription_id"
+        )
+    if type(state) is not int or state not in (0, 1, 2):
+        raise FieldError(
+            "parameter_invalid_format",
+            "state must be 0 (unsubscribed), 1 (subscribed) or 2 (opted in)",
+            "state",
+        )
+    if sid not in store.subscriptions:
+        raise FieldError("resource_missing", f"no subscription {sid}", "subscription_id")
+    user = store.find_user(ids.get("external_id"), ids.get("anonymous_id"))
+    if user is None:
+        key, value = next(iter(ids.items()))
+        raise FieldError("resource_missing", f"no user with {key} {value!r}", key)
+    return user, sid, state
+
+
+def subscriptions_batch(store: Store, call: Call) -> Reply:
+    items = read_array(call, "subscription changes")
+    results: list[dict[str, Any]] = []
+    succeeded = 0
+    for index, item in enumerate(items):
+        raw = item if type(item) is dict else {}
+        echo: dict[str, Any] = {"index": index}
+        for key in ("external_id", "anonymous_id"):
+            if type(raw.get(key)) is str:
+                echo[key] = raw[key]
+        if type(raw.get("subscription_id")) is int:
+            echo["subscription_id"] = raw["subscription_id"]
+        try:
+            user, sid, state = _subscription_change(store, item)
+        except FieldError as error:
+            results.append({**echo, "error": error.as_item_error()})
+            continue
+        store.set_subscription_state(user, sid, state, call.now_iso)
+        succeeded += 1
+        results.append({**echo, "state": state})
+    return Reply(
+        200, {"results": results, "succeeded": succeeded, "failed": len(items) - succeeded}
+    )
+
+
+# lists and tags
+
+
+def lists_list(store: Store, call: Call) -> Reply:
+    return _simple_list(
+        call,
+        store.lists.values(),
+        sorts=("updated_at", "created_at", "id", "name"),
+        default_sort="updated_at",
+        direction="desc",
+        enums={"type": ("static", "dynamic"), "state": ("draft", "ready", "loading")},
+        searched=lambda x: (x["name"], *x["tags"]),
+    )
+
+
+def lists_get(store: Store, call: Call) -> Reply:
+    lid = int(call.params["id"])
+    found = store.lists.get(lid)
+    if found is None:
+        raise ApiError("resource_missing", f"no list {lid}", param="id")
+    return Reply(200, found)
+
+
+def tags_list(store: Store, call: Call) -> Reply:
+    return _simple_list(
+        call,
+        store.tags.values(),
+        sorts=("id", "name", "created_at"),
+        default_sort="id",
+        direction="asc",
+        enums={},
+        searched=lambda t: (t["name"],),
+    )
 
 
 # campaigns
@@ -659,17 +833,7 @@ _EVENT_KEYS: Final = ("name", "external_id", "anonymous_id", "data", "user", "cr
 
 
 def _check_event(item: object, where: str) -> dict[str, Any]:
-    if type(item) is not dict:
-        raise FieldError(
-            "parameter_invalid_format", f"{where} must be an object, got {json_type(item)}", where
-        )
-    for key in item:
-        if key not in _EVENT_KEYS:
-            raise FieldError(
-                "parameter_unknown",
-                f"unknown field {key!r}; allowed are {', '.join(_EVENT_KEYS)}",
-                f"{where}.{key}",
-            )
+    item = _item_object(item, _EVENT_KEYS, where)
     if "name" not in item:
         raise FieldError("parameter_missing", f"{where}.name is required", f"{where}.name")
     event: dict[str, Any] = {"name": check_identifier(item["name"], f"{where}.name")}
@@ -741,11 +905,9 @@ def _event_key(row: EventRow) -> tuple[int, Any, int]:
     return (1, row.ts, row.seq)
 
 
-def events_list(store: Store, call: Call) -> Reply:
+def _matching_events(store: Store, call: Call) -> list[EventRow]:
+    """The stored events `from`..`to` (exclusive) that pass the query's filters."""
     start, stop = _time_param(call, "from"), _time_param(call, "to")
-    pq = parse_page_query(
-        call.query, sorts=("created_at",), default_sort="created_at", default_direction="asc"
-    )
     external_ids = set(call.query.get("external_id", ()))
     anonymous_ids = set(call.query.get("anonymous_id", ()))
     names = set(call.query.get("event_name", ()))
@@ -756,14 +918,7 @@ def events_list(store: Store, call: Call) -> Reply:
                 "parameter_invalid_format", "campaign_id must be an integer", param="campaign_id"
             )
         campaign_ids.add(int(raw))
-    include = single(call.query, "include_payload") or "false"
-    if include not in ("true", "false"):
-        raise ApiError(
-            "parameter_invalid_format",
-            "include_payload must be true or false",
-            param="include_payload",
-        )
-    rows = [
+    return [
         row
         for row in store.events
         if start <= row.ts < stop
@@ -772,6 +927,20 @@ def events_list(store: Store, call: Call) -> Reply:
         and (not names or row.record["name"] in names)
         and (not campaign_ids or row.record["campaign_id"] in campaign_ids)
     ]
+
+
+def events_list(store: Store, call: Call) -> Reply:
+    rows = _matching_events(store, call)
+    pq = parse_page_query(
+        call.query, sorts=("created_at",), default_sort="created_at", default_direction="asc"
+    )
+    include = single(call.query, "include_payload") or "false"
+    if include not in ("true", "false"):
+        raise ApiError(
+            "parameter_invalid_format",
+            "include_payload must be true or false",
+            param="include_payload",
+        )
     if pq.q:
         q = pq.q
         rows = [row for row in rows if q in row.record["name"].casefold()]
@@ -780,6 +949,65 @@ def events_list(store: Store, call: Call) -> Reply:
         results = [row.record for row in page.rows]
     else:
         results = [{k: v for k, v in row.record.items() if k != "data"} for row in page.rows]
+    return _list_reply(pq, results, page.next_cursor, page.prev_cursor, page.total)
+
+
+_GROUPS: Final = ("event_name", "campaign", "user", "day")
+
+
+def _group_of(row: EventRow, groups: list[str]) -> tuple[Any, ...]:
+    record = row.record
+    parts: list[Any] = []
+    for group in groups:
+        if group == "event_name":
+            parts.append(record["name"])
+        elif group == "campaign":
+            parts.append(record["campaign_id"])
+        elif group == "user":
+            parts.append((record["user"]["external_id"], record["user"]["anonymous_id"]))
+        else:
+            parts.append(record["created_at"][:10])
+    return tuple(parts)
+
+
+def events_aggregations(store: Store, call: Call) -> Reply:
+    rows = _matching_events(store, call)
+    groups = list(dict.fromkeys(call.query.get("group_by") or ["event_name"]))
+    for group in groups:
+        if group not in _GROUPS:
+            raise ApiError(
+                "parameter_invalid_format",
+                f"group_by must be one of {', '.join(_GROUPS)}, got {group!r}",
+                param="group_by",
+            )
+    pq = parse_page_query(
+        call.query, sorts=("count",), default_sort="count", default_direction="desc"
+    )
+    buckets: dict[tuple[Any, ...], list[EventRow]] = {}
+    for row in rows:
+        buckets.setdefault(_group_of(row, groups), []).append(row)
+    out: list[dict[str, Any]] = []
+    for position, (key, members) in enumerate(sorted(buckets.items(), key=lambda kv: repr(kv[0]))):
+        record: dict[str, Any] = {"id": position}
+        for group, value in zip(groups, key, strict=True):
+            if group == "event_name":
+                record["event_name"] = value
+            elif group == "campaign":
+                record["campaign_id"] = value
+            elif group == "user":
+                record["user"] = {"external_id": value[0], "anonymous_id": value[1]}
+            else:
+                record["day"] = value
+        users = {
+            (m.record["user"]["external_id"], m.record["user"]["anonymous_id"]) for m in members
+        }
+        record["count"] = len(members)
+        record["unique_user_count"] = len(users)
+        record["first_seen_at"] = iso_z(min(m.ts for m in members))
+        record["last_seen_at"] = iso_z(max(m.ts for m in members))
+        out.append(record)
+    page = paginate(out, field_key(pq.sort), pq)
+    results = [{k: v for k, v in r.items() if k != "id"} for r in page.rows]
     return _list_reply(pq, results, page.next_cursor, page.prev_cursor, page.total)
 
 
@@ -800,6 +1028,13 @@ ROUTES: Final = (
     _route("GET", "/users/{external_id}/subscriptions", subscriptions_get),
     _route("PATCH", "/users/{external_id}/subscriptions", subscriptions_patch),
     _route("GET", "/users/{external_id}", users_get),
+    _route("DELETE", "/users/{external_id}", users_delete_one),
+    _route("GET", "/subscriptions", subscriptions_list),
+    _route("GET", "/subscriptions/{id}", subscriptions_one),
+    _route("POST", "/subscriptions/batch", subscriptions_batch),
+    _route("GET", "/lists", lists_list),
+    _route("GET", "/lists/{id}", lists_get),
+    _route("GET", "/tags", tags_list),
     _route("GET", "/campaigns", campaigns_list),
     _route("GET", "/campaigns/{id}", campaigns_get),
     _route("PATCH", "/campaigns/{id}", campaigns_patch),
@@ -809,6 +1044,7 @@ ROUTES: Final = (
     _route("POST", "/journeys/{id}/trigger", journeys_trigger),
     _route("POST", "/events", events_post, publishable=True),
     _route("GET", "/events", events_list),
+    _route("GET", "/events/aggregations", events_aggregations),
 )
 
 

@@ -158,6 +158,30 @@ class Sandbox:
             return Counter(self._app.store.write_counts)
 
     @property
+    def deletions(self) -> Counter[str]:
+        """external_id -> how many times a stored user of that id was deleted (by either
+        DELETE route; deleting an unknown id counts nothing)."""
+        with self._app.lock:
+            return Counter(self._app.store.deletions)
+
+    @property
+    def subscription_writes(self) -> Counter[tuple[str, int]]:
+        """(external_id — anonymous_id for anonymous-only users —, subscription id) -> how
+        many subscription states were applied for it (by either route)."""
+        with self._app.lock:
+            return Counter(self._app.store.subscription_writes)
+
+    def subscription_states(self, external_id: str) -> dict[int, int]:
+        """subscription id -> the user's state (0, 1, 2), as GET /users/{id}/subscriptions
+        reports it; KeyError for an unknown user."""
+        with self._app.lock:
+            store = self._app.store
+            user = store.find_external(external_id)
+            if user is None:
+                raise KeyError(external_id)
+            return {sid: store.subscription_state(user, sid) for sid in store.subscriptions}
+
+    @property
     def campaign_sends(self) -> list[dict[str, Any]]:
         """One record per applied campaign trigger: campaign_id, external_id, user (as
         sent), event, request_id, idempotency_key."""

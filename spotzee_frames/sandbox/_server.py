@@ -10,14 +10,22 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Final
+from typing import Any, Final
 
 import uvicorn
 
 from ._app import BASE_PATH, App
 from ._asgi import AsgiApp
 
-__all__ = ["ServedSandbox", "is_loopback", "serve", "serve_forever"]
+__all__ = [
+    "ServedSandbox",
+    "bind",
+    "is_loopback",
+    "serve",
+    "serve_forever",
+    "serve_in_thread",
+    "uvicorn_server",
+]
 
 _DROP_MESSAGE: Final = "ASGI callable returned without completing response."
 _START_TIMEOUT: Final = 10.0
@@ -64,7 +72,7 @@ def _quiet_uvicorn() -> None:
         logger.addFilter(_QuietDrops())
 
 
-def _bind(host: str, port: int) -> socket.socket:
+def bind(host: str, port: int) -> socket.socket:
     family, kind, proto, _, address = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0]
     sock = socket.socket(family, kind, proto)
     try:
@@ -79,9 +87,15 @@ def _bind(host: str, port: int) -> socket.socket:
 
 
 def _server(app: App) -> uvicorn.Server:
+    return uvicorn_server(AsgiApp(app))
+
+
+def uvicorn_server(asgi: Any, **options: Any) -> uvicorn.Server:
+    """A quiet uvicorn server for an ASGI app (`options`: more `uvicorn.Config` settings,
+    e.g. the TLS files)."""
     _quiet_uvicorn()
     config = uvicorn.Config(
-        AsgiApp(app),
+        asgi,
         log_config=None,
         log_level="warning",
         access_log=False,
@@ -90,6 +104,7 @@ def _server(app: App) -> uvicorn.Server:
         ws="none",
         server_header=False,
         timeout_graceful_shutdown=2,
+        **options,
     )
     return uvicorn.Server(config)
 
@@ -97,19 +112,24 @@ def _server(app: App) -> uvicorn.Server:
 @contextmanager
 def serve(app: App, host: str = "127.0.0.1", port: int = 0) -> Iterator[ServedSandbox]:
     """Serve `app` on `host:port` (0 = a free port) in a background thread."""
-    sock = _bind(host, port)
-    server = _server(app)
-    thread = threading.Thread(
-        target=server.run, kwargs={"sockets": [sock]}, name="spotzee-sandbox", daemon=True
-    )
+    with serve_in_thread(_server(app), host, port, name="spotzee-sandbox") as bound:
+        yield ServedSandbox(host, bound)
+
+
+@contextmanager
+def serve_in_thread(server: uvicorn.Server, host: str, port: int, *, name: str) -> Iterator[int]:
+    """Run `server` on `host:port` (0 = a free port) in a background thread until the
+    block ends; yields the port it listens on."""
+    sock = bind(host, port)
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, name=name, daemon=True)
     thread.start()
     try:
         deadline = time.monotonic() + _START_TIMEOUT
         while not server.started:
             if not thread.is_alive() or time.monotonic() > deadline:
-                raise RuntimeError(f"the sandbox server did not start on {host}:{port}")
+                raise RuntimeError(f"the {name} server did not start on {host}:{port}")
             time.sleep(0.002)
-        yield ServedSandbox(host, sock.getsockname()[1])
+        yield int(sock.getsockname()[1])
     finally:
         server.should_exit = True
         thread.join(timeout=_START_TIMEOUT)
@@ -124,7 +144,7 @@ def serve_forever(
     ready: Callable[[ServedSandbox], None] | None = None,
 ) -> None:
     """Serve `app` in this thread until interrupted; `ready` is called once listening."""
-    sock = _bind(host, port)
+    sock = bind(host, port)
     try:
         server = _server(app)
         if ready is not None:

@@ -1,7 +1,9 @@
 """The project's data: users, campaigns, journeys, events and what was sent.
 
 Plain containers and the domain operations on them (upsert, delete, record an event).
-The store does no locking: the app holds its lock around every call.
+The store does no locking: the app holds its lock around every call. Users are changed
+only through these operations (or, for a new one, after calling `user_changed`), so the
+orders kept for listing them stay true.
 """
 
 from __future__ import annotations
@@ -15,8 +17,11 @@ from ._demo_data import (
     PROJECT_ID,
     demo_campaigns,
     demo_journeys,
+    demo_lists,
     demo_subscriptions,
+    demo_tags,
 )
+from ._pagination import OrderedIndex, field_key
 from ._time import iso_z
 
 __all__ = ["EventRow", "Store"]
@@ -40,10 +45,16 @@ class Store:
         self.by_anonymous: dict[str, int] = {}
         self.next_user_id = 1
         self.write_counts: Counter[str] = Counter()
+        #: external_id -> how many times a stored user of that id was deleted.
+        self.deletions: Counter[str] = Counter()
         self.campaigns: dict[int, dict[str, Any]] = {}
         self.journeys: dict[int, dict[str, Any]] = {}
         self.entrances: dict[int, frozenset[int]] = {}
         self.subscriptions: dict[int, dict[str, Any]] = {}
+        self.lists: dict[int, dict[str, Any]] = {}
+        self.tags: dict[int, dict[str, Any]] = {}
+        #: (external_id or anonymous_id, subscription id) -> times a state was applied
+        self.subscription_writes: Counter[tuple[str, int]] = Counter()
         #: user id -> subscription id -> state (0 unsubscribed, 1 subscribed, 2 opted in)
         self.user_subscriptions: dict[int, dict[int, int]] = {}
         self.events: list[EventRow] = []
@@ -51,13 +62,32 @@ class Store:
         self.campaign_sends: list[dict[str, Any]] = []
         self.journey_entrances: list[dict[str, Any]] = []
         self.prefix_counters: Counter[str] = Counter()
+        #: sort field -> the users in that order, made on the first listing by it.
+        self._user_orders: dict[str, OrderedIndex] = {}
         if demo:
             self.campaigns = {c["id"]: c for c in demo_campaigns(seed)}
             self.journeys = {j["id"]: j for j in demo_journeys(seed)}
             self.entrances = {jid: frozenset(ids) for jid, ids in DEMO_ENTRANCES.items()}
             self.subscriptions = {s["id"]: s for s in demo_subscriptions()}
+            self.lists = {x["id"]: x for x in demo_lists()}
+            self.tags = {t["id"]: t for t in demo_tags()}
 
     # users
+
+    def user_changed(self, uid: int) -> None:
+        """Note that user `uid` was added, changed or removed, for the listing orders."""
+        for order in self._user_orders.values():
+            order.touch(uid)
+
+    def users_by(self, sort: str) -> OrderedIndex:
+        """The users in the order of `sort` (ties by id), up to date."""
+        order = self._user_orders.get(sort)
+        if order is None:
+            order = self._user_orders[sort] = OrderedIndex(field_key(sort))
+            for uid in self.users:
+                order.touch(uid)
+        order.refresh(self.users)
+        return order
 
     def find_external(self, external_id: str) -> dict[str, Any] | None:
         uid = self.by_external.get(external_id)
@@ -122,7 +152,30 @@ class Store:
             else:
                 user[key] = value
         user["updated_at"] = now
+        self.user_changed(uid)
         return user
+
+    def find_user(self, external_id: str | None, anonymous_id: str | None) -> dict[str, Any] | None:
+        """The stored user an external_id (else an anonymous_id) names, if any."""
+        if external_id is not None:
+            return self.find_external(external_id)
+        uid = None if anonymous_id is None else self.by_anonymous.get(anonymous_id)
+        return None if uid is None else self.users[uid]
+
+    def subscription_state(self, user: dict[str, Any], subscription_id: int) -> int:
+        """0, 1 or 2; a user with no state counts as subscribed to a non-public one."""
+        states = self.user_subscriptions.get(user["id"], {})
+        if subscription_id in states:
+            return states[subscription_id]
+        return 0 if self.subscriptions[subscription_id].get("is_public") else 1
+
+    def set_subscription_state(
+        self, user: dict[str, Any], subscription_id: int, state: int, now: str
+    ) -> None:
+        self.user_subscriptions.setdefault(user["id"], {})[subscription_id] = state
+        user["updated_at"] = now
+        self.user_changed(user["id"])
+        self.subscription_writes[(self.user_key(user), subscription_id)] += 1
 
     def add_device(self, user: dict[str, Any], token: str, now: str) -> None:
         if any(device["token"] == token for device in user["devices"]):
@@ -152,6 +205,8 @@ class Store:
             if anonymous_id is not None and self.by_anonymous.get(anonymous_id) == uid:
                 del self.by_anonymous[anonymous_id]
             self.user_subscriptions.pop(uid, None)
+            self.user_changed(uid)
+            self.deletions[external_id] += 1
             deleted += 1
         return deleted
 

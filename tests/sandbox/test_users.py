@@ -337,10 +337,9 @@ def test_subscriptions(api: httpx.Client) -> None:
     batch(api, [{"external_id": "a"}])
     listed = api.get("/users/a/subscriptions").json()
     assert {r["state"] for r in listed["results"]} == {1}
-    assert (
-        api.patch("/users/a/subscriptions", json=[{"subscription_id": 1, "state": 0}]).status_code
-        == 204
-    )
+    patched = api.patch("/users/a/subscriptions", json=[{"subscription_id": 1, "state": 0}])
+    assert patched.status_code == 200  # the contract: 200 with the user object
+    assert patched.json()["external_id"] == "a"
     states = {
         r["subscription_id"]: r["state"]
         for r in api.get("/users/a/subscriptions").json()["results"]

@@ -82,7 +82,7 @@ def test_two_columns_for_one_field_name_both() -> None:
 @pytest.mark.parametrize(
     ("mapping", "exclude", "message"),
     [
-        ({"a": 3}, (), "must be a field name or None"),
+        ({"a": 3}, (), "must be a field name"),
         ({"a": "data."}, (), "'data.' with no key"),
         ({"a": "email"}, ("a",), "both mapped"),
         ({}, ("zz",), "exclude names column 'zz'"),
@@ -198,3 +198,68 @@ def test_multiindex_labels_read_as_their_joined_parts() -> None:
     resolved = resolve_mapping([("external_id", ""), ("spend", "sum"), ("Spend", "max")])
     assert resolved.fields == {"external_id": ("external_id", "")}
     assert resolved.data == {"spend_sum": ("spend", "sum"), "Spend_max": ("Spend", "max")}
+
+
+def test_one_column_feeds_several_targets_and_each_target_takes_one_column() -> None:
+    resolved = resolve_mapping(["Email", "plan"], {"Email": ["external_id", "email"]})
+    assert resolved.fields == {"external_id": "Email", "email": "Email"}
+    assert resolved.targets_of("Email") == ["external_id", "email"]
+    assert resolved.columns == ["Email", "plan"]  # once each
+    both = resolve_mapping(["e"], {"e": ("email", "data.contact_email", "email")})
+    assert both.fields == {"email": "e"} and both.data == {"contact_email": "e"}
+    with pytest.raises(ValidationError, match=r"\['Email', 'email'\] all map to 'email'"):
+        resolve_mapping(["Email", "email"], {"Email": ["external_id", "email"]})
+    for bad in ([], ["email", None], {"email"}):
+        with pytest.raises(ValidationError, match="column 'Email'"):
+            resolve_mapping(["Email"], {"Email": bad})  # type: ignore[dict-item]
+
+
+@pytest.mark.parametrize(
+    ("header", "key"),
+    [
+        ("First Name", "first_name"),
+        ("FirstName", "first_name"),
+        ("fname", "first_name"),
+        ("Given Name", "first_name"),
+        ("Last Name", "last_name"),
+        ("LAST_NAME", "last_name"),
+        ("Surname", "last_name"),
+        ("lname", "last_name"),
+        ("Family Name", "last_name"),
+    ],
+)
+def test_conventional_data_keys_are_matched_loosely(header: str, key: str) -> None:
+    resolved = resolve_mapping(["external_id", header, "plan"])
+    assert resolved.data == {key: header, "plan": "plan"}
+    assert resolved.matched == {header: f"data.{key}"}
+
+
+def test_conventional_keys_only_where_no_column_claims_them() -> None:
+    taken = resolve_mapping(["first_name", "First Name"])
+    assert taken.data == {"first_name": "first_name", "First Name": "First Name"}
+    explicit = resolve_mapping(["nick", "fname"], {"nick": "first_name"})
+    assert explicit.data == {"first_name": "nick", "fname": "fname"}
+    two = resolve_mapping(["First Name", "fname"])  # neither more the name than the other
+    assert set(two.data) == {"First Name", "fname"} and two.matched == {}
+    out = resolve_mapping(["Surname"], rest_to_data=False)
+    assert out.data == {} and out.matched == {}
+
+
+def test_loose_first_class_matches_are_listed_too() -> None:
+    assert resolve_mapping(["E-mail", "external_id"]).matched == {"E-mail": "email"}
+
+
+@pytest.mark.parametrize(
+    ("columns", "suggested"),
+    [
+        (["Email", "Customer Id", "Order ID"], ["Customer Id"]),
+        (["ContactID", "userId", "paid", "Name"], ["ContactID", "userId"]),
+        (["Account Number", "id"], ["id", "Account Number"]),
+        (["Order ID", "Paid"], ["Order ID"]),  # only a weak candidate: still said
+        (["Email", "Plan"], []),
+    ],
+)
+def test_id_like_columns_are_suggested(columns: list[str], suggested: list[str]) -> None:
+    from spotzee_frames._mapping import id_suggestions
+
+    assert id_suggestions(columns) == suggested

@@ -299,4 +299,28 @@ def test_national_numbers_must_be_valid_numbers_of_the_default_region() -> None:
     result = normalize_field("phone", values, default_region="AU")
     assert list(result.values) == [None, None, "+61293744000", "+61412345678", "+16465550186"]
     assert "not a valid AU number" in result.messages[0]
-    assert "international format" in result.messages[1]
+    assert "international format" in result.messages[0]  # a US-shaped number
+    # Too short to be another country's number: no hint about other countries.
+    assert result.messages[1] == "phone: '12345' is not a valid AU number"
+
+
+def test_phone_extensions_are_kept_apart_from_the_number() -> None:
+    values = pd.Series(
+        ["(283)437-3886x88321", "+1 283 437 3886 ext. 12", "+61491570156", None, "bad x1"]
+    )
+    result = normalize_field("phone", values, default_region="US")
+    assert list(result.values[:3]) == ["+12834373886", "+12834373886", "+61491570156"]
+    assert result.extensions is not None
+    assert list(result.extensions) == ["88321", "12", None, None, None]
+    plain = normalize_field("phone", pd.Series(["+61491570156"]))
+    assert plain.extensions is None
+    cats = normalize_field(
+        "phone", pd.Series(["283-437-3886 x7", None], dtype="category"), default_region="US"
+    )
+    assert cats.extensions is not None and list(cats.extensions) == ["7", None]
+
+
+def test_a_local_looking_unallocated_number_is_not_called_foreign() -> None:
+    result = normalize_field("phone", pd.Series(["05 1234 5678"]), default_region="AU")
+    assert "no AU number is allocated like that" in result.messages[0]
+    assert "other countries" not in result.messages[0]
