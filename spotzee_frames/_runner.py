@@ -152,7 +152,7 @@ class Operation:
     ledger: LedgerSpec | None = None
 
 
-@dataclass
+@dataclass(eq=False)  # parts are told apart by identity (they hold arrays)
 class Part:
     """Rows of one operation to send, with the builder their outcomes go to: the whole
     frame, or one chunk of a larger source. `resume` are recorded calls (from a ledger)
@@ -250,7 +250,7 @@ def look(
         journal.admit(op, builder, op.rows, only_changed=only_changed)
 
 
-@dataclass
+@dataclass(eq=False)
 class _Open:
     """A part being sent: which of its rows have an outcome, and how many calls wait."""
 

@@ -39,7 +39,7 @@ __all__ = [
 # A row with one of these statuses went (or, in a dry run, would go) through.
 SENT_STATUSES = ("upserted", "queued", "triggered", "imported", "updated", "valid")
 # Kept back by a ledger because the server already holds exactly this: nothing to do.
-LEDGER_STATUSES = ("unchanged", "already_triggered")
+LEDGER_STATUSES = ("unchanged", "already_triggered", "already_tracked")
 # Nothing went wrong with these rows: `skipped` ones duplicate a row that was sent.
 OK_STATUSES = (*SENT_STATUSES, *LEDGER_STATUSES, "skipped")
 # Display order; statuses not listed here come after, alphabetically.
@@ -308,6 +308,7 @@ _BADGE_COLOURS = {
     "valid": "#1a7f37",
     "unchanged": "#57606a",
     "already_triggered": "#57606a",
+    "already_tracked": "#57606a",
     "unconfirmed": "#cf222e",
     "invalid": "#9a6700",
     "rejected": "#bc4c00",

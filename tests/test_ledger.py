@@ -24,6 +24,7 @@ from spotzee_frames import (
     ValidationError,
     _ledger,
     summary,
+    track,
     trigger_campaign,
     trigger_journey,
     upsert,
@@ -485,3 +486,29 @@ def test_the_ledger_reads_as_frames(client: Client, tmp_path: Path) -> None:
     assert (confirmed.confirmed_at >= pd.Timestamp(start, unit="s", tz="UTC")).all()
     assert ledger.confirmed(route="PATCH /users").empty
     assert repr(ledger) == f"Ledger({str(ledger.path)!r})"
+
+
+# -- events -------------------------------------------------------------------------------------
+
+
+def test_a_confirmed_event_is_never_sent_again(
+    client: Client, sandbox: Sandbox, tmp_path: Path
+) -> None:
+    ledger = tmp_path / "events.ledger"
+    events = pd.DataFrame(
+        {
+            "external_id": ["a", "b", "a"],
+            "amount": [10, 20, 30],
+            "created_at": pd.to_datetime(
+                ["2026-05-01 10:00", "2026-05-01 11:00", "2026-05-02 09:00"], utc=True
+            ),
+        }
+    )
+    first = track(events, "order_placed", client=client, ledger=ledger, progress=False)
+    assert _statuses(first) == {"queued": 3}
+    sandbox.reset()  # as if the server had forgotten its keys
+    more = pd.concat([events, events.iloc[[0]].assign(amount=11)], ignore_index=True)
+    again = track(more, "order_placed", client=client, ledger=ledger, progress=False)
+    assert again.status.astype(str).tolist() == ["already_tracked"] * 3 + ["queued"]
+    assert [e["data"]["amount"] for e in sandbox.events] == [11]
+    assert summary(again).ok and "1 queued, 3 already_tracked" in str(summary(again))

@@ -52,7 +52,10 @@ for line in sys.stdin:
             # same batches again, and only resending recorded calls as they were keeps
             # a lost answer from being applied twice.
             frame = pd.DataFrame({
-                "external_id": [f"k{i}" if i % 7 else f"k{i}" + "x" * 300 for i in range(n)],
+                "external_id": [
+                    f"k{i}" if i % 7 or kind == "track" else f"k{i}" + "x" * 300
+                    for i in range(n)
+                ],
                 "email": [f"k{i}@example.com" for i in range(n)],
                 "score": range(n),
             })
@@ -61,6 +64,11 @@ for line in sys.stdin:
             if kind == "upsert":
                 result = sf.upsert(frame, client=client, ledger=ledger, only_changed=True,
                                    batch_size=10, progress=False)
+            elif kind == "track":
+                events = frame.drop(columns="email").rename(columns={"score": "n"})
+                events["created_at"] = pd.Timestamp("2026-05-01", tz="UTC")
+                result = sf.track(events, "kill_test", client=client, ledger=ledger,
+                                  batch_size=10, progress=False)
             else:
                 result = sf.trigger_campaign(frame, 1, send_id="kill-test", client=client,
                                              ledger=ledger, max_recipients=None,
@@ -159,12 +167,14 @@ def _kill_and_resume(sandbox: Sandbox, base_url: str, ledger: Path, kind: str, r
         status, said = zygote.finish()
         assert status == 0, said
         counts = json.loads(said[-1].removeprefix("done "))
-        refused = len(range(0, rows, 7))
-        kept_back = "unchanged" if kind == "upsert" else "already_triggered"
-        assert counts == {kept_back: rows - refused, "rejected": refused}
+        refused = len(range(0, rows, 7)) if kind != "track" else 0
+        kept_back = {"upsert": "unchanged", "track": "already_tracked"}.get(
+            kind, "already_triggered"
+        )
+        assert counts == {kept_back: rows - refused, **({"rejected": refused} if refused else {})}
         # Only the rows the server refused went again (it said no, so they may).
         sent = [r for r in sandbox.requests[seen:] if r.method == "POST"]
-        assert sent
+        assert bool(sent) is bool(refused)
         for record in sent:
             body = json.loads(record.body)
             for item in body if isinstance(body, list) else [body["user"]]:
@@ -202,3 +212,13 @@ def test_triggers_killed_20_times_send_exactly_once_per_row(tmp_path: Path) -> N
     sends = Counter(send["external_id"] for send in sandbox.campaign_sends)
     assert len(sends) == rows - len(range(0, rows, 7))
     assert set(sends.values()) == {1}
+
+
+def test_events_killed_20_times_are_each_stored_exactly_once(tmp_path: Path) -> None:
+    sandbox = _served()
+    rows = 2000
+    with sandbox.serve() as server:
+        _kill_and_resume(sandbox, server.base_url, tmp_path / "events.ledger", "track", rows)
+    stored = Counter(event["data"]["n"] for event in sandbox.events)
+    assert len(stored) == rows  # none lost
+    assert set(stored.values()) == {1}  # none counted twice
