@@ -8,7 +8,14 @@ from __future__ import annotations
 
 import sys
 
-from . import bench_listing, bench_salesforce, bench_track, bench_trigger, bench_upsert
+from . import (
+    bench_ledger,
+    bench_listing,
+    bench_salesforce,
+    bench_track,
+    bench_trigger,
+    bench_upsert,
+)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -18,6 +25,11 @@ def main(argv: list[str] | None = None) -> int:
     track_args = ["--rows", "100000", "--e2e-rows", "20000", "--repeat", "1"] if quick else []
     trigger_args = ["--n", "1000"] if quick else []
     salesforce_args = ["--records", "20000"] if quick else []
+    ledger_args = (
+        ["--rows", "100000", "--stream-rows", "1000000", "--e2e-rows", "20000", "--repeat", "1"]
+        if quick
+        else []
+    )
     print("== upsert ==", flush=True)
     status = bench_upsert.main(upsert_args)
     print("\n== track ==", flush=True)
@@ -26,6 +38,8 @@ def main(argv: list[str] | None = None) -> int:
     status = max(status, bench_trigger.main(trigger_args))
     print("\n== listing ==", flush=True)
     status = max(status, bench_listing.main(["--large", "10000"] if quick else []))
+    print("\n== ledger and streaming ==", flush=True)
+    status = max(status, bench_ledger.main(ledger_args))
     print("\n== salesforce ==", flush=True)
     return max(status, bench_salesforce.main(salesforce_args))
 
