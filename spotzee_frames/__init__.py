@@ -57,7 +57,7 @@ from ._track import track
 from ._trigger import trigger_campaign, trigger_journey
 from ._upsert import preview_payloads, upsert
 from ._version import __version__
-from ._warnings import NumericIdWarning, SpotzeeWarning
+from ._warnings import IdempotencyNotHonouredWarning, NumericIdWarning, SpotzeeWarning
 from ._webhooks import verify_webhook, webhooks_to_frame
 
 __all__ = [  # noqa: RUF022  (plain sorted() order, pinned by tests/test_public_api.py)
@@ -68,6 +68,7 @@ __all__ = [  # noqa: RUF022  (plain sorted() order, pinned by tests/test_public_
     "ConfigurationError",
     "ConflictError",
     "DEFAULT_BASE_URL",
+    "IdempotencyNotHonouredWarning",
     "InsecureTransportError",
     "IntegrationStateError",
     "Interrupted",

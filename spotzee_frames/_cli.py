@@ -32,7 +32,7 @@ from ._version import __version__
 from ._warnings import SpotzeeWarning
 
 if TYPE_CHECKING:
-    from ._encoding import NullPolicy
+    from ._encoding import BigIntPolicy, NullPolicy
     from ._mapping import MappingSpec
     from ._prepare import DuplicatePolicy, InvalidFieldPolicy
     from ._upsert import Mode
@@ -479,6 +479,12 @@ _duplicates_option = _choice_option(
     "Rows sharing an external_id: reject holds back those that differ (copies are "
     "sent once); first or last sends that one and skips the others.",
 )
+_big_ints_option = _choice_option(
+    "--big-ints",
+    ["invalid", "string"],
+    "Integers beyond 2**53, which a server reading JSON numbers as doubles would round "
+    "(I-JSON, RFC 7493): invalid holds their rows back; string sends them as exact text.",
+)
 
 _file_argument = click.argument(
     "file", type=click.Path(exists=True, dir_okay=False, readable=True, path_type=Path)
@@ -545,6 +551,7 @@ _source_argument = click.argument(
     "without that field (the summary and --report say which, and why); reject holds the "
     "whole row back. A row without a usable id is never sent.",
 )
+@_big_ints_option
 @click.option("--dry-run", is_flag=True, help="Validate and build every payload; send nothing.")
 @click.option(
     "--preview",
@@ -607,6 +614,7 @@ def upsert(
     default_region: str | None,
     duplicates: DuplicatePolicy,
     invalid_fields: InvalidFieldPolicy,
+    big_ints: BigIntPolicy,
     dry_run: bool,
     preview: int,
     report: Path | None,
@@ -656,6 +664,7 @@ def upsert(
                     "default_region": default_region,
                     "duplicates": duplicates,
                     "invalid_fields": invalid_fields,
+                    "big_ints": big_ints,
                     "dry_run": dry_run,
                     "batch_size": batch_size,
                     "progress": progress,
@@ -675,6 +684,7 @@ def upsert(
             nulls=nulls,
             duplicates=duplicates,
             invalid_fields=invalid_fields,
+            big_ints=big_ints,
         )
         click.echo(str(shown))
         click.echo()
@@ -688,6 +698,7 @@ def upsert(
             default_region=default_region,
             duplicates=duplicates,
             invalid_fields=invalid_fields,
+            big_ints=big_ints,
             dry_run=dry_run,
             batch_size=batch_size,
             progress=progress,
@@ -925,6 +936,7 @@ _trigger_options = [
     ),
     _region_option,
     _duplicates_option,
+    _big_ints_option,
     click.option(
         "--send-id",
         metavar="ID",
@@ -963,6 +975,7 @@ def _trigger(
     progress: bool | None,
     default_region: str | None,
     duplicates: str,
+    big_ints: str,
     encoding: str,
     sheet: str | None,
     **extra: Any,
@@ -994,6 +1007,7 @@ def _trigger(
             client=client,
             default_region=default_region,
             duplicates=duplicates,
+            big_ints=big_ints,
             **extra,
         )
     _exit(_finish(result, audience, report))
@@ -1067,6 +1081,7 @@ _batch_size_option = click.option(
     "profile fields; others go to the user's data).",
 )
 @_region_option
+@_big_ints_option
 @click.option("--dry-run", is_flag=True, help="Validate and build every event; send nothing.")
 @_report_option
 @_batch_size_option
@@ -1083,6 +1098,7 @@ def track(
     timezone: str | None,
     user_columns: str | None,
     default_region: str | None,
+    big_ints: BigIntPolicy,
     dry_run: bool,
     report: Path | None,
     batch_size: int,
@@ -1113,6 +1129,7 @@ def track(
             mapping=mapping,
             user=_split(user_columns),
             default_region=default_region,
+            big_ints=big_ints,
             dry_run=dry_run,
             batch_size=batch_size,
             progress=progress,

@@ -28,7 +28,7 @@ import weakref
 from collections import Counter
 from collections.abc import Callable, Coroutine, Iterable, Iterator, Mapping
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import Any, Final, TypeVar
 from urllib.parse import urlsplit
 
 import httpx
@@ -56,6 +56,7 @@ from ._errors import (
 )
 from ._pacing import Gate, Pacer
 from ._version import __version__
+from ._warnings import IDEMPOTENCY_NOT_HONOURED, IdempotencyNotHonouredWarning, warn
 
 __all__ = [
     "API_VERSION",
@@ -197,8 +198,109 @@ def _lost_answer(call: Call, exc: Exception, attempt: int) -> TransportError:
     return TransportError(f"{where} failed: {type(exc).__name__}: {exc}", attempts=attempt)
 
 
-def _error_from_response(response: httpx.Response, attempts: int, call: Call) -> APIError:
-    """Turn any error answer, JSON envelope or not, into the matching APIError."""
+# The contract's routes, as (method, path segments with None for a parameter): an answer
+# that is not the API's envelope reads differently on a route the docs list, and on a path
+# that names an object (a plain 404 there is that object missing, as on Parcelvoy).
+_DOCUMENTED: Final = tuple(
+    (method, tuple(None if part == "{}" else part for part in template.split("/")[1:]))
+    for method, template in (
+        ("POST", "/users/batch"),
+        ("PATCH", "/users"),
+        ("GET", "/users"),
+        ("DELETE", "/users"),
+        ("GET", "/users/{}"),
+        ("DELETE", "/users/{}"),
+        ("GET", "/users/{}/subscriptions"),
+        ("PATCH", "/users/{}/subscriptions"),
+        ("GET", "/campaigns"),
+        ("GET", "/campaigns/{}"),
+        ("PATCH", "/campaigns/{}"),
+        ("POST", "/campaigns/{}/trigger"),
+        ("GET", "/journeys"),
+        ("GET", "/journeys/{}"),
+        ("POST", "/journeys/{}/trigger"),
+        ("POST", "/events"),
+        ("GET", "/events"),
+        ("GET", "/events/aggregations"),
+        ("GET", "/subscriptions"),
+        ("GET", "/subscriptions/{}"),
+        ("POST", "/subscriptions/batch"),
+        ("GET", "/lists"),
+        ("GET", "/lists/{}"),
+        ("GET", "/tags"),
+    )
+)
+_MAIN_API = "/api/client"
+# Parcelvoy's code for "The requested project does not exist.": its answer to a key that
+# belongs to no project (a 404, where the contract says 401).
+_PROJECT_MISSING = 6000
+
+
+def _documented(method: str, path: str) -> tuple[str | None, ...] | None:
+    """The documented route `method path` is an instance of, as segments (None for a
+    parameter); None when the docs list no such route."""
+    parts = path.split("?")[0].strip("/").split("/")
+    for known, template in _DOCUMENTED:
+        if (
+            known == method
+            and len(template) == len(parts)
+            and all(t is None or t == p for t, p in zip(template, parts, strict=True))
+        ):
+            return template
+    return None
+
+
+@dataclass(frozen=True)
+class _Asker:
+    """Who asked, for error messages: the client's base URL, its key's kind and whether it
+    has had a successful answer yet."""
+
+    base_url: str
+    key_kind: str
+    answered: bool
+
+
+def _base_url_hint(asker: _Asker) -> str:
+    url = asker.base_url
+    if urlsplit(url).path.rstrip("/").endswith(_MAIN_API):
+        return (
+            f"; this was the client's first request: check that base_url {url!r} is the "
+            "Main API of your server"
+        )
+    return (
+        f"; this was the client's first request: base_url {url!r} does not end in "
+        f"{_MAIN_API}, where the Main API lives (e.g. {DEFAULT_BASE_URL})"
+    )
+
+
+def _unenveloped(
+    response: httpx.Response, template: tuple[str | None, ...] | None
+) -> tuple[str, bool | None]:
+    """What an answer that is not the API's error envelope says, and whether it means the
+    route is missing (None: go by `route_missing`'s rule)."""
+    status = response.status_code
+    kind = response.headers.get("content-type", "").split(";")[0] or "untyped"
+    body = f"a {kind} answer" if response.content.strip() else "an empty answer"
+    answer = f"HTTP {status} {response.reason_phrase}, {body} rather than the API's error envelope"
+    if status not in (404, 405):
+        return answer, None
+    if status == 404 and template is not None and None in template:
+        # A path that names an object: Parcelvoy answers a missing campaign or user so.
+        return f"nothing there: {answer}", False
+    allow = response.headers.get("allow")
+    allowed = f"; it allows {allow} there" if status == 405 and allow else ""
+    lack = (
+        "the server lacks this documented endpoint" if template else "the server has no such route"
+    )
+    return f"{lack} ({answer}{allowed})", True
+
+
+def _error_from_response(
+    response: httpx.Response, attempts: int, call: Call, asker: _Asker | None = None
+) -> APIError:
+    """Turn any error answer, JSON envelope or not, into the matching APIError whose
+    message says what happened (and, for a 404 on a client's first request, that base_url
+    may be wrong)."""
     status = response.status_code
     retry_after = _parse_retry_after(response.headers.get("retry-after"))
     request_id = response.headers.get("x-request-id")
@@ -227,12 +329,28 @@ def _error_from_response(response: httpx.Response, attempts: int, call: Call) ->
     enveloped = isinstance(body, dict) and (
         bool(message) or isinstance(body.get("code"), str | int)
     )
-    if not isinstance(message, str) or not message:
-        text = response.text.strip() if response.content else ""
-        kind = response.headers.get("content-type", "").split(";")[0] or "no"
-        snippet = f" ({kind} body)" if text else " (empty body)"
-        message = f"HTTP {status} {response.reason_phrase}{snippet}"
     cls = error_class_for(status)
+    missing_route: bool | None = None
+    template = _documented(call.method, call.path)
+    if not isinstance(message, str) or not message:
+        message, missing_route = _unenveloped(response, template)
+    elif status == 404 and isinstance(body, dict) and body.get("code") == _PROJECT_MISSING:
+        cls, code = AuthenticationError, "authentication_required"
+        kind = f" ({asker.key_kind}…)" if asker is not None else ""
+        message = (
+            f"the server knows no project for this API key{kind}: it is most likely "
+            "mistyped, revoked or meant for another server; check api_key= or "
+            f"SPOTZEE_API_KEY (the server said {message!r}, code {_PROJECT_MISSING}: a "
+            "self-hosted Parcelvoy refuses an unknown key so, where Spotzee answers 401)"
+        )
+    if (
+        status == 404
+        and asker is not None
+        and not asker.answered
+        and cls is not AuthenticationError
+        and not (isinstance(body, dict) and isinstance(body.get("code"), str))
+    ):
+        message += _base_url_hint(asker)
     return cls(
         message,
         status_code=status,
@@ -245,6 +363,7 @@ def _error_from_response(response: httpx.Response, attempts: int, call: Call) ->
         enveloped=enveloped,
         method=call.method,
         path=call.path,
+        missing_route=missing_route,
     )
 
 
@@ -353,6 +472,12 @@ class Client:
         self._lock = threading.Lock()
         self.stats: Counter[str] = Counter()
         self.sandbox_instance: Any = None
+        # What the server's answers have shown: one success (a later 404 no longer hints
+        # at base_url), and no Spotzee-Version echo (it may ignore idempotency keys).
+        self._answered = False
+        self._unversioned = False
+        self._sent_keyed = False
+        self._warned_unversioned = False
         self._finalizer: weakref.finalize[Any, Client] | None = None
 
     # -- construction helpers -------------------------------------------------------
@@ -371,6 +496,14 @@ class Client:
         )
         client.sandbox_instance = sb
         return client
+
+    @property
+    def keys_honoured(self) -> bool | None:
+        """Whether the server's answers so far show it honours `Idempotency-Key` (it
+        echoes `Spotzee-Version`); None before its first successful answer."""
+        if not self._answered:
+            return None
+        return not self._unversioned
 
     def key_fingerprint(self, salt: bytes) -> str:
         """A keyed hash (HMAC-SHA256 under `salt`) of the API key, never the key itself:
@@ -453,8 +586,8 @@ class Client:
     def _retryable(self, exc: BaseException, call: Call, keyed: bool) -> bool:
         if isinstance(exc, TransportError):
             # A lost answer may hide applied work: only a keyed or idempotent request goes
-            # again.
-            return keyed or call.method in _IDEMPOTENT_METHODS
+            # again, and a key counts only on a server that may honour it.
+            return (keyed and not self._unversioned) or call.method in _IDEMPOTENT_METHODS
         retry_after = getattr(exc, "retry_after", None)
         if retry_after is not None and retry_after > self.max_retry_time and is_transient(exc):
             # The server's wait is longer than this call may take: stop now, and say why.
@@ -535,7 +668,8 @@ class Client:
             request_id,
         )
         if not 200 <= response.status_code < 300:  # a redirect is not a success either
-            error = _error_from_response(response, attempt, call)
+            asker = _Asker(self.base_url, self._key.kind, self._answered)
+            error = _error_from_response(response, attempt, call, asker)
             if error.status_code == 429:
                 self.stats["rate_limited"] += 1
                 if self._gate.paused_for == 0:  # the first 429 of a burst slows the pace once
@@ -565,6 +699,9 @@ class Client:
                 unreadable.request_id = request_id
                 raise unreadable from exc
         self._pacer.recover()
+        self._answered = True
+        if "spotzee-version" not in response.headers:
+            self._unversioned = True
         replayed = response.headers.get("idempotent-replayed", "").lower() == "true"
         if replayed:
             self.stats["replayed"] += 1
@@ -604,6 +741,8 @@ class Client:
         if key is None and method in _KEYED_METHODS:
             key = f"sfr_{uuid.uuid4().hex}"
         keyed = key is not None
+        if keyed:
+            self._sent_keyed = True
         retrying = AsyncRetrying(
             stop=stop_after_attempt(self.max_attempts) | stop_after_delay(self.max_retry_time),
             wait=self._wait_seconds,
@@ -642,7 +781,19 @@ class Client:
         """Make one request (with retries); raise the matching SpotzeeError on failure."""
         call = Call(method, path, params, json, content, idempotency_key)
         self._check_scope(call.method.upper(), path)
-        return self._run(self._execute(call))
+        response = self._run(self._execute(call))
+        self._warn_if_unversioned()
+        return response
+
+    def _warn_if_unversioned(self) -> None:
+        """Once per client, in the caller's thread (not the loop's, where a warning turned
+        error would fail the request): writes went to a server that may ignore their keys."""
+        if self._unversioned and self._sent_keyed and not self._warned_unversioned:
+            self._warned_unversioned = True
+            warn(
+                IDEMPOTENCY_NOT_HONOURED.format(base_url=self.base_url),
+                IdempotencyNotHonouredWarning,
+            )
 
     def get(self, path: str, params: Mapping[str, Any] | None = None) -> Any:
         """GET a path and return its parsed JSON body."""
@@ -735,6 +886,7 @@ class Client:
                     raise outcome
                 if not isinstance(outcome, (Response, SpotzeeError)):
                     raise outcome
+                self._warn_if_unversioned()
                 yield done, outcome
         finally:
             for future in in_flight.values():

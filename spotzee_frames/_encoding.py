@@ -6,8 +6,13 @@ rules, for every dtype:
 - Missing values (None, NaN, NA, NaT) follow `nulls`: `"omit"` gives `MISSING` (the key is
   left out of the payload), `"clear"` gives None (JSON `null`). The text "nan", "NaT",
   "None" or "<NA>" is never produced. Inside lists and dicts a missing value is `null`.
-- Integers stay integers (numpy, nullable and Arrow ints alike); integers outside the
-  64-bit range become decimal strings so no digit is lost. Booleans stay booleans.
+- Integers stay integers (numpy, nullable and Arrow ints alike) within ±(2**53 - 1), the
+  range a JSON number carries exactly between implementations (I-JSON, RFC 7493 section
+  2.2). Beyond it a server that reads numbers as doubles, as Parcelvoy does and Spotzee
+  very likely does, stores a neighbour instead (9007199254740993 → …992) without a word, so
+  `big_ints` decides: `"invalid"` (default) makes the row invalid, with a message naming the
+  column and the value it would have become; `"string"` sends the exact decimal text
+  (`"9007199254740993"`), as I-JSON recommends. Booleans stay booleans.
 - Floats are JSON numbers; ±inf is not JSON, so it makes the row invalid. float32 values
   are sent with their shortest float32 spelling (0.1, not 0.10000000149011612).
 - Categoricals are encoded by their values.
@@ -47,22 +52,31 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from ._errors import ValidationError
+
 __all__ = [
+    "BIG_INT_POLICIES",
+    "MAX_EXACT_INT",
     "MISSING",
+    "BigIntPolicy",
     "EncodedColumn",
     "NullPolicy",
     "UnencodableValue",
+    "big_int_problem",
     "encode_column",
     "encode_object",
     "encode_value",
+    "exact_id",
     "iso_duration",
 ]
 
 NullPolicy = Literal["omit", "clear"]
 NULL_POLICIES: tuple[str, ...] = ("omit", "clear")
+BigIntPolicy = Literal["invalid", "string"]
+BIG_INT_POLICIES: tuple[str, ...] = ("invalid", "string")
 
-_INT64_MIN = -(2**63)
-_UINT64_MAX = 2**64 - 1
+#: The largest magnitude an integer may have to travel as a JSON number (I-JSON, RFC 7493).
+MAX_EXACT_INT: Final = 2**53 - 1
 
 
 # A value whose key is left out of the JSON object. It is msgspec's own `UNSET`, which
@@ -144,23 +158,49 @@ def _duration_from_ns(ns: int) -> str:
     return out
 
 
-def _encode_decimal(value: decimal.Decimal) -> Any:
+def _encode_decimal(value: decimal.Decimal, big_ints: BigIntPolicy) -> Any:
     if value.is_nan():
         return None
     if value.is_infinite():
         raise UnencodableValue(f"{value} is not a finite number (JSON has no infinity)")
     if value == value.to_integral_value():
-        return _encode_int(int(value))
+        return _encode_int(int(value), big_ints)
     as_float = float(value)
     if decimal.Decimal(repr(as_float)) == value:
         return as_float
     return str(value)
 
 
-def _encode_int(value: int) -> Any:
-    if _INT64_MIN <= value <= _UINT64_MAX:
+def big_int_problem(value: int) -> str:
+    """Why an integer beyond ±(2**53 - 1) is not sent as a number (the row's message)."""
+    try:
+        becomes = f"stores {int(float(value))} instead"
+    except OverflowError:  # past a double's range: no neighbour at all
+        becomes = "cannot store it"
+    return (
+        f"{value} is past 2**53 (big_ints='string' sends it as exact text): a server "
+        f"reading JSON numbers as doubles {becomes} (I-JSON, RFC 7493)"
+    )
+
+
+def exact_id(value: int, name: str) -> int:
+    """An id sent as a JSON number in a request body (an entrance step, a subscription):
+    refused past 2**53 - 1, where a server reading doubles would take another id."""
+    if abs(value) > MAX_EXACT_INT:
+        raise ValidationError(
+            f"{name} {value} is beyond 2**53 - 1, the integers a JSON number carries exactly "
+            "(I-JSON, RFC 7493): a server reading numbers as doubles would take it for "
+            f"{int(float(value))}"
+        )
+    return value
+
+
+def _encode_int(value: int, big_ints: BigIntPolicy) -> Any:
+    if -MAX_EXACT_INT <= value <= MAX_EXACT_INT:
         return value
-    return str(value)
+    if big_ints == "string":
+        return str(value)
+    raise UnencodableValue(big_int_problem(value))
 
 
 def _encode_float(value: float) -> Any:
@@ -179,7 +219,13 @@ def _iso_timestamp(value: dt.datetime) -> str:
     return value.isoformat()
 
 
-def encode_value(value: Any, *, nulls: NullPolicy = "omit", _top: bool = True) -> Any:
+def encode_value(
+    value: Any,
+    *,
+    nulls: NullPolicy = "omit",
+    big_ints: BigIntPolicy = "invalid",
+    _top: bool = True,
+) -> Any:
     """Encode one value by the module's rules; raise `UnencodableValue` if impossible.
 
     A missing value gives MISSING (`nulls="omit"`) or None (`"clear"`) at the top level
@@ -192,7 +238,7 @@ def encode_value(value: Any, *, nulls: NullPolicy = "omit", _top: bool = True) -
     if isinstance(value, bool | np.bool_):
         return bool(value)
     if isinstance(value, int | np.integer):
-        return _encode_int(int(value))
+        return _encode_int(int(value), big_ints)
     if isinstance(value, np.float32 | np.float16):
         if np.isnan(value):
             return _null(nulls) if _top else None
@@ -202,7 +248,7 @@ def encode_value(value: Any, *, nulls: NullPolicy = "omit", _top: bool = True) -
             return _null(nulls) if _top else None
         return _encode_float(float(value))
     if isinstance(value, decimal.Decimal):
-        out = _encode_decimal(value)
+        out = _encode_decimal(value, big_ints)
         if out is None and _top:
             return _null(nulls)
         return out
@@ -222,23 +268,28 @@ def encode_value(value: Any, *, nulls: NullPolicy = "omit", _top: bool = True) -
         if np.isnat(value):
             return _null(nulls) if _top else None
         return _iso_timestamp(pd.Timestamp(value))
+    inner: dict[str, Any] = {"nulls": nulls, "big_ints": big_ints, "_top": False}
     if isinstance(value, Mapping):
-        return {_object_key(k): encode_value(v, nulls=nulls, _top=False) for k, v in value.items()}
+        return {_object_key(k): encode_value(v, **inner) for k, v in value.items()}
     if isinstance(value, list | tuple):
-        return [encode_value(item, nulls=nulls, _top=False) for item in value]
+        return [encode_value(item, **inner) for item in value]
     if isinstance(value, np.ndarray):
-        if value.dtype.kind in "biu":
-            return value.tolist() if value.ndim else encode_value(value.item(), _top=_top)
-        return [encode_value(item, nulls=nulls, _top=False) for item in value]
+        if value.dtype.kind == "b" or (
+            value.dtype.kind in "iu" and not _beyond_exact(value.ravel()).any()
+        ):
+            if value.ndim:
+                return value.tolist()
+            return encode_value(value.item(), nulls=nulls, big_ints=big_ints, _top=_top)
+        return [encode_value(item, **inner) for item in value]
     if isinstance(value, set | frozenset):
-        items = [encode_value(item, nulls=nulls, _top=False) for item in value]
+        items = [encode_value(item, **inner) for item in value]
         return sorted(items, key=_sort_key)
     if isinstance(value, pd.Series | pd.Index | pd.api.extensions.ExtensionArray):
-        return [encode_value(item, nulls=nulls, _top=False) for item in value]
+        return [encode_value(item, **inner) for item in value]
     if isinstance(value, uuid.UUID):
         return str(value)
     if isinstance(value, enum.Enum):
-        return encode_value(value.value, nulls=nulls, _top=_top)
+        return encode_value(value.value, nulls=nulls, big_ints=big_ints, _top=_top)
     if isinstance(value, pd.Period):
         return str(value)
     if isinstance(value, bytes | bytearray | memoryview):
@@ -258,13 +309,15 @@ def _object_key(key: Any) -> str:
     raise UnencodableValue(f"a dict key {_short(key)} is not a string")
 
 
-def encode_object(value: Mapping[Any, Any], *, nulls: NullPolicy = "omit") -> dict[str, Any]:
+def encode_object(
+    value: Mapping[Any, Any], *, nulls: NullPolicy = "omit", big_ints: BigIntPolicy = "invalid"
+) -> dict[str, Any]:
     """A top-level JSON object (a trigger's event): its values follow `nulls` as a row's
     fields do, so with "omit" a missing value leaves its key out (deeper down, as in
     `encode_value`, a missing value is null)."""
     out: dict[str, Any] = {}
     for key, item in value.items():
-        encoded = encode_value(item, nulls=nulls)
+        encoded = encode_value(item, nulls=nulls, big_ints=big_ints)
         if encoded is not MISSING:
             out[_object_key(key)] = encoded
     return out
@@ -334,7 +387,45 @@ def _encode_float_array(
     return _result(obj, missing, inf, messages)
 
 
-def _encode_masked(values: pd.Series, nulls: NullPolicy, column: str) -> EncodedColumn:
+def _beyond_exact(ints: np.ndarray) -> np.ndarray:
+    """Where a 1-D numpy int array holds integers beyond ±(2**53 - 1)."""
+    if ints.dtype.itemsize < 8:  # 32 bits and fewer always fit
+        return np.zeros(len(ints), dtype=bool)
+    if ints.dtype.kind == "u":
+        return np.asarray(ints > MAX_EXACT_INT)
+    return np.asarray((ints > MAX_EXACT_INT) | (ints < -MAX_EXACT_INT))
+
+
+def _encode_int_array(
+    data: np.ndarray, na: np.ndarray | None, nulls: NullPolicy, column: str, big_ints: BigIntPolicy
+) -> EncodedColumn:
+    """A numpy int array (`na` marks its missing positions, if any), by the `big_ints`
+    rule for integers beyond ±(2**53 - 1)."""
+    n = len(data)
+    missing = na if na is not None and nulls == "omit" else np.zeros(n, dtype=bool)
+    big = _beyond_exact(data)
+    if na is not None:
+        big &= ~na
+    has_na = na is not None and bool(na.any())
+    if not big.any() and not has_na:
+        return _result(data, missing)
+    obj = data.astype(object)
+    if na is not None and has_na:
+        obj[na] = _null(nulls)
+    if not big.any():
+        return _result(obj, missing)
+    positions = np.flatnonzero(big)
+    if big_ints == "string":
+        obj[positions] = [str(int(data[p])) for p in positions]
+        return _result(obj, missing)
+    obj[positions] = None
+    messages = {int(p): f"column {column!r}: {big_int_problem(int(data[p]))}" for p in positions}
+    return _result(obj, missing, big, messages)
+
+
+def _encode_masked(
+    values: pd.Series, nulls: NullPolicy, column: str, big_ints: BigIntPolicy
+) -> EncodedColumn:
     arr = values.array
     na = np.asarray(arr.isna(), dtype=bool)
     kind = arr.dtype.numpy_dtype.kind
@@ -343,6 +434,8 @@ def _encode_masked(values: pd.Series, nulls: NullPolicy, column: str) -> Encoded
         return _encode_float_array(data, na, nulls, column)
     fill = False if kind == "b" else 0
     data = arr.to_numpy(dtype=arr.dtype.numpy_dtype, na_value=fill)
+    if kind in "iu":
+        return _encode_int_array(data, na, nulls, column, big_ints)
     missing = na if nulls == "omit" else np.zeros(len(na), dtype=bool)
     if not na.any():
         return _result(data, missing)
@@ -451,7 +544,9 @@ def _encode_by_unique(values: pd.Series, fn: Any, nulls: NullPolicy, column: str
     return _result(obj, missing, invalid, messages)
 
 
-def _encode_objects(arr: np.ndarray, nulls: NullPolicy, column: str) -> EncodedColumn:
+def _encode_objects(
+    arr: np.ndarray, nulls: NullPolicy, column: str, big_ints: BigIntPolicy
+) -> EncodedColumn:
     """The general path: one value at a time, for object columns of mixed content."""
     n = len(arr)
     na = _isna_objects(arr)
@@ -460,7 +555,7 @@ def _encode_objects(arr: np.ndarray, nulls: NullPolicy, column: str) -> EncodedC
     messages: dict[int, str] = {}
     for i in np.flatnonzero(~na).tolist():
         try:
-            out[i] = encode_value(arr[i], nulls=nulls)
+            out[i] = encode_value(arr[i], nulls=nulls, big_ints=big_ints)
         except UnencodableValue as exc:
             out[i] = None
             messages[i] = f"column {column!r}: {exc}"
@@ -498,7 +593,9 @@ def _missing_cell(value: Any) -> bool:
         return False
 
 
-def _encode_object_column(values: pd.Series, nulls: NullPolicy, column: str) -> EncodedColumn:
+def _encode_object_column(
+    values: pd.Series, nulls: NullPolicy, column: str, big_ints: BigIntPolicy
+) -> EncodedColumn:
     arr = values.to_numpy(dtype=object)
     n = len(arr)
     kind = pd.api.types.infer_dtype(arr, skipna=True)
@@ -520,16 +617,16 @@ def _encode_object_column(values: pd.Series, nulls: NullPolicy, column: str) -> 
             try:
                 ints = arr.astype(np.int64)
             except OverflowError:
-                return _encode_objects(arr, nulls, column)
-            return _result(ints, np.zeros(n, dtype=bool))
+                return _encode_objects(arr, nulls, column, big_ints)
+            return _encode_int_array(ints, None, nulls, column, big_ints)
     if kind == "floating":
         try:
             data = arr.astype(np.float64)
         except (TypeError, ValueError):  # pragma: no cover - infer_dtype said floats
-            return _encode_objects(arr, nulls, column)
+            return _encode_objects(arr, nulls, column, big_ints)
         if not any(isinstance(v, np.float32 | np.float16) for v in arr):
             return _encode_float_array(data, _isna_objects(arr), nulls, column)
-    return _encode_objects(arr, nulls, column)
+    return _encode_objects(arr, nulls, column, big_ints)
 
 
 def _encode_timedelta(values: pd.Series, nulls: NullPolicy, column: str) -> EncodedColumn:
@@ -539,18 +636,23 @@ def _encode_timedelta(values: pd.Series, nulls: NullPolicy, column: str) -> Enco
     )
 
 
-def _encode_arrow(values: pd.Series, nulls: NullPolicy, column: str) -> EncodedColumn:
+def _encode_arrow(
+    values: pd.Series, nulls: NullPolicy, column: str, big_ints: BigIntPolicy
+) -> EncodedColumn:
     dtype = values.dtype
     assert isinstance(dtype, pd.ArrowDtype)
     pa_type: pa.DataType = dtype.pyarrow_dtype
     target: Any
     if pa.types.is_dictionary(pa_type):
         return encode_column(
-            values.astype(pd.ArrowDtype(pa_type.value_type)), nulls=nulls, column=column
+            values.astype(pd.ArrowDtype(pa_type.value_type)),
+            nulls=nulls,
+            column=column,
+            big_ints=big_ints,
         )
     if pa.types.is_integer(pa_type):
         target = str(pa_type).replace("int", "Int").replace("uInt", "UInt")
-        return encode_column(values.astype(target), nulls=nulls, column=column)
+        return encode_column(values.astype(target), nulls=nulls, column=column, big_ints=big_ints)
     if pa.types.is_float16(pa_type):  # no masked float16 dtype: numpy's, nulls as NaN
         arr = pa.array(values.array)
         na = np.asarray(arr.is_null().to_numpy(zero_copy_only=False), dtype=bool)
@@ -588,7 +690,7 @@ def _encode_arrow(values: pd.Series, nulls: NullPolicy, column: str) -> EncodedC
     # decimals, lists, structs, maps, binary…: through Python objects.
     objects = np.empty(len(values), dtype=object)
     objects[:] = pa.array(values).to_pylist() if len(values) else []
-    return _encode_objects(objects, nulls, column)
+    return _encode_objects(objects, nulls, column, big_ints)
 
 
 def _text_objects(values: pd.Series) -> np.ndarray:
@@ -611,7 +713,13 @@ def _text_objects(values: pd.Series) -> np.ndarray:
     return out
 
 
-def encode_column(values: pd.Series, *, nulls: NullPolicy = "omit", column: str) -> EncodedColumn:
+def encode_column(
+    values: pd.Series,
+    *,
+    nulls: NullPolicy = "omit",
+    column: str,
+    big_ints: BigIntPolicy = "invalid",
+) -> EncodedColumn:
     """Encode a whole column (see the module docstring for the rules).
 
     `column` names the column in messages of invalid rows. Positions in the result follow
@@ -619,10 +727,14 @@ def encode_column(values: pd.Series, *, nulls: NullPolicy = "omit", column: str)
     """
     if nulls not in NULL_POLICIES:
         raise ValueError(f"nulls must be one of {NULL_POLICIES}, not {nulls!r}")
+    if big_ints not in BIG_INT_POLICIES:
+        raise ValueError(f"big_ints must be one of {BIG_INT_POLICIES}, not {big_ints!r}")
     dtype = values.dtype
     n = len(values)
     if isinstance(dtype, pd.CategoricalDtype):
-        cats = encode_column(pd.Series(dtype.categories), nulls=nulls, column=column)
+        cats = encode_column(
+            pd.Series(dtype.categories), nulls=nulls, column=column, big_ints=big_ints
+        )
         codes = np.asarray(values.cat.codes.to_numpy(), dtype=np.int64)
         lookup = np.fromiter([*cats.values, _null(nulls)], dtype=object, count=len(cats.values) + 1)
         obj = lookup[codes]
@@ -636,7 +748,7 @@ def encode_column(values: pd.Series, *, nulls: NullPolicy = "omit", column: str)
             messages = {int(p): cats.messages[int(codes[p])] for p in np.flatnonzero(invalid)}
         return _result(obj, missing, invalid, messages)
     if isinstance(dtype, pd.ArrowDtype):
-        return _encode_arrow(values, nulls, column)
+        return _encode_arrow(values, nulls, column, big_ints)
     if isinstance(dtype, pd.StringDtype):
         na = np.asarray(values.isna(), dtype=bool)
         obj = _text_objects(values)
@@ -649,19 +761,19 @@ def encode_column(values: pd.Series, *, nulls: NullPolicy = "omit", column: str)
         return _encode_datetime(values, nulls)
     if isinstance(dtype, pd.SparseDtype):
         dense = pd.Series(np.asarray(values.array), index=values.index)
-        return encode_column(dense, nulls=nulls, column=column)
+        return encode_column(dense, nulls=nulls, column=column, big_ints=big_ints)
     if isinstance(dtype, pd.PeriodDtype):
         return _encode_by_unique(values, str, nulls, column)
     if isinstance(dtype, pd.IntervalDtype):
         return _encode_by_unique(values, _reject_interval, nulls, column)
     if isinstance(dtype, pd.api.extensions.ExtensionDtype) and hasattr(values.array, "_mask"):
-        return _encode_masked(values, nulls, column)
+        return _encode_masked(values, nulls, column, big_ints)
     if isinstance(dtype, np.dtype):
         kind = dtype.kind
         if kind == "b":
             return _result(values.to_numpy(), np.zeros(n, dtype=bool))
         if kind in "iu":
-            return _result(values.to_numpy(), np.zeros(n, dtype=bool))
+            return _encode_int_array(values.to_numpy(), None, nulls, column, big_ints)
         if kind == "f":
             return _encode_float_array(values.to_numpy(), None, nulls, column)
         if kind == "M":
@@ -669,11 +781,11 @@ def encode_column(values: pd.Series, *, nulls: NullPolicy = "omit", column: str)
         if kind == "m":
             return _encode_timedelta(values, nulls, column)
         if kind == "O":
-            return _encode_object_column(values, nulls, column)
+            return _encode_object_column(values, nulls, column, big_ints)
         if kind in "US":
-            return _encode_objects(values.to_numpy().astype(object), nulls, column)
+            return _encode_objects(values.to_numpy().astype(object), nulls, column, big_ints)
     # Anything else (another library's extension type): one value at a time.
-    return _encode_objects(values.to_numpy(dtype=object), nulls, column)
+    return _encode_objects(values.to_numpy(dtype=object), nulls, column, big_ints)
 
 
 def _reject_interval(value: Any) -> Any:

@@ -33,6 +33,12 @@ An APIError carries `status_code`, `code`, `message`, `param`, `errors`, `reques
 `retry_after`, `attempts`, `method` and `path` (of the request), and `enveloped` (whether
 the answer was a JSON error body rather than a proxy's or framework's page). None of these
 ever contains the API key.
+
+Lenient readings (each also a way the real Spotzee may answer where its docs are vague,
+and what a self-hosted Parcelvoy does): a 404 with Parcelvoy's code 6000 ("The requested
+project does not exist.") is how that server refuses an unknown key, so it is an
+AuthenticationError; a plain-text 404 on a path that names an object (`GET
+/campaigns/999`) is that object missing, not the route.
 """
 
 from __future__ import annotations
@@ -192,6 +198,7 @@ class APIError(SpotzeeError):
         enveloped: bool = True,
         method: str | None = None,
         path: str | None = None,
+        missing_route: bool | None = None,
     ) -> None:
         super().__init__(message)
         self.message = message
@@ -205,14 +212,18 @@ class APIError(SpotzeeError):
         self.enveloped = enveloped
         self.method = method
         self.path = path
+        # None: judge by status and envelope (`route_missing`); the client says False for a
+        # plain 404 on a path naming an object, which is that object missing.
+        self._missing_route = missing_route
         # Set when a 401/403 or a missing route stops a sending run part-way: the result
         # frame of what was done before it (rows not reached are `interrupted`).
         self.result: Any = None
 
     def __str__(self) -> str:
+        call = f"{self.method} {self.path}: " if self.method and self.path else ""
         where = f" (param {self.param})" if self.param else ""
         rid = f" [request {self.request_id}]" if self.request_id else ""
-        return f"{self.status_code} {self.code}: {self.message}{where}{rid}"
+        return f"{call}{self.status_code} {self.code}: {self.message}{where}{rid}"
 
     def __repr__(self) -> str:
         return (
@@ -282,10 +293,16 @@ def route_missing(error: BaseException) -> bool:
     """Whether an error says the route itself does not exist: a 404 or 405 answered with
     something other than the API's JSON error envelope (a framework's plain-text page, as
     Parcelvoy gives for `POST /users/batch` or `POST /subscriptions/batch`). A 404 in the
-    envelope names a missing resource instead (an unknown campaign), which is no such thing."""
+    envelope names a missing resource instead (an unknown campaign), which is no such thing;
+    so does a plain 404 on a documented path that names an object (`GET /campaigns/999`,
+    `PATCH /users/u1/subscriptions`), which is how Parcelvoy says the object is not there."""
     if isinstance(error, MissingRouteError):
         return True
-    return isinstance(error, APIError) and error.status_code in (404, 405) and not error.enveloped
+    if not isinstance(error, APIError):
+        return False
+    if error._missing_route is not None:
+        return error._missing_route
+    return error.status_code in (404, 405) and not error.enveloped
 
 
 # Error codes worth retrying although their status is a 4xx.

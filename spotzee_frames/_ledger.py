@@ -46,6 +46,7 @@ Hashes are 64-bit SipHash-2-4 (pandas' `hash_array`) of the exact item bytes.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import json
 import os
@@ -64,7 +65,7 @@ import numpy as np
 import orjson
 import pandas as pd
 
-from ._errors import LedgerBusyError, LedgerError, ValidationError
+from ._errors import LedgerBusyError, LedgerError, SpotzeeError, ValidationError
 
 if TYPE_CHECKING:
     from ._client import Client
@@ -330,9 +331,13 @@ class _InFlight:
 
 
 def _keys_honoured(client: Client) -> bool:
-    # The client notes from its answers whether the server may ignore Idempotency-Key (no
-    # Spotzee-Version echo, like a self-hosted Parcelvoy); until it says so, it honours them.
-    return not getattr(client, "_unversioned", False)
+    """Whether a recorded call may be sent again under its key: the server's answers show
+    it honours `Idempotency-Key` (a self-hosted Parcelvoy does not). A client that has had
+    no answer yet asks once, with a read that changes nothing; no answer counts as no."""
+    if client.keys_honoured is None:
+        with contextlib.suppress(SpotzeeError):
+            client.request("GET", "/campaigns", params={"limit": 1})
+    return bool(client.keys_honoured)
 
 
 @dataclass
@@ -500,6 +505,10 @@ class Session:
             out: np.ndarray = current[at]
             return out
 
+        if spec.once and self.write:
+            # Know before the first write whether the server honours keys: the client then
+            # never retries a lost write where a retry would apply it twice.
+            _keys_honoured(self.client)
         keep = np.ones(len(rows), dtype=bool)
         resume: list[Planned] = []
         held: list[tuple[np.ndarray, _Intent, str]] = []
@@ -508,7 +517,13 @@ class Session:
         if intents:
             where = {item: i for i, item in enumerate(items.tolist())}
             now = time.time()
-            honoured = _keys_honoured(self.client)
+            honoured: list[bool] = []  # asked only when a trigger's call would go again
+
+            def keys_honoured() -> bool:
+                if not honoured:
+                    honoured.append(_keys_honoured(self.client))
+                return honoured[0]
+
             for intent in intents:
                 at_or_none = [where.get(item) for item in intent.items]
                 if all(a is None for a in at_or_none):
@@ -519,7 +534,7 @@ class Session:
                     if found[at].all():
                         dropped.add(intent.id)  # confirmed after all: the mark stands
                         continue
-                    if len(at) < len(intent.items) or not (young and honoured):
+                    if len(at) < len(intent.items) or not (young and keys_honoured()):
                         why = (
                             "it covers rows this call does not"
                             if len(at) < len(intent.items)
@@ -587,8 +602,9 @@ class Session:
                 spec.held_status,
                 "outcome_unknown",
                 message=f"an earlier run handed this to the server at {since:%Y-%m-%d %H:%M} "
-                f"UTC and stopped before its answer came back, and {why}: sending it again "
-                "could send it twice, so it is not sent. Check in Spotzee whether it "
+                f"UTC and never had its answer (lost, or the run stopped first), and {why}: "
+                "sending it again could send it twice, so it is not sent. Check in Spotzee "
+                "whether it "
                 f"arrived, then spotzee_frames.Ledger({str(self.path)!r}).resolve("
                 f"{intent.key!r}, applied=True or False)",
             )

@@ -8,6 +8,13 @@ counters, `category` for enums with the contract's full set of values, `string` 
 `datetime64[ns, UTC]` timestamps, lists kept as lists), so an empty project gives a frame
 with the same columns and dtypes as a full one. Fields the contract does not list are
 kept, after the known ones.
+
+Lenient readings, for servers that answer otherwise (a self-hosted Parcelvoy does): a
+journey with a boolean `published` and no `status` has the `status` `live` when
+published and `draft` when not (and no `published` column); a user's phone read back in
+another format (`+61 412 345 000`) is given in E.164, as it was sent, so frames join
+back; a look-up of an object that is not there names it (`campaign 999 not found in this
+project`).
 """
 
 from __future__ import annotations
@@ -21,7 +28,8 @@ import numpy as np
 import pandas as pd
 
 from ._client import Client, Response, resolve_client
-from ._errors import APIError, ValidationError
+from ._errors import APIError, NotFoundError, ValidationError
+from ._normalize import normalize_phone
 from ._progress import ProgressLike, Reporter, check_progress, make_reporter
 
 __all__ = [
@@ -36,6 +44,7 @@ __all__ = [
     "fetch_campaign",
     "fetch_journey",
     "journey",
+    "journey_status",
     "journeys",
     "lists",
     "nullable_column",
@@ -373,10 +382,19 @@ def _object(response: Response, what: str) -> dict[str, Any]:
     return dict(response.data)
 
 
+def _look_up(what: str, number: int, client: Client | None) -> dict[str, Any]:
+    """`GET /<what>s/<number>` as a dict; a NotFoundError that names the object."""
+    try:
+        response = resolve_client(client).request("GET", f"/{what}s/{number}")
+    except NotFoundError as exc:
+        exc.message = f"{what} {number} not found in this project ({exc.message})"
+        raise
+    return _object(response, what)
+
+
 def fetch_campaign(campaign_id: int, *, client: Client | None = None) -> dict[str, Any]:
     """The raw campaign object (`GET /campaigns/{id}`); NotFoundError when unknown."""
-    number = _check_id(campaign_id, "campaign_id")
-    return _object(resolve_client(client).request("GET", f"/campaigns/{number}"), "campaign")
+    return _look_up("campaign", _check_id(campaign_id, "campaign_id"), client)
 
 
 def _as_series(frame: pd.DataFrame) -> pd.Series:
@@ -392,7 +410,15 @@ def campaign(campaign_id: int, *, client: Client | None = None) -> pd.Series:
 
 def schedule_campaign(campaign_id: int, *, client: Client | None = None) -> pd.Series:
     """Promote a draft campaign to `scheduled` (`PATCH /campaigns/{id}`), so it can be
-    triggered. A campaign that is not a draft is left as it is. Returns the campaign."""
+    triggered. A campaign that is not a draft is left as it is. Returns the campaign as the
+    server then shows it.
+
+    On a self-hosted Parcelvoy the campaign comes back `loading`, not `scheduled`:
+    Parcelvoy first builds the campaign's send list, and its once-a-minute state job then
+    moves a trigger campaign on to `running`. A `loading` campaign can be triggered (the
+    triggers' own check refuses only drafts and stopped campaigns), so there is no need to
+    wait.
+    """
     client = resolve_client(client)
     current = fetch_campaign(campaign_id, client=client)
     if current.get("state") == "draft":
@@ -409,9 +435,31 @@ def schedule_campaign(campaign_id: int, *, client: Client | None = None) -> pd.S
 # -- journeys ----------------------------------------------------------------------------
 
 
+def journey_status(journey: Mapping[str, Any]) -> str | None:
+    """A journey's `status`; from a boolean `published` when there is none (a Parcelvoy
+    journey: true is `live`, false is `draft`); None when the server says neither."""
+    status = journey.get("status")
+    if isinstance(status, str) and status:
+        return status
+    published = journey.get("published")
+    if isinstance(published, bool):
+        return "live" if published else "draft"
+    return None
+
+
+def _journey_record(raw: Mapping[str, Any]) -> dict[str, Any]:
+    record = _flatten(raw, {"stats": "stats_"})
+    record["status"] = journey_status(raw)
+    if "status" not in raw and isinstance(raw.get("published"), bool):
+        # Read into `status`, which says the same: the frame keeps the columns (and an
+        # empty project the dtypes) of a Spotzee one.
+        del record["published"]
+    return record
+
+
 def _journey_frame(records: Iterable[Mapping[str, Any]]) -> pd.DataFrame:
     return _typed_frame(
-        [_flatten(r, {"stats": "stats_"}) for r in records],
+        [_journey_record(r) for r in records],
         JOURNEY_COLUMNS,
         dynamic_prefixes={"stats_": _STATS_KIND},
     )
@@ -429,8 +477,7 @@ def journeys(
 
 def fetch_journey(journey_id: int, *, client: Client | None = None) -> dict[str, Any]:
     """The raw journey object (`GET /journeys/{id}`); NotFoundError when unknown."""
-    number = _check_id(journey_id, "journey_id")
-    return _object(resolve_client(client).request("GET", f"/journeys/{number}"), "journey")
+    return _look_up("journey", _check_id(journey_id, "journey_id"), client)
 
 
 def journey(journey_id: int, *, client: Client | None = None) -> pd.Series:
@@ -463,10 +510,26 @@ def users(
     Custom attributes stay in the `data` column as dicts; `expand_data=True` also adds one
     `data_<key>` column per attribute (nullable dtypes), handy for filtering. A listing
     of more than one page (100 users a page) shows its progress as `progress=` says (as
-    in `upsert`: a bar in Jupyter or a terminal by default).
+    in `upsert`: a bar in Jupyter or a terminal by default). Phones are given in E.164
+    (`+61412345000`) when the server shows them in another international format; one
+    that cannot be read as a number is kept as the server sent it.
     """
     frame = _typed_frame(_list("/users", _filters(filters), client, progress), USER_COLUMNS)
+    frame["phone"] = _e164(frame["phone"])
     return _expand(frame, "data", "data_") if expand_data else frame
+
+
+def _e164(phones: pd.Series) -> pd.Series:
+    """Phones in E.164 where they read as international numbers; others as they are."""
+    if not phones.notna().any():
+        return phones
+    read = normalize_phone(phones)
+    usable = ~read.missing & ~read.invalid
+    if not usable.any():
+        return phones
+    values = phones.astype(object).to_numpy(copy=True)
+    values[usable] = read.values[usable]
+    return pd.Series(values, index=phones.index, name=phones.name, dtype="string")
 
 
 # -- events ------------------------------------------------------------------------------

@@ -37,7 +37,14 @@ import pandas as pd
 
 from . import _spelling as spell
 from ._batching import encode_body
-from ._encoding import MISSING, NULL_POLICIES, NullPolicy, encode_column
+from ._encoding import (
+    BIG_INT_POLICIES,
+    MISSING,
+    NULL_POLICIES,
+    BigIntPolicy,
+    NullPolicy,
+    encode_column,
+)
 from ._errors import ValidationError
 from ._mapping import (
     FIRST_CLASS,
@@ -587,13 +594,16 @@ def prepare(
     exclude: Iterable[Hashable] | Hashable | None = (),
     duplicates: DuplicatePolicy = "reject",
     invalid_fields: InvalidFieldPolicy = "reject",
+    big_ints: BigIntPolicy = "invalid",
 ) -> Prepared:
-    """Validate, normalise and encode a frame of contacts; see the module docstring."""
+    """Validate, normalise and encode a frame of contacts; see the module docstring.
+    `big_ints` says what becomes of data integers beyond ±(2**53 - 1) (see `_encoding`)."""
     if not isinstance(frame, pd.DataFrame):
         raise ValidationError(f"expected a pandas DataFrame, got {type(frame).__name__}")
     check_choice("nulls", nulls, NULL_POLICIES)
     check_choice("duplicates", duplicates, DUPLICATE_POLICIES)
     check_choice("invalid_fields", invalid_fields, INVALID_FIELD_POLICIES)
+    check_choice("big_ints", big_ints, BIG_INT_POLICIES)
     resolved = resolve_mapping(frame.columns, mapping, exclude=exclude)
     if not any(f in resolved.fields for f in ID_FIELDS):
         raise ValidationError(missing_id_message(frame.columns, "external_id or anonymous_id"))
@@ -648,6 +658,7 @@ def prepare(
                 frame[resolved.data[key]],
                 nulls=nulls,
                 column=str(resolved.data[key]),
+                big_ints=big_ints,
             )
             for key in data_order
         }

@@ -408,10 +408,16 @@ def _missing_route(
     method = (error.method if error else None) or one.call.method
     path = (error.path if error else None) or one.call.path
     status = getattr(outcome, "status_code", None)
-    message = (
-        f"the server has no {method} {path} route (it answered {status} without the API's "
-        f"error body), so no row can be sent through it; nothing was applied by it"
-        + (f". {op.hint}" if op.hint else "")
+    # The client's reading of a page that is not the envelope says more (what the server
+    # allows there, a base_url hint on a first request): keep it.
+    said = (
+        error.message
+        if error is not None and not error.enveloped
+        else f"the server has no {method} {path} route (it answered {status} without the "
+        "API's error body)"
+    )
+    message = f"{said}, so no row can be sent through it; nothing was applied by it" + (
+        f". {op.hint}" if op.hint else ""
     )
     builder.set_error(one.rows, "interrupted", CODE_ROUTE_MISSING, message=message)
     return MissingRouteError(

@@ -38,7 +38,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
-from ._encoding import NullPolicy
+from ._encoding import BigIntPolicy, NullPolicy
 from ._errors import (
     AuthenticationError,
     Interrupted,
@@ -532,6 +532,7 @@ def upsert_dataset(
     exclude: Iterable[Hashable] | Hashable | None = (),
     duplicates: DuplicatePolicy = "reject",
     invalid_fields: InvalidFieldPolicy = "omit",
+    big_ints: BigIntPolicy = "invalid",
     chunk_rows: int = DEFAULT_CHUNK_ROWS,
     encoding: str = "utf-8",
     on_chunk: ChunkCallback | None = None,
@@ -567,7 +568,7 @@ def upsert_dataset(
     summary of what was done in `.result`, and the results file is closed first.
     """
     region = _check_options(
-        mode, nulls, duplicates, invalid_fields, batch_size, default_region, progress
+        mode, nulls, duplicates, invalid_fields, batch_size, default_region, progress, big_ints
     )
     if not isinstance(dry_run, bool):
         raise ValidationError(f"dry_run must be True or False, not {dry_run!r}")
@@ -577,15 +578,13 @@ def upsert_dataset(
         raise ValidationError(f"chunk_rows must be a positive integer, not {chunk_rows!r}")
     if on_chunk is not None and not callable(on_chunk):
         raise ValidationError(f"on_chunk must be a function (result, source), not {on_chunk!r}")
-    options: dict[str, Any] = {
-        "mode": mode,
+    options: dict[str, Any] = {  # prepare's
         "nulls": nulls,
         "default_region": region,
         "exclude": exclude,
         "duplicates": duplicates,
         "invalid_fields": invalid_fields,
-        "batch_size": batch_size,
-        "dry_run": dry_run,
+        "big_ints": big_ints,
     }
     with contextlib.ExitStack() as stack:
         spill = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="spotzee-frames-")))
@@ -602,7 +601,8 @@ def upsert_dataset(
         journal = None
         if path is not None and api is not None:
             journal = stack.enter_context(open_session(path, api, write=not dry_run))
-        run = _Run(reader, ids, mapping, options, writer, journal, only_changed, api)
+        plan = {"mode": mode, "batch_size": batch_size, "dry_run": dry_run, **options}
+        run = _Run(reader, ids, mapping, plan, writer, journal, only_changed, api)
         reporter = make_reporter(progress, desc=f"upsert ({mode})", total=ids.rows)
         try:
             if dry_run:
@@ -690,15 +690,7 @@ def _first_pass(reader: Any, mapping: Any, options: dict[str, Any]) -> _Ids:
 
 def _ids_for(header: list[Hashable], mapping: Any, options: dict[str, Any]) -> _Ids:
     # An empty frame with the header: the mapping's mistakes raise here, before any work.
-    prepare(
-        pd.DataFrame(columns=pd.Index(header)),
-        mapping,
-        nulls=options["nulls"],
-        default_region=options["default_region"],
-        exclude=options["exclude"],
-        duplicates=options["duplicates"],
-        invalid_fields=options["invalid_fields"],
-    )
+    prepare(pd.DataFrame(columns=pd.Index(header)), mapping, **options)
     resolved = resolve_mapping(header, mapping, exclude=options["exclude"])
     return _Ids({f: resolved.fields[f] for f in ID_FIELDS if f in resolved.fields})
 

@@ -25,6 +25,7 @@ import pandas as pd
 
 from ._batching import check_batch_size, encode_body, idempotency_key
 from ._client import Call, resolve_client
+from ._encoding import exact_id
 from ._errors import NotFoundError, SpotzeeError, ValidationError, route_missing
 from ._listing import (
     CHANNELS,
@@ -416,7 +417,7 @@ def set_subscription(
         raise ValidationError(f"expected a pandas DataFrame, got {type(frame).__name__}")
     if not isinstance(dry_run, bool):
         raise ValidationError(f"dry_run must be True or False, not {dry_run!r}")
-    sid = _check_id(subscription_id, "subscription_id")
+    sid = exact_id(_check_id(subscription_id, "subscription_id"), "subscription_id")
     check_choice("duplicates", duplicates, DUPLICATE_POLICIES)
     check_batch_size(batch_size)
     states, state_problems, no_state = _states(frame, state, state_column)

@@ -19,7 +19,7 @@ from ._results import place_word
 from ._runner import NOTES_ATTR, OPERATION_ATTR
 
 if TYPE_CHECKING:
-    from ._encoding import NullPolicy
+    from ._encoding import BigIntPolicy, NullPolicy
     from ._mapping import MappingSpec
     from ._prepare import DuplicatePolicy, InvalidFieldPolicy
 
@@ -643,6 +643,7 @@ def preview(
     exclude: Iterable[Hashable] = (),
     duplicates: DuplicatePolicy = "reject",
     invalid_fields: InvalidFieldPolicy = "omit",
+    big_ints: BigIntPolicy = "invalid",
 ) -> Preview:
     """What `upsert` would send for the first `n` rows, next to the rows themselves.
 
@@ -662,5 +663,6 @@ def preview(
         exclude=exclude,
         duplicates=duplicates,
         invalid_fields=invalid_fields,
+        big_ints=big_ints,
     )
     return Preview(shown, list(frame.columns))

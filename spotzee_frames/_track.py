@@ -35,7 +35,7 @@ import numpy as np
 import pandas as pd
 
 from ._batching import check_batch_size
-from ._encoding import MISSING, encode_column
+from ._encoding import BIG_INT_POLICIES, MISSING, BigIntPolicy, encode_column
 from ._errors import ValidationError
 from ._ledger import Ledger, LedgerSpec, check_ledger, item_hashes
 from ._mapping import _exclusions, check_labels, named_columns, resolve_mapping
@@ -53,6 +53,7 @@ from ._prepare import (
     CODE_NOT_ENCODABLE,
     Prepared,
     _compile_structs,
+    check_choice,
     combine_problems,
     missing_id_message,
     warn_numeric_ids,
@@ -258,9 +259,16 @@ def _user_columns(
 
 
 def _check_options(
-    frame: Any, name: Any, name_column: Any, dry_run: Any, batch_size: Any, progress: Any
+    frame: Any,
+    name: Any,
+    name_column: Any,
+    dry_run: Any,
+    batch_size: Any,
+    progress: Any,
+    big_ints: Any,
 ) -> None:
     check_progress(progress)
+    check_choice("big_ints", big_ints, BIG_INT_POLICIES)
     if not isinstance(frame, pd.DataFrame):
         raise ValidationError(f"expected a pandas DataFrame, got {type(frame).__name__}")
     if not isinstance(dry_run, bool):
@@ -310,6 +318,7 @@ def _prepare(
     user: Sequence[Hashable] | Mapping[Hashable, str] | None,
     exclude: Iterable[Hashable] | Hashable | None,
     default_region: str | None,
+    big_ints: BigIntPolicy,
 ) -> Prepared:
     n = len(frame)
     user_targets = _user_columns(frame, user)
@@ -368,7 +377,12 @@ def _prepare(
             for f, c in {**resolved.fields, **profile_targets}.items()
         }
         data_jobs = [
-            (prefix + key, pool.submit(encode_column, frame[c], nulls="omit", column=str(c)))
+            (
+                prefix + key,
+                pool.submit(
+                    encode_column, frame[c], nulls="omit", column=str(c), big_ints=big_ints
+                ),
+            )
             for prefix, columns in (("data.", resolved.data), ("user.data.", user_data))
             for key, c in columns.items()
         ]
@@ -537,6 +551,7 @@ def track(
     progress: ProgressLike = None,
     client: Client | None = None,
     include_payload: bool = False,
+    big_ints: BigIntPolicy = "invalid",
     ledger: str | os.PathLike[str] | Ledger | None = None,
 ) -> pd.DataFrame:
     """Send one event per row of `frame` (`POST /events`); one result row per input row.
@@ -583,6 +598,9 @@ def track(
         As in `upsert`.
     include_payload
         Add a `payload` column with the item sent (or that would be sent) for each row.
+    big_ints
+        Integers beyond ±(2**53 - 1) in `data` or `user`, as in `upsert`: `"invalid"`
+        (default) holds the row back, `"string"` sends exact text (I-JSON, RFC 7493).
     ledger
         A ledger file (as in `upsert`): an event the server confirmed is never sent
         again (`already_tracked`), even past the server's 24 hours, and a run killed at
@@ -605,7 +623,7 @@ def track(
     docstring for why) — within the server's 24-hour idempotency window. After 24 hours
     a re-sent batch is applied again.
     """
-    _check_options(frame, name, name_column, dry_run, batch_size, progress)
+    _check_options(frame, name, name_column, dry_run, batch_size, progress, big_ints)
     path = check_ledger(ledger, False)
     prepared = _prepare(
         frame,
@@ -617,6 +635,7 @@ def track(
         user=user,
         exclude=exclude,
         default_region=check_region(default_region),
+        big_ints=big_ints,
     )
     return send_prepared(
         prepared,

@@ -33,10 +33,18 @@ import pandas as pd
 
 from . import _spelling as spell
 from ._client import Call, Client, resolve_client
-from ._encoding import MISSING, UnencodableValue, encode_column, encode_object
+from ._encoding import (
+    BIG_INT_POLICIES,
+    MISSING,
+    BigIntPolicy,
+    UnencodableValue,
+    encode_column,
+    encode_object,
+    exact_id,
+)
 from ._errors import SpotzeeError, TargetStateError, ValidationError
 from ._ledger import Ledger, LedgerSpec, check_ledger
-from ._listing import fetch_campaign, fetch_journey, positive_int
+from ._listing import fetch_campaign, fetch_journey, journey_status, positive_int
 from ._mapping import MappingSpec, conventional_keys, named_columns, resolve_mapping
 from ._normalize import FieldResult, check_region, normalize_field, normalize_id
 from ._prepare import (
@@ -164,7 +172,13 @@ class _Target:
 
 
 def _check_options(
-    frame: Any, send_id: Any, dry_run: Any, max_recipients: Any, duplicates: Any, progress: Any
+    frame: Any,
+    send_id: Any,
+    dry_run: Any,
+    max_recipients: Any,
+    duplicates: Any,
+    progress: Any,
+    big_ints: Any,
 ) -> str | None:
     check_progress(progress)
     if not isinstance(frame, pd.DataFrame):
@@ -172,6 +186,7 @@ def _check_options(
     if not isinstance(dry_run, bool):
         raise ValidationError(f"dry_run must be True or False, not {dry_run!r}")
     check_choice("duplicates", duplicates, DUPLICATE_POLICIES)
+    check_choice("big_ints", big_ints, BIG_INT_POLICIES)
     if max_recipients is not None:
         positive_int(max_recipients, "max_recipients")
     if send_id is None:
@@ -262,13 +277,15 @@ class _Events:
         return self.shared if self.per_row is None else self.per_row[position]
 
 
-def _events(frame: pd.DataFrame, event: EventSpec, *, default: Any) -> _Events:
+def _events(
+    frame: pd.DataFrame, event: EventSpec, *, default: Any, big_ints: BigIntPolicy
+) -> _Events:
     n = len(frame)
     if event is None:
         return _Events(default, None, [])
     if isinstance(event, Mapping):
         try:
-            encoded = encode_object(event, nulls="omit")
+            encoded = encode_object(event, nulls="omit", big_ints=big_ints)
         except UnencodableValue as exc:
             raise ValidationError(f"event cannot be sent as JSON: {exc}") from None
         return _Events(encoded, None, [])
@@ -291,7 +308,7 @@ def _events(frame: pd.DataFrame, event: EventSpec, *, default: Any) -> _Events:
                 )
                 continue
             try:
-                values[position] = encode_object(produced, nulls="omit")
+                values[position] = encode_object(produced, nulls="omit", big_ints=big_ints)
             except UnencodableValue as exc:
                 unencodable[position] = f"event: {exc}"
         return _Events(
@@ -314,7 +331,7 @@ def _events(frame: pd.DataFrame, event: EventSpec, *, default: Any) -> _Events:
             )
         if columns.count(column) > 1:
             raise ValidationError(f"the frame has several columns labelled {column!r}")
-        enc = encode_column(frame[column], nulls="omit", column=str(column))
+        enc = encode_column(frame[column], nulls="omit", column=str(column), big_ints=big_ints)
         if enc.messages:
             problems.append((f"event.{column}", CODE_NOT_ENCODABLE, enc.messages))
         encoded_columns.append((str(column), enc.values))
@@ -345,6 +362,7 @@ def _prepare(
     send_id: str | None,
     default_region: str | None,
     duplicates: DuplicatePolicy,
+    big_ints: BigIntPolicy,
 ) -> _Prepared:
     n = len(frame)
     fields = _user_fields(frame, mapping)
@@ -370,13 +388,13 @@ def _prepare(
 
     attribute_columns: list[tuple[str, Sequence[Any] | np.ndarray]] = []
     for column, name in attribute_names.items():
-        enc = encode_column(frame[column], nulls="omit", column=str(column))
+        enc = encode_column(frame[column], nulls="omit", column=str(column), big_ints=big_ints)
         if enc.messages:
             sources.append((name, CODE_NOT_ENCODABLE, enc.messages))
         attribute_columns.append((name, enc.values))
 
     default_event: Any = {} if target.kind == "campaign" else None
-    events = _events(frame, event, default=default_event)
+    events = _events(frame, event, default=default_event, big_ints=big_ints)
     sources.extend(events.problems)
 
     bad, problem = combine_problems(n, sources)
@@ -454,15 +472,31 @@ def _check_campaign(campaign_id: int, client: Client) -> None:
             "(or in the Spotzee UI), then run this again. Nothing was sent.",
             state=state,
         )
+    if state in _STOPPED:
+        # The contract refuses these too (409); checked here as well because a lenient
+        # server (a self-hosted Parcelvoy) sends whatever the campaign's state.
+        raise TargetStateError(
+            f"campaign {campaign_id}{name} is in state {state!r}: it no longer sends. "
+            "Pick a running trigger campaign (spotzee_frames.campaigns(type='trigger') "
+            "lists them). Nothing was sent.",
+            state=state,
+        )
+
+
+# Campaign states that take no more sends (the contract's 409 for a trigger).
+_STOPPED = frozenset({"finished", "aborting", "aborted"})
 
 
 def _check_journey(journey_id: int, client: Client) -> None:
     journey = fetch_journey(journey_id, client=client)
     name = f" ({journey['name']!r})" if journey.get("name") else ""
-    status = journey.get("status")
-    if status != "live":
+    status = journey_status(journey)
+    if status is not None and status != "live":
+        # Checked here, not left to the server: a self-hosted Parcelvoy enters users into
+        # an unpublished journey without a word.
+        said = f"{status!r}" if journey.get("status") == status else "not published"
         raise TargetStateError(
-            f"journey {journey_id}{name} is {status!r}: only live journeys accept entrances. "
+            f"journey {journey_id}{name} is {said}: only live journeys accept entrances. "
             "Set it live in the Spotzee UI (open the journey and publish it), then run this "
             "again. Nothing was sent.",
             state=status,
@@ -550,9 +584,12 @@ def _trigger(
     client: Client | None,
     default_region: str | None,
     duplicates: DuplicatePolicy,
+    big_ints: BigIntPolicy,
     ledger: str | os.PathLike[str] | Ledger | None,
 ) -> pd.DataFrame:
-    send_key = _check_options(frame, send_id, dry_run, max_recipients, duplicates, progress)
+    send_key = _check_options(
+        frame, send_id, dry_run, max_recipients, duplicates, progress, big_ints
+    )
     path = check_ledger(ledger, False)
     default_region = check_region(default_region)
     _guard(frame, target, max_recipients)
@@ -565,6 +602,7 @@ def _trigger(
         send_id=send_key,
         default_region=default_region,
         duplicates=duplicates,
+        big_ints=big_ints,
     )
     api = resolve_client(client)
     check_target(api)  # before anything is sent; raises TargetStateError / NotFoundError
@@ -597,6 +635,7 @@ def trigger_campaign(
     client: Client | None = None,
     default_region: str | None = None,
     duplicates: DuplicatePolicy = "reject",
+    big_ints: BigIntPolicy = "invalid",
     ledger: str | os.PathLike[str] | Ledger | None = None,
 ) -> pd.DataFrame:
     """Trigger campaign `campaign_id` once for each row of `frame`; one call per row.
@@ -614,6 +653,10 @@ def trigger_campaign(
     (as in `upsert`: identical rows are sent once and the copies `skipped`; conflicting
     ones are all `invalid` unless `"first"`/`"last"` says which to send).
 
+    Integers beyond ±(2**53 - 1) in attributes or the event follow `big_ints=` as in
+    `upsert`: by default the row is `invalid` (a server reading JSON numbers as doubles
+    would get another number), with `"string"` they are sent as exact text.
+
     Every call carries a deterministic idempotency key (see the module docstring), so
     re-running the call never sends twice; pass a new `send_id` to send again on purpose.
     The server keeps keys for 24 hours; `ledger="sends.ledger"` (a file, created on the
@@ -623,6 +666,9 @@ def trigger_campaign(
     calls under their keys. A recorded call older than 23 hours, or to a server that
     shows no sign of honouring idempotency keys, is not resent: its row is
     `unconfirmed` until `spotzee_frames.Ledger(path).resolve(key, applied=…)` settles it.
+    (On a server that ignores the key, such as a self-hosted Parcelvoy, the client warns
+    once with `IdempotencyNotHonouredWarning`: there a re-run without a ledger sends
+    again; with one, a confirmed row is never sent again and an unanswered one waits.)
 
     Returns one row per input row, indexed like `frame`: `status` (`triggered`,
     `already_triggered`, `valid` on a dry run, `invalid`, `skipped`, `rejected`,
@@ -644,6 +690,7 @@ def trigger_campaign(
         client=client,
         default_region=default_region,
         duplicates=duplicates,
+        big_ints=big_ints,
         ledger=ledger,
     )
 
@@ -663,6 +710,7 @@ def trigger_journey(
     client: Client | None = None,
     default_region: str | None = None,
     duplicates: DuplicatePolicy = "reject",
+    big_ints: BigIntPolicy = "invalid",
     ledger: str | os.PathLike[str] | Ledger | None = None,
 ) -> pd.DataFrame:
     """Enter each row of `frame` into journey `journey_id` at step `entrance_id`.
@@ -671,11 +719,8 @@ def trigger_journey(
     (otherwise `TargetStateError`, nothing sent), and `event` is sent as null when not
     given.
     """
-    target = _Target(
-        "journey",
-        positive_int(journey_id, "journey_id"),
-        positive_int(entrance_id, "entrance_id"),
-    )
+    entrance = exact_id(positive_int(entrance_id, "entrance_id"), "entrance_id")
+    target = _Target("journey", positive_int(journey_id, "journey_id"), entrance)
     return _trigger(
         frame,
         target,
@@ -690,5 +735,6 @@ def trigger_journey(
         client=client,
         default_region=default_region,
         duplicates=duplicates,
+        big_ints=big_ints,
         ledger=ledger,
     )

@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 
 from ._batching import KEY_PREFIX, check_batch_size
-from ._encoding import NULL_POLICIES, NullPolicy
+from ._encoding import BIG_INT_POLICIES, NULL_POLICIES, BigIntPolicy, NullPolicy
 from ._errors import ValidationError
 from ._ledger import Ledger, LedgerSpec, check_ledger
 from ._mapping import MappingSpec
@@ -63,10 +63,12 @@ def _check_options(
     batch_size: Any,
     default_region: Any,
     progress: Any,
+    big_ints: Any,
 ) -> str | None:
     check_progress(progress)
     check_choice("mode", mode, MODES)
     check_choice("nulls", nulls, NULL_POLICIES)
+    check_choice("big_ints", big_ints, BIG_INT_POLICIES)
     check_choice("duplicates", duplicates, DUPLICATE_POLICIES)
     check_choice("invalid_fields", invalid_fields, INVALID_FIELD_POLICIES)
     check_batch_size(batch_size)
@@ -88,6 +90,7 @@ def upsert(
     duplicates: DuplicatePolicy = "reject",
     invalid_fields: InvalidFieldPolicy = "omit",
     include_payload: bool = False,
+    big_ints: BigIntPolicy = "invalid",
     ledger: str | os.PathLike[str] | Ledger | None = None,
     only_changed: bool = False,
 ) -> pd.DataFrame:
@@ -146,6 +149,14 @@ def upsert(
         the whole row back as `invalid`. An unusable id always holds the row back.
     include_payload
         Add a `payload` column with the dict sent (or that would be sent) for each row.
+    big_ints
+        What becomes of a data integer beyond ±(2**53 - 1), which a JSON number carries
+        exactly only between readers that do not use doubles (I-JSON, RFC 7493): a server
+        that parses numbers as doubles (Parcelvoy does, Spotzee very likely) would store
+        its neighbour (`9007199254740993` → `…992`) without a word. `"invalid"` (default)
+        holds the row back as `invalid`, code `value_not_encodable`, naming the column and
+        the value it would become; `"string"` sends the exact decimal text instead
+        (`"9007199254740993"`), as I-JSON recommends. Dry runs and previews show either.
     ledger
         A ledger file (created on the first run; a `spotzee_frames.Ledger` also works)
         that records, per destination (API host, project key, route) and user, the hash
@@ -188,7 +199,7 @@ def upsert(
         KeyboardInterrupt during the run; `.result` holds the partial result frame.
     """
     region = _check_options(
-        mode, nulls, duplicates, invalid_fields, batch_size, default_region, progress
+        mode, nulls, duplicates, invalid_fields, batch_size, default_region, progress, big_ints
     )
     if not isinstance(dry_run, bool):
         raise ValidationError(f"dry_run must be True or False, not {dry_run!r}")
@@ -201,6 +212,7 @@ def upsert(
         exclude=exclude,
         duplicates=duplicates,
         invalid_fields=invalid_fields,
+        big_ints=big_ints,
     )
     return send_prepared(
         prepared,
@@ -222,25 +234,14 @@ def plan_upsert(
     mapping: MappingSpec | None,
     *,
     mode: str,
-    nulls: NullPolicy,
-    default_region: str | None,
-    exclude: Iterable[Hashable] | Hashable | None,
-    duplicates: DuplicatePolicy,
-    invalid_fields: InvalidFieldPolicy,
     batch_size: int,
     dry_run: bool,
+    **options: Any,
 ) -> tuple[Prepared, ResultBuilder, Operation]:
-    """One chunk of a larger source, prepared for upsert (options already checked): the
-    rows, the result builder with every held-back row filled in, and the operation."""
-    prepared = prepare(
-        frame,
-        mapping,
-        nulls=nulls,
-        default_region=default_region,
-        exclude=exclude,
-        duplicates=duplicates,
-        invalid_fields=invalid_fields,
-    )
+    """One chunk of a larger source, prepared for upsert (`options` are `prepare`'s,
+    already checked): the rows, the result builder with every held-back row filled in,
+    and the operation."""
+    prepared = prepare(frame, mapping, **options)
     builder = prepared_builder(
         prepared, extra=_EXTRA, dry_run=dry_run, include_payload=False, batch_size=batch_size
     )
@@ -343,6 +344,7 @@ def preview_payloads(
     exclude: Iterable[Hashable] | Hashable | None = (),
     duplicates: DuplicatePolicy = "reject",
     invalid_fields: InvalidFieldPolicy = "omit",
+    big_ints: BigIntPolicy = "invalid",
 ) -> pd.DataFrame:
     """The first `n` rows (all with None) beside what `upsert` would send for each.
 
@@ -364,6 +366,7 @@ def preview_payloads(
         invalid_fields=invalid_fields,
         dry_run=True,
         include_payload=True,
+        big_ints=big_ints,
     )
     text = [
         None if p is None else orjson.dumps(p, option=orjson.OPT_INDENT_2).decode()

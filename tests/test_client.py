@@ -16,7 +16,7 @@ import httpx
 import pytest
 
 import spotzee_frames as sf
-from spotzee_frames import Client
+from spotzee_frames import API_VERSION, Client
 from spotzee_frames import _errors as sf_errors
 from spotzee_frames._client import Call, _parse_retry_after
 from spotzee_frames.sandbox import Faults, Sandbox
@@ -432,7 +432,7 @@ def test_retries_go_by_status_first(status: int, code: str, retried: bool) -> No
         seen.append(1)
         if len(seen) == 1:
             return problem(status, code, "no")
-        return httpx.Response(200, json={"ok": True})
+        return httpx.Response(200, json={"ok": True}, headers={"Spotzee-Version": API_VERSION})
 
     transport = httpx.MockTransport(handler)
     with Client(SECRET, "https://api.example.test/api/client", transport=transport, **FAST) as c:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import threading
 import time
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +17,7 @@ import pytest
 
 from spotzee_frames import (
     Client,
+    IdempotencyNotHonouredWarning,
     Interrupted,
     Ledger,
     LedgerBusyError,
@@ -410,36 +412,74 @@ def test_a_lost_trigger_answer_is_resent_under_its_key_within_a_day(
 
 @pytest.mark.parametrize("why", ["older than a day", "keys not honoured"])
 def test_a_trigger_that_may_have_arrived_is_held_until_resolved(
-    sandbox: Sandbox, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, why: str
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, why: str
 ) -> None:
     ledger = tmp_path / "sends.ledger"
     df = contacts(2)
-    _failed_trigger(sandbox, ledger, df)  # row 0's answer was lost; row 1 triggered
-    assert len(sandbox.campaign_sends) == 2
     if why == "older than a day":
+        sandbox = Sandbox()
         monkeypatch.setattr(_ledger, "SAFE_AGE", 0.0)
-    else:
-        monkeypatch.setattr(Client, "_unversioned", True, raising=False)
-    with Client.sandbox(sandbox, **FAST) as api:
+
+        def connect(**options: Any) -> Client:
+            return Client.sandbox(sandbox, **{**FAST, **options})
+
+    else:  # a self-hosted Parcelvoy: no Spotzee-Version echo, keys ignored
+        sandbox = Sandbox(profile="parcelvoy", api_keys=["sk_test_pv"])
+        warnings.simplefilter("ignore", IdempotencyNotHonouredWarning)
+
+        def connect(**options: Any) -> Client:
+            transport = sandbox.transport()
+            url = "http://localhost/api/client"
+            return Client("sk_test_pv", url, transport=transport, **{**FAST, **options})
+
+    with connect(max_attempts=1) as api:
+        sandbox.inject("drop", times=1, path="/campaigns/1/trigger")  # applied, answer lost
+        first = trigger_campaign(df, 1, send_id="s", client=api, ledger=ledger, progress=False)
+    assert first.status.astype(str).tolist() == ["failed", "triggered"]
+    assert len(sandbox.campaign_sends) == 2
+    with connect() as api:
         held = trigger_campaign(df, 1, send_id="s", client=api, ledger=ledger, progress=False)
     assert held.status.astype(str).tolist() == ["unconfirmed", "already_triggered"]
     assert held.loc[0, "error_code"] == "outcome_unknown"
     message = held.loc[0, "error_message"]
     assert "resolve(" in message and "could send it twice" in message
+    assert ("Idempotency-Key" in message) is (why == "keys not honoured")
     assert not summary(held).ok
-    assert len(sandbox.campaign_sends) == 2
+    assert len(sandbox.campaign_sends) == 2  # never twice, though this server would
     pending = Ledger(ledger).pending()
     assert len(pending) == 1 and pending["items"][0] == [pending.idempotency_key[0]]
     assert bool(pending.expired[0]) is (why == "older than a day")
 
     # It did arrive: say so, and it is never sent.
     assert Ledger(ledger).resolve(pending.idempotency_key[0], applied=True) == 1
-    with Client.sandbox(sandbox, **FAST) as api:
+    with connect() as api:
         after = trigger_campaign(df, 1, send_id="s", client=api, ledger=ledger, progress=False)
     assert _statuses(after) == {"already_triggered": 2}
     assert len(sandbox.campaign_sends) == 2
     with pytest.raises(ValidationError, match="no pending call"):
         Ledger(ledger).resolve(pending.idempotency_key[0], applied=True)
+
+
+def test_an_unanswered_event_batch_to_a_server_that_ignores_keys_is_held(
+    tmp_path: Path,
+) -> None:
+    ledger = tmp_path / "events.ledger"
+    sandbox = Sandbox(profile="parcelvoy", api_keys=["sk_test_pv"])
+    warnings.simplefilter("ignore", IdempotencyNotHonouredWarning)
+    events = pd.DataFrame({"external_id": ["a", "b"], "amount": [1, 2]})
+    url = "http://localhost/api/client"
+    stored = len(sandbox.events)
+    with Client("sk_test_pv", url, transport=sandbox.transport(), **FAST) as api:
+        sandbox.inject("drop", times=1, path="/events")
+        first = track(events, "paid", client=api, ledger=ledger, progress=False)
+    assert _statuses(first) == {"failed": 2} and len(sandbox.events) == stored + 2
+    # A client that has had no answer yet asks first (a read), so it neither retries a
+    # lost write nor resends a recorded one to a server that would apply it again.
+    with Client("sk_test_pv", url, transport=sandbox.transport(), **FAST) as api:
+        again = track(events, "paid", client=api, ledger=ledger, progress=False)
+        assert api.stats["requests"] == 1
+    assert _statuses(again) == {"unconfirmed": 2}
+    assert len(sandbox.events) == stored + 2
 
 
 def test_resolving_a_held_trigger_as_not_applied_sends_it(

@@ -14,6 +14,7 @@ EXPECTED = [
     "ConfigurationError",
     "ConflictError",
     "DEFAULT_BASE_URL",
+    "IdempotencyNotHonouredWarning",
     "InsecureTransportError",
     "IntegrationStateError",
     "Interrupted",

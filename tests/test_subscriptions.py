@@ -19,14 +19,18 @@ from .conftest import FAST, Served
 
 
 class _Without(httpx.AsyncBaseTransport):
-    """The sandbox, less some routes: a framework's plain-text 404 for them (Parcelvoy)."""
+    """The sandbox, less some routes: a framework's plain-text 404 for them (Parcelvoy), or
+    its 405 where other methods serve the path (koa-router's answer)."""
 
-    def __init__(self, inner: httpx.AsyncBaseTransport, *suffixes: str, method: str) -> None:
-        self.inner, self.suffixes, self.method = inner, suffixes, method
+    def __init__(
+        self, inner: httpx.AsyncBaseTransport, *suffixes: str, method: str, status: int = 404
+    ) -> None:
+        self.inner, self.suffixes, self.method, self.status = inner, suffixes, method, status
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
         if request.method == self.method and request.url.path.endswith(self.suffixes):
-            return httpx.Response(404, text="Not Found")
+            text = "Not Found" if self.status == 404 else "Method Not Allowed"
+            return httpx.Response(self.status, text=text)
         return await self.inner.handle_async_request(request)
 
     async def aclose(self) -> None:
@@ -200,10 +204,13 @@ def test_ids_that_need_encoding_in_the_path(sandbox: Sandbox) -> None:
 
 def test_when_neither_route_exists_one_error_says_so(sandbox: Sandbox) -> None:
     sandbox.add_users(2)
+    # GET /users/{id}/subscriptions is there, so a server without the PATCH answers 405 (a
+    # plain 404 on that path is how Parcelvoy says the user does not exist)
     neither = _Without(
         _Without(sandbox.transport(), "/subscriptions/batch", method="POST"),
         "/subscriptions",
         method="PATCH",
+        status=405,
     )
     with (
         Client("sk_test_pv", "http://localhost/api/client", transport=neither, **FAST) as api,

@@ -15,6 +15,7 @@ import pytest
 
 import spotzee_frames  # noqa: F401  (registers df.spotzee)
 from spotzee_frames import (
+    API_VERSION,
     APIError,
     AuthenticationError,
     Client,
@@ -570,6 +571,7 @@ def test_answers_that_are_no_send_are_never_triggered(
     sandbox: Sandbox, tampered: Any, answer: httpx.Response, status: str, code: str
 ) -> None:
     cid = _campaign(sandbox, state="running")
+    answer.headers["Spotzee-Version"] = API_VERSION  # Spotzee answering oddly, not Parcelvoy
     client = tampered(_on_sends(lambda response, body: answer), max_attempts=2)
     result = trigger_campaign(_audience(3), cid, client=client, progress=False)
     assert result.status.astype(str).tolist() == [status] * 3
@@ -647,3 +649,35 @@ def test_missing_event_values_are_left_out_in_every_event_form(
     assert sends[0]["event"] == {"b": 1, "nested": {"x": None}}  # null only inside
     columns = trigger_campaign(df, cid, event=["a", "t", "b"], client=client, progress=False)
     assert columns.status.tolist() == ["triggered"]
+
+
+def test_integers_past_2_53_in_attributes_and_events(sandbox: Sandbox, client: Client) -> None:
+    """They would reach a server that reads doubles as another number: the row is held
+    back by default, or the value sent as exact text with big_ints="string"."""
+    cid = _campaign(sandbox, state="running")
+    big = 2**53 + 1
+    df = pd.DataFrame({"external_id": ["u1", "u2"], "order": [big, 2], "ref": [3, big]})
+    held = trigger_campaign(
+        df, cid, attributes=["order"], event=["ref"], client=client, progress=False
+    )
+    assert held.status.tolist() == ["invalid", "invalid"]
+    assert held.error_field.tolist() == ["order", "event.ref"]
+    assert held.error_message.str.contains("is past 2\\*\\*53").all()
+    assert _posts(sandbox) == []
+    sent = trigger_campaign(
+        df,
+        cid,
+        attributes=["order"],
+        event=["ref"],
+        big_ints="string",
+        client=client,
+        progress=False,
+    )
+    assert sent.status.tolist() == ["triggered", "triggered"]
+    users = {s["external_id"]: s for s in sandbox.campaign_sends}
+    assert users["u1"]["user"]["order"] == str(big) and users["u2"]["event"] == {"ref": str(big)}
+    with pytest.raises(ValidationError, match="event cannot be sent as JSON"):
+        trigger_campaign(df, cid, event={"order": big}, client=client)
+    jid = next(j for j, e in DEMO_ENTRANCES.items() if sandbox.journeys[j]["status"] == "live")
+    with pytest.raises(ValidationError, match="entrance_id 9007199254740993 is beyond 2"):
+        trigger_journey(df, jid, entrance_id=big, client=client)

@@ -16,6 +16,7 @@ import pytest
 
 import spotzee_frames  # noqa: F401  (registers df.spotzee)
 from spotzee_frames import (
+    API_VERSION,
     AuthenticationError,
     Client,
     Interrupted,
@@ -753,8 +754,11 @@ def test_results_missing_some_indexes_are_not_guessed(tampered: Any) -> None:
 
 
 def _answer(status: int, content: bytes = b"", **headers: str) -> Callable[..., httpx.Response]:
+    # Spotzee answering oddly: it still echoes the version (else the client warns that the
+    # server may ignore idempotency keys, which these tests are not about).
     def edit(request: httpx.Request, response: httpx.Response, body: bytes) -> httpx.Response:
-        return httpx.Response(status, headers=headers, content=content)
+        echo = {"spotzee-version": API_VERSION, **headers}
+        return httpx.Response(status, headers=echo, content=content)
 
     return edit
 

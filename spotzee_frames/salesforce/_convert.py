@@ -11,7 +11,9 @@ a type-mismatch warning naming the record and field.
 Conversions (`None` in, nothing out: the property is left as it is):
 
 - string: text as it is; numbers and checkboxes as their text; dates in ISO 8601.
-- number: numbers (not checkboxes); text that reads as a finite number (`"42"`, `"1.5"`).
+- number: numbers (not checkboxes); text that reads as a finite number (`"42"`, `"1.5"`);
+  a whole number past 2**53 does not fit (Spotzee reads JSON numbers as doubles) and is
+  dropped like any mismatch.
 - boolean: checkboxes; the text `true` / `false` (any case), as exports write them.
 - date: ISO 8601: a date as `2026-05-03`, a datetime in UTC as `2026-05-03T15:57:00Z`.
 - array: a multi-select picklist's `;`-separated text as a list of its values.
@@ -216,18 +218,23 @@ def _to_string(value: Any, sf_type: str) -> Any:
     return _DROP
 
 
+# A JSON number past 2**53 is read as a double by Spotzee (and Parcelvoy), which would
+# store another number (RFC 7493): it does not fit a number property, so it is dropped.
+_EXACT = 2**53
+
+
 def _to_number(value: Any, sf_type: str) -> Any:
     if isinstance(value, bool | np.bool_):
         return _DROP
     if isinstance(value, int | np.integer):
-        return int(value)
+        return int(value) if abs(int(value)) <= _EXACT else _DROP
     if isinstance(value, float | np.floating):
         number = float(value)
         return number if math.isfinite(number) else _DROP
     if isinstance(value, str) and _NUMBER.fullmatch(value.strip()):
         text = value.strip()
         if re.fullmatch(r"[-+]?\d+", text):
-            return int(text)
+            return int(text) if abs(int(text)) <= _EXACT else _DROP
         number = float(text)
         return number if math.isfinite(number) else _DROP
     return _DROP
@@ -293,7 +300,9 @@ def convert_column(values: list[Any], mapping: FieldMapping) -> tuple[np.ndarray
                 if value and not value.isspace():
                     out[i] = value
                 continue
-            if kind is not float or math.isfinite(value):
+            if (kind is not float or math.isfinite(value)) and (
+                kind is not int or abs(value) <= _EXACT
+            ):
                 out[i] = value
                 continue
         if _missing(value):

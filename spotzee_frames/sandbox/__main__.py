@@ -8,6 +8,7 @@ import sys
 from collections.abc import Sequence
 
 from ._faults import Faults
+from ._profiles import PROFILES
 from ._sandbox import Sandbox
 from ._server import ServedSandbox, is_loopback
 
@@ -78,6 +79,13 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--no-demo", action="store_true", help="start without demo campaigns and journeys"
     )
+    parser.add_argument(
+        "--profile",
+        choices=PROFILES,
+        default="spotzee",
+        help="the server to play: spotzee (the API contract, default) or parcelvoy (a "
+        "self-hosted Parcelvoy: no /users/batch, Idempotency-Key ignored, its errors)",
+    )
     return parser
 
 
@@ -97,9 +105,18 @@ def main(argv: Sequence[str] | None = None) -> int:
         retry_after=args.retry_after,
         seed=args.seed,
     )
-    sandbox = Sandbox(faults, demo=not args.no_demo, seed=args.seed)
+    sandbox = Sandbox(faults, demo=not args.no_demo, seed=args.seed, profile=args.profile)
 
     def ready(served: ServedSandbox) -> None:
+        if args.profile == "parcelvoy":
+            print(f"Parcelvoy-profile sandbox serving {served.base_url}", flush=True)
+            print(
+                "Any sk_... key works (e.g. sk_sandbox); pk_... keys only for POST /events. "
+                "No POST /users/batch (use PATCH /users); Idempotency-Key is ignored. "
+                "Ctrl+C stops.",
+                flush=True,
+            )
+            return
         print(f"Spotzee sandbox serving {served.base_url}", flush=True)
         print(
             "Any sk_... key works (e.g. sk_sandbox); pk_... keys only for POST /events. "

@@ -36,9 +36,10 @@ from ._idempotency import (
     fingerprint,
     scope_of,
 )
-from ._problems import CATALOGUE, PROBLEM_JSON, ApiError, problem_body
+from ._problems import ApiError
+from ._profiles import Profile, Refusal
 from ._ratelimit import RateLimiter
-from ._routes import Call, Route, find_route
+from ._routes import ROUTES, Call, Route, find_route
 from ._store import Store
 from ._time import iso_z, now_micros
 from ._wire import RequestRecord, SandboxRequest, SandboxResponse
@@ -71,6 +72,25 @@ _HTML_502: Final = (
 _log = logging.getLogger("spotzee_frames.sandbox")
 
 
+def _check_version(requested: str | None) -> None:
+    if requested is None:
+        raise ApiError(
+            "version_required", f"send the Spotzee-Version header (current: {API_VERSION})"
+        )
+    if requested != API_VERSION:
+        if _DATE.fullmatch(requested) is None:
+            raise ApiError(
+                "parameter_invalid_format",
+                "Spotzee-Version must be a date, YYYY-MM-DD",
+                param="Spotzee-Version",
+            )
+        raise ApiError(
+            "version_unsupported",
+            f"unknown API version {requested}; the current one is {API_VERSION}",
+            param="Spotzee-Version",
+        )
+
+
 def _whole_seconds(seconds: float) -> int:
     """Retry-After is an integer number of seconds in HTTP."""
     return max(0, math.ceil(seconds))
@@ -99,9 +119,22 @@ class Pending:
 class App:
     """One sandboxed project behind the Main API: state, faults and the pipeline."""
 
-    def __init__(self, faults: Faults, *, demo: bool, seed: int, max_records: int) -> None:
+    def __init__(
+        self,
+        faults: Faults,
+        *,
+        demo: bool,
+        seed: int,
+        max_records: int,
+        profile: Profile,
+        api_keys: frozenset[str] | None = None,
+    ) -> None:
         self.lock = threading.RLock()
         self.faults = faults
+        #: Which server the sandbox plays (the contract's Spotzee, or a Parcelvoy).
+        self.profile = profile
+        #: The keys that belong to the project; None: any well-formed key does.
+        self.api_keys = api_keys
         self.demo = demo
         self.seed = seed
         self.store = Store(demo=demo, seed=seed)
@@ -179,6 +212,7 @@ class App:
                     else f"{faults.rate_limit:g} requests per second"
                 )
                 response = self._problem(
+                    path,
                     request_id,
                     version,
                     "rate_limited",
@@ -193,7 +227,7 @@ class App:
             if fault is None and self.plan.chance(faults, faults.failure_rate):
                 fault = "503"
             if fault is not None and fault != "drop":
-                response, rid = self._fault_response(fault, request_id, version, faults)
+                response, rid = self._fault_response(fault, path, request_id, version, faults)
                 self.stats["rate_limited" if fault == "429" else "failures"] += 1
                 self._record(request, path, response, rid, key, False, fault, at)
                 return response
@@ -211,6 +245,7 @@ class App:
                 self._admit(pending, under_base, now)
             except ApiError as error:
                 pending.response = self._problem(
+                    path,
                     request_id,
                     version,
                     error.code,
@@ -221,13 +256,23 @@ class App:
             return pending
 
     def _admit(self, pending: Pending, under_base: bool, now: float) -> None:
-        """Path, auth, version, route and idempotency checks; claims the key if any."""
+        """Path, auth, version, route and idempotency checks; claims the key if any.
+
+        A refusal is raised as ApiError, or set as `pending.response` when the profile
+        answers in a form of its own (a plain-text 405, Parcelvoy's 404 for a foreign key).
+        """
         request = pending.request
+        profile = self.profile
         if not under_base:
             raise ApiError(
                 "resource_missing",
                 f"no route {request.method} {request.path}; the Main API lives under {BASE_PATH}",
             )
+        lacking = profile.lacks(request.method, pending.path) is not None
+        found = None if lacking else find_route(request.method, pending.path)
+        if found is None and profile.routes_first:
+            pending.response = self._no_route(pending)
+            return
         match = _BEARER.fullmatch(request.headers.get("authorization", ""))
         if match is None:
             raise ApiError(
@@ -235,26 +280,16 @@ class App:
                 "send Authorization: Bearer <key> with a project key (sk_...)",
             )
         api_key = match.group(1)
-        requested = request.headers.get("spotzee-version")
-        if requested is None:
-            raise ApiError(
-                "version_required", f"send the Spotzee-Version header (current: {API_VERSION})"
+        if self.api_keys is not None and api_key not in self.api_keys:
+            pending.response = profile.unknown_key(
+                path=pending.path, request_id=pending.request_id, version=pending.version
             )
-        if requested != API_VERSION:
-            if _DATE.fullmatch(requested) is None:
-                raise ApiError(
-                    "parameter_invalid_format",
-                    "Spotzee-Version must be a date, YYYY-MM-DD",
-                    param="Spotzee-Version",
-                )
-            raise ApiError(
-                "version_unsupported",
-                f"unknown API version {requested}; the current one is {API_VERSION}",
-                param="Spotzee-Version",
-            )
-        found = find_route(request.method, pending.path)
+            return
+        if profile.versioned:
+            _check_version(request.headers.get("spotzee-version"))
         if found is None:
-            raise ApiError("resource_missing", f"no route {request.method} {pending.path}")
+            pending.response = self._no_route(pending)
+            return
         route, params = found
         if api_key.startswith("pk_") and not route.publishable:
             raise ApiError(
@@ -263,7 +298,7 @@ class App:
             )
         pending.route, pending.params = route, params
         key = pending.idempotency_key
-        if key is None:
+        if key is None or not profile.honours_idempotency:
             return
         if not 1 <= len(key) <= 255:
             raise ApiError(
@@ -301,8 +336,7 @@ class App:
                 outcome.status,
                 [
                     *outcome.headers,
-                    ("x-request-id", outcome.request_id),
-                    ("spotzee-version", pending.version),
+                    *profile.echo(outcome.request_id, pending.version),
                     ("idempotent-replayed", "true"),
                 ],
                 outcome.body,
@@ -346,21 +380,25 @@ class App:
         request, route = pending.request, pending.route
         assert route is not None and pending.params is not None
         micros = now_micros()
+        profile = self.profile
         call = Call(
             params=pending.params,
             query=parse_qs(request.query, keep_blank_values=True),
-            body=request.body,
+            body=profile.read_body(request.body) if request.body else request.body,
             content_type=request.headers.get("content-type"),
             now=micros,
             now_iso=iso_z(micros),
             request_id=pending.request_id,
             idempotency_key=pending.idempotency_key,
+            profile=profile,
         )
         try:
             reply = route.handler(self.store, call)
-            body = b"" if reply.payload is None else orjson.dumps(reply.payload)
+            payload = profile.present(pending.path, reply.payload)
+            body = b"" if payload is None else orjson.dumps(payload)
         except ApiError as error:
             return self._problem(
+                pending.path,
                 pending.request_id,
                 pending.version,
                 error.code,
@@ -373,6 +411,7 @@ class App:
             _log.exception("sandbox bug in %s %s", request.method, pending.path)
             self.stats["bugs"] += 1
             return self._problem(
+                pending.path,
                 pending.request_id,
                 pending.version,
                 "internal_error",
@@ -380,13 +419,14 @@ class App:
             )
         headers = [("content-type", "application/json")] if reply.payload is not None else []
         headers += reply.headers
-        headers += [("x-request-id", pending.request_id), ("spotzee-version", pending.version)]
+        headers += profile.echo(pending.request_id, pending.version)
         return SandboxResponse(reply.status, headers, body)
 
     # responses
 
-    @staticmethod
     def _problem(
+        self,
+        path: str,
         request_id: str,
         version: str,
         code: str,
@@ -396,18 +436,24 @@ class App:
         errors: list[dict[str, object]] | None = None,
         retry_after: int | None = None,
     ) -> SandboxResponse:
-        body = problem_body(code, message, request_id, param=param, errors=errors)
-        headers = [
-            ("content-type", PROBLEM_JSON),
-            ("x-request-id", request_id),
-            ("spotzee-version", version),
-        ]
-        if retry_after is not None:
-            headers.append(("retry-after", str(retry_after)))
-        return SandboxResponse(CATALOGUE[code][0], headers, body)
+        return self.profile.error(
+            Refusal(code, message, path, request_id, version, param, errors, retry_after)
+        )
+
+    def _no_route(self, pending: Pending) -> SandboxResponse:
+        """The profile's answer for a route it lacks or nobody has; `allowed` tells it
+        which other methods serve the path (koa-router, which Parcelvoy uses, answers 405)."""
+        method, path = pending.request.method, pending.path
+        absent = self.profile.lacks(method, path)
+        if absent is not None:
+            return absent
+        allowed = [r.method for r in ROUTES if r.pattern.fullmatch(path)]
+        return self.profile.no_route(
+            method, path, allowed, request_id=pending.request_id, version=pending.version
+        )
 
     def _fault_response(
-        self, fault: str, request_id: str, version: str, faults: Faults
+        self, fault: str, path: str, request_id: str, version: str, faults: Faults
     ) -> tuple[SandboxResponse, str | None]:
         if fault == "html502":  # a proxy's page: it never reached the API
             return SandboxResponse(502, [("content-type", "text/html")], _HTML_502), None
@@ -415,6 +461,7 @@ class App:
             return SandboxResponse(404, [("content-type", "text/plain")], b"404 Not Found"), None
         if fault == "429":
             return self._problem(
+                path,
                 request_id,
                 version,
                 "rate_limited",
@@ -428,7 +475,7 @@ class App:
             else "an internal error occurred"
         )
         return self._problem(
-            request_id, version, code, f"{message} (injected); nothing was done"
+            path, request_id, version, code, f"{message} (injected); nothing was done"
         ), request_id
 
     def _record(

@@ -20,6 +20,7 @@ from . import _server
 from ._app import STAT_KEYS, App
 from ._demo_data import DEMO_ENTRANCES
 from ._faults import Faults
+from ._profiles import ProfileName, profile_named
 from ._server import ServedSandbox
 from ._store import Store
 from ._time import iso_z, now_micros, to_micros
@@ -48,6 +49,12 @@ def _micros(moment: datetime | str | None) -> int:
 class Sandbox:
     """A local Spotzee Main API for one project.
 
+    `profile="parcelvoy"` plays a self-hosted Parcelvoy instead of the contract's Spotzee
+    (no batch routes, idempotency ignored, Parcelvoy's errors and shapes; see
+    `spotzee_frames.sandbox._profiles`). `api_keys` names the keys that belong to the
+    project; by default any well-formed `sk_`/`pk_` key does, and with a list any other
+    key is refused as the profile's server refuses a foreign key.
+
     >>> sb = Sandbox()
     >>> with httpx.Client(transport=sb.sync_transport(),
     ...                   base_url="http://sandbox/api/client") as client:
@@ -66,19 +73,32 @@ class Sandbox:
         demo: bool = True,
         seed: int = 0,
         max_records: int = 10_000,
+        profile: ProfileName = "spotzee",
+        api_keys: Iterable[str] | None = None,
     ) -> None:
+        if isinstance(api_keys, str):
+            raise TypeError("api_keys must be a list of keys, not one string")
         self._app = App(
             faults if faults is not None else Faults(),
             demo=demo,
             seed=seed,
             max_records=max_records,
+            profile=profile_named(profile),
+            api_keys=None if api_keys is None else frozenset(api_keys),
         )
 
     def __repr__(self) -> str:
         with self._app.lock:
             users = len(self._app.store.users)
             requests = self._app.stats["requests"]
-        return f"<Sandbox demo={self._app.demo} users={users} requests={requests}>"
+        profile = self._app.profile.name
+        where = "" if profile == "spotzee" else f" profile={profile}"
+        return f"<Sandbox{where} demo={self._app.demo} users={users} requests={requests}>"
+
+    @property
+    def profile(self) -> str:
+        """The server the sandbox plays: "spotzee" or "parcelvoy"."""
+        return self._app.profile.name
 
     # faults
 

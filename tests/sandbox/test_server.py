@@ -87,14 +87,16 @@ def _free_port() -> int:
         return port
 
 
-def test_module_entry_point() -> None:
+@pytest.mark.parametrize("profile", ["spotzee", "parcelvoy"])
+def test_module_entry_point(profile: str) -> None:
     port = _free_port()
     env = {
         **os.environ,
         "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")])),
     }
+    command = [sys.executable, "-m", "spotzee_frames.sandbox", "--port", str(port)]
     with subprocess.Popen(
-        [sys.executable, "-m", "spotzee_frames.sandbox", "--port", str(port), "--latency", "1"],
+        [*command, "--latency", "1", "--profile", profile],
         cwd=ROOT,
         env=env,
         stdout=subprocess.PIPE,
@@ -105,14 +107,21 @@ def test_module_entry_point() -> None:
             assert proc.stdout is not None
             first = proc.stdout.readline()
             second = proc.stdout.readline()
-            assert first.strip() == f"Spotzee sandbox serving http://127.0.0.1:{port}/api/client"
+            who = "Spotzee sandbox" if profile == "spotzee" else "Parcelvoy-profile sandbox"
+            assert first.strip() == f"{who} serving http://127.0.0.1:{port}/api/client"
             assert "sk_" in second
             with httpx.Client(
                 base_url=f"http://127.0.0.1:{port}/api/client", headers=HEADERS, timeout=10
             ) as client:
                 response = client.get("/campaigns", params={"limit": 1})
+                batch = client.post("/users/batch", json=[{"external_id": "a"}])
             assert response.status_code == 200
             assert response.json()["results"]
+            if profile == "spotzee":
+                assert batch.status_code == 200
+            else:  # Parcelvoy has no such route, and ignores idempotency keys
+                assert "Idempotency-Key is ignored" in second
+                assert batch.status_code == 405 and batch.text == "Method Not Allowed"
         finally:
             proc.terminate()
             proc.communicate(timeout=10)

@@ -18,10 +18,12 @@ from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
 from spotzee_frames._encoding import (
+    MAX_EXACT_INT,
     MISSING,
     EncodedColumn,
     UnencodableValue,
     encode_column,
+    encode_object,
     encode_value,
     iso_duration,
 )
@@ -29,16 +31,20 @@ from spotzee_frames._encoding import (
 NA_TEXT = ("nan", "NaN", "NaT", "None", "<NA>", "null")
 
 
-def enc(values: Any, dtype: Any = None, nulls: str = "omit") -> EncodedColumn:
+def enc(
+    values: Any, dtype: Any = None, nulls: str = "omit", big_ints: str = "invalid"
+) -> EncodedColumn:
     s = values if isinstance(values, pd.Series) else pd.Series(values, dtype=dtype)
-    out = encode_column(s, nulls=nulls, column="col")  # type: ignore[arg-type]
+    out = encode_column(s, nulls=nulls, column="col", big_ints=big_ints)  # type: ignore[arg-type]
     assert isinstance(out.values, np.ndarray) and out.values.dtype == object
     assert len(out.values) == len(s) == len(out.missing) == len(out.invalid)
     return out
 
 
-def vals(values: Any, dtype: Any = None, nulls: str = "omit") -> list[Any]:
-    return list(enc(values, dtype, nulls).values)
+def vals(
+    values: Any, dtype: Any = None, nulls: str = "omit", big_ints: str = "invalid"
+) -> list[Any]:
+    return list(enc(values, dtype, nulls, big_ints).values)
 
 
 def exact_types(values: list[Any]) -> list[type]:
@@ -77,10 +83,60 @@ def test_integers_stay_python_ints(dtype: str) -> None:
     assert exact_types(out) == [int, int, int]
 
 
-def test_uint64_extremes_and_int64_min() -> None:
-    assert vals([2**64 - 1], "uint64") == [2**64 - 1]
-    assert vals([-(2**63)], "int64") == [-(2**63)]
-    assert orjson.loads(orjson.dumps(vals([2**64 - 1], "UInt64"))) == [2**64 - 1]
+def test_uint64_extremes_and_int64_min_as_exact_text() -> None:
+    assert vals([2**64 - 1], "uint64", big_ints="string") == [str(2**64 - 1)]
+    assert vals([-(2**63)], "int64", big_ints="string") == [str(-(2**63))]
+    assert orjson.loads(orjson.dumps(vals([2**64 - 1], "UInt64", big_ints="string"))) == [
+        str(2**64 - 1)
+    ]
+
+
+# Every way a frame holds integers: numpy, nullable, Arrow, objects, categories.
+_INT_DTYPES = ["int64", "uint64", "Int64", "UInt64", "int64[pyarrow]", object, "category"]
+
+
+@pytest.mark.parametrize("dtype", _INT_DTYPES)
+def test_integers_beyond_2_53_make_the_row_invalid_by_default(dtype: Any) -> None:
+    big = 2**53 + 1
+    low = 0 if str(dtype).lower().startswith("uint") else -MAX_EXACT_INT
+    out = enc([MAX_EXACT_INT, big, low, 7], dtype)
+    assert out.invalid.tolist() == [False, True, False, False]
+    assert out.values[0] == MAX_EXACT_INT and out.values[2] == low
+    message = out.messages[1]
+    assert "column 'col'" in message and str(big) in message
+    assert "stores 9007199254740992 instead" in message  # what a double makes of it
+    assert "RFC 7493" in message and "big_ints='string'" in message
+
+
+@pytest.mark.parametrize("dtype", _INT_DTYPES)
+def test_integers_beyond_2_53_as_exact_strings_on_request(dtype: Any) -> None:
+    big = 9007199254740993
+    other = 2**60 if str(dtype).lower().startswith("uint") else -(2**60)
+    out = enc([big, 1, other], dtype, big_ints="string")
+    assert not out.invalid.any()
+    assert list(out.values) == [str(big), 1, str(other)]
+
+
+def test_missing_values_beside_big_integers_follow_nulls() -> None:
+    out = enc([2**60, None, 3], "Int64", nulls="clear", big_ints="string")
+    assert list(out.values) == [str(2**60), None, 3]
+    omit = enc([2**60, None, 3], "Int64")
+    assert omit.invalid.tolist() == [True, False, False] and omit.values[1] is MISSING
+
+
+def test_big_integers_inside_containers_and_decimals() -> None:
+    big = 2**53 + 1
+    cells = pd.Series([[1, big], {"n": big}, np.array([big, 1]), decimal.Decimal(big)])
+    out = enc(cells)
+    assert out.invalid.all()
+    kept = enc(cells, big_ints="string")
+    assert list(kept.values) == [[1, str(big)], {"n": str(big)}, [str(big), 1], str(big)]
+    assert enc(pd.Series([np.array([1, 2])])).values[0] == [1, 2]
+    with pytest.raises(UnencodableValue, match="RFC 7493"):
+        encode_object({"order": big})
+    assert encode_object({"order": big}, big_ints="string") == {"order": str(big)}
+    with pytest.raises(UnencodableValue, match="cannot store it"):
+        encode_value(2**1100)  # past a double's range: no neighbour to round to
 
 
 @pytest.mark.parametrize("dtype", ["Int64", "UInt16", "Float64", "boolean", "int32[pyarrow]"])
@@ -260,8 +316,9 @@ def test_arrow_decimal_column() -> None:
     assert vals(s) == [1.25, MISSING]
 
 
-def test_huge_integers_become_text() -> None:
-    assert vals([1, 2**70], object) == [1, str(2**70)]
+def test_integers_past_64_bits_follow_the_same_rule() -> None:
+    assert vals([1, 2**70], object, big_ints="string") == [1, str(2**70)]
+    assert enc([1, 2**70], object).invalid.tolist() == [False, True]
 
 
 # -- containers and odd objects ------------------------------------------------------------
@@ -458,13 +515,21 @@ def _same(got: Any, want: Any) -> bool:
 
 
 @settings(max_examples=150, deadline=None)
-@given(frames(), st.sampled_from(["omit", "clear"]))
-def test_property_columns_round_trip_through_json(data: Any, nulls: str) -> None:
+@given(frames(), st.sampled_from(["omit", "clear"]), st.sampled_from(["invalid", "string"]))
+def test_property_columns_round_trip_through_json(data: Any, nulls: str, big_ints: str) -> None:
     series_list, expected = data
     for series, expect in zip(series_list, expected, strict=True):
-        out = encode_column(series, nulls=nulls, column="c")  # type: ignore[arg-type]
-        assert not out.invalid.any()
-        for value, want, miss in zip(out.values, expect, out.missing, strict=True):
+        out = encode_column(series, nulls=nulls, column="c", big_ints=big_ints)  # type: ignore[arg-type]
+        for value, want, miss, bad in zip(
+            out.values, expect, out.missing, out.invalid, strict=True
+        ):
+            inexact = isinstance(want, int) and abs(want) > MAX_EXACT_INT
+            # beyond ±(2**53 - 1): never a JSON number; exact text, or the row is invalid
+            assert bad == (inexact and big_ints == "invalid"), (series.dtype, want)
+            if bad:
+                continue
+            if inexact:
+                want = str(want)
             if want is None:
                 if nulls == "omit":
                     assert value is MISSING and miss

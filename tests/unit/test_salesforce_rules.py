@@ -140,6 +140,15 @@ def test_datetime_rules_become_unquoted_utc_literals() -> None:
         ("date", "date", ["2026-05-03", dt.date(2026, 1, 2)], ["2026-05-03", "2026-01-02"], []),
         ("multipicklist", "array", ["A;B; C", 3], [["A", "B", "C"], None], [1]),
         ("currency", "string", [1200.0, 3, True], ["1200", "3", "true"], []),
+        # past 2**53 a JSON number is stored as another double: no exact number property
+        (
+            "long",
+            "number",
+            [2**53, 2**53 + 1, "-9007199254740993", -(2**53)],
+            [2**53, None, None, -(2**53)],
+            [1, 2],
+        ),
+        ("long", "string", [2**53 + 1], ["9007199254740993"], []),
     ],
 )
 def test_conversion_by_type_drops_what_does_not_fit(
