@@ -120,6 +120,7 @@ def _generate(path: Path, rows: int) -> float:
     import pyarrow.parquet as pq
 
     start = time.perf_counter()
+    partial = path.with_name(path.name + ".partial")  # a stopped run leaves no bad file
     writer = None
     try:
         for number, first in enumerate(range(0, rows, _GROUP)):
@@ -127,11 +128,12 @@ def _generate(path: Path, rows: int) -> float:
             piece["external_id"] = [f"cust_{k:08d}" for k in range(first, first + len(piece))]
             table = pa.Table.from_pandas(piece, preserve_index=False)
             if writer is None:
-                writer = pq.ParquetWriter(path, table.schema)
+                writer = pq.ParquetWriter(partial, table.schema)
             writer.write_table(table, row_group_size=_GROUP)
     finally:
         if writer is not None:
             writer.close()
+    os.replace(partial, path)
     return time.perf_counter() - start
 
 

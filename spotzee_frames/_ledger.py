@@ -48,6 +48,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import functools
 import json
 import os
 import socket
@@ -60,6 +61,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import blake3
 import msgspec
 import numpy as np
 import orjson
@@ -115,6 +117,7 @@ CREATE TABLE IF NOT EXISTS intents (
     method TEXT NOT NULL,
     path TEXT NOT NULL,
     body BLOB NOT NULL,
+    digest BLOB NOT NULL,
     items TEXT NOT NULL,
     hashes BLOB NOT NULL,
     created_at REAL NOT NULL,
@@ -155,6 +158,10 @@ def item_hashes(items: Sequence[bytes]) -> np.ndarray:
 
 
 _RAW_ARRAY = msgspec.json.Decoder(list[msgspec.Raw])
+
+
+def _digest(body: bytes) -> bytes:
+    return blake3.blake3(body).digest()
 
 
 def body_items(body: bytes) -> list[bytes]:
@@ -316,6 +323,7 @@ class _Intent:
     key: str
     method: str
     path: str
+    digest: bytes
     items: list[str]
     hashes: np.ndarray
     created_at: float
@@ -457,21 +465,26 @@ class Session:
                 key=row[1],
                 method=row[2],
                 path=row[3],
-                items=orjson.loads(row[4]),
-                hashes=np.frombuffer(row[5], dtype="<i8").astype(np.int64),
-                created_at=float(row[6]),
+                digest=bytes(row[4]),
+                items=orjson.loads(row[5]),
+                hashes=np.frombuffer(row[6], dtype="<i8").astype(np.int64),
+                created_at=float(row[7]),
             )
             for row in self._conn.execute(
-                "SELECT id, idempotency_key, method, path, items, hashes, created_at "
+                "SELECT id, idempotency_key, method, path, digest, items, hashes, created_at "
                 "FROM intents WHERE destination = ?",
                 (destination,),
             )
         ]
 
-    def _body(self, intent: _Intent) -> bytes:
+    def _body(self, intent: _Intent, items: Callable[[], Sequence[bytes]]) -> bytes | None:
+        """The exact body of a recorded call: as kept (a trigger's), or a batch's made
+        again from its items' bytes now (`items()`, in the call's order); None when those
+        are not the bytes it carried (its digest says)."""
         assert self._conn is not None
         row = self._conn.execute("SELECT body FROM intents WHERE id = ?", (intent.id,)).fetchone()
-        return bytes(row[0])
+        body = bytes(row[0]) or b"[" + b",".join(items()) + b"]"
+        return body if _digest(body) == intent.digest else None
 
     # -- before sending
 
@@ -556,13 +569,17 @@ class Session:
                     if not same or not young or (only_changed and settled):
                         dropped.add(intent.id)
                         continue
-                call = Call(
-                    intent.method,
-                    intent.path,
-                    content=self._body(intent) if self._conn is not None else None,
-                    idempotency_key=intent.key,
-                )
-                resume.append(Planned(rows[at], call, None))
+                claimed = rows[at]
+                body = self._body(intent, functools.partial(spec.item_bytes, claimed))
+                if body is None:  # its rows are not what it carried: never guessed at
+                    if spec.once:
+                        held.append((at, intent, "its rows have changed since"))
+                        keep[at] = False
+                    else:
+                        dropped.add(intent.id)
+                    continue
+                call = Call(intent.method, intent.path, content=body, idempotency_key=intent.key)
+                resume.append(Planned(claimed, call, None))
                 keep[at] = False
                 if self.write:
                     self._inflight[intent.key] = _InFlight(
@@ -636,7 +653,10 @@ class Session:
                     key,
                     one.call.method,
                     one.call.path,
-                    body,
+                    # A batch's body is its items' bytes, kept as their hashes: on resume it
+                    # is made again from the rows, exactly (the digest checks it).
+                    b"" if body[:1] == b"[" else body,
+                    _digest(body),
                     orjson.dumps(items.tolist()),
                     hashes.astype("<i8").tobytes(),
                     now,
@@ -684,12 +704,16 @@ class Session:
             return
         conn = self._conn
         assert conn is not None and self.write
+        # Calls about to be sent are on disk before the client has them (FULL: fsync at
+        # commit); marks and cleared calls may wait for the next sync (NORMAL): losing
+        # them to a power cut only sends those calls again, exactly, to be replayed.
+        conn.execute(f"PRAGMA synchronous={'FULL' if intents else 'NORMAL'}")
         conn.execute("BEGIN IMMEDIATE")
         try:
             if intents:
                 conn.executemany(
                     "INSERT INTO intents (destination, idempotency_key, method, path, body, "
-                    "items, hashes, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?) "
+                    "digest, items, hashes, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) "
                     "ON CONFLICT (destination, idempotency_key) DO NOTHING",
                     intents,
                 )

@@ -240,7 +240,7 @@ class Prepared:
             return encode_body(rows)
 
     def items_at(self, items: np.ndarray) -> list[bytes]:
-        """The exact bytes of each item at positions `items` (ascending) of `sendable`:
+        """The exact bytes of each item at positions `items` of `sendable`, in that order:
         the elements `body` writes between the commas of its array."""
         positions = np.asarray(items, dtype=np.int64)
         empty = np.asarray(self._empty_data, dtype=np.int64)
@@ -248,7 +248,7 @@ class Prepared:
         with _no_gc():
             for lo in range(0, len(positions), self._CHUNK):
                 part = positions[lo : lo + self._CHUNK]
-                if part[-1] - part[0] == len(part) - 1:  # contiguous: slices, no gather
+                if (np.diff(part) == 1).all():  # contiguous: slices, no gather
                     start, stop = int(part[0]), int(part[-1]) + 1
                     values = [c[start:stop].tolist() for c in self._columns]
                 else:
