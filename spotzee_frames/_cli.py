@@ -26,7 +26,13 @@ from ._client import Client
 from ._errors import Interrupted, SpotzeeError
 from ._read import COMPRESSED, file_format, read_file
 from ._spelling import cli_spelling
-from ._summary import SENT_STATUSES, format_table, needs_attention, summary
+from ._summary import (
+    SENT_STATUSES,
+    format_table,
+    needs_attention,
+    sent_without_a_field,
+    summary,
+)
 from ._summary import preview as payload_preview
 from ._version import __version__
 from ._warnings import SpotzeeWarning
@@ -311,14 +317,14 @@ def build_report(result: pd.DataFrame, source: pd.DataFrame) -> pd.DataFrame:
     source column that shares a name with a result column keeps its name; the result's
     is prefixed `spotzee_`). The first column is where the row is in the file: its `line`
     (the header is line 1), a sheet's `row`, or the `record` number."""
-    keep = needs_attention(result)  # a row a ledger kept back as done is no problem
-    if "warning_field" in result.columns:
-        keep |= result["warning_field"].notna().to_numpy()
+    keep = needs_attention(result) | sent_without_a_field(result)
     columns = [c for c in _REPORT_COLUMNS if c in result.columns]
     part = result.loc[keep, columns]
     part = part.rename(columns={c: f"spotzee_{c}" for c in columns if c in source.columns})
     src = source.loc[keep]
-    report = pd.concat([part.reset_index(drop=True), src.reset_index(drop=True)], axis=1)
+    report: pd.DataFrame = pd.concat(
+        [part.reset_index(drop=True), src.reset_index(drop=True)], axis=1
+    )
     index = src.index
     levels = (
         [(str(n), index.get_level_values(i)) for i, n in enumerate(index.names)]
@@ -520,6 +526,16 @@ _report_option = click.option(
 )
 
 
+_ledger_option = click.option(
+    "--ledger",
+    type=click.Path(dir_okay=False, path_type=Path),
+    metavar="FILE",
+    help="A ledger file (created on the first run): records what the server confirmed and "
+    "every request before it goes, so a killed run re-run sends only what is missing "
+    "and nothing twice, even past the server's 24 hours or where it ignores idempotency "
+    "keys. One run writes a ledger at a time.",
+)
+
 _source_argument = click.argument(
     "file", type=click.Path(exists=True, dir_okay=True, readable=True, path_type=Path)
 )
@@ -568,14 +584,7 @@ _source_argument = click.argument(
     show_default=True,
     help="Users per request (the API takes at most 100).",
 )
-@click.option(
-    "--ledger",
-    type=click.Path(dir_okay=False, path_type=Path),
-    metavar="FILE",
-    help="A ledger file (created on the first run): records what the server confirmed and "
-    "every request before it goes, so a killed run re-run sends only what is missing "
-    "and nothing twice. One run writes a ledger at a time.",
-)
+@_ledger_option
 @click.option(
     "--only-changed",
     is_flag=True,
@@ -954,6 +963,7 @@ _trigger_options = [
         help="Refuse to send to more rows than this.",
     ),
     _report_option,
+    _ledger_option,
     _progress_option,
     _sandbox_option,
 ]
@@ -978,6 +988,7 @@ def _trigger(
     big_ints: str,
     encoding: str,
     sheet: str | None,
+    ledger: Path | None,
     **extra: Any,
 ) -> None:
     from . import _trigger as trigger_module
@@ -1007,6 +1018,7 @@ def _trigger(
             client=client,
             default_region=default_region,
             duplicates=duplicates,
+            ledger=ledger,
             big_ints=big_ints,
             **extra,
         )
@@ -1085,6 +1097,7 @@ _batch_size_option = click.option(
 @click.option("--dry-run", is_flag=True, help="Validate and build every event; send nothing.")
 @_report_option
 @_batch_size_option
+@_ledger_option
 @_progress_option
 @_sandbox_option
 @_guarded
@@ -1102,6 +1115,7 @@ def track(
     dry_run: bool,
     report: Path | None,
     batch_size: int,
+    ledger: Path | None,
     progress: bool | None,
     encoding: str,
     sheet: str | None,
@@ -1133,7 +1147,8 @@ def track(
             dry_run=dry_run,
             batch_size=batch_size,
             progress=progress,
-            client=None if dry_run else _state().client(),
+            client=None if dry_run and ledger is None else _state().client(),
+            ledger=ledger,
         ),
     )
 

@@ -85,7 +85,7 @@ __all__ = [
     "open_session",
 ]
 
-SCHEMA = "1"
+SCHEMA = "2"
 HASH = "siphash24-pandas-hash_array-item-bytes"
 #: How old a recorded call may be and still be resent under its key (the server keeps
 #: keys 24 hours; an hour of margin for clocks and for retries after the record).

@@ -33,6 +33,7 @@ __all__ = [
     "format_table",
     "needs_attention",
     "preview",
+    "sent_without_a_field",
     "summary",
 ]
 
@@ -373,6 +374,16 @@ def needs_attention(result: pd.DataFrame) -> np.ndarray:
     return attention
 
 
+def sent_without_a_field(result: pd.DataFrame) -> np.ndarray:
+    """Per row: it was sent with a field left out (`warning_field`). A row a ledger kept
+    back was not sent this time: what it was sent without was said when it was."""
+    if "warning_field" not in result.columns:
+        return np.zeros(len(result), dtype=bool)
+    warned = result["warning_field"].notna().to_numpy(dtype=bool)
+    kept: np.ndarray = warned & ~_status_in(result["status"], LEDGER_STATUSES)
+    return kept
+
+
 def _status_counts(status: pd.Series) -> dict[str, int]:
     """Rows per status present (a missing status counts as "unknown")."""
     counts = {str(k): int(v) for k, v in status.value_counts(dropna=False).items() if v}
@@ -418,8 +429,8 @@ class SummaryTally:
         for name, n in counts.items():
             self.counts[name] = self.counts.get(name, 0) + n
         _merge(self.groups, _groups(result, needs_attention(result), self.examples), self.examples)
-        if "warning_field" in result.columns:
-            warned = result["warning_field"].notna().to_numpy(dtype=bool)
+        warned = sent_without_a_field(result)
+        if warned.any():
             found = _groups(result, warned, self.examples, prefix="warning")
             _merge(self.warning_groups, found, self.examples)
         self.matched.update(dict.fromkeys(str(n) for n in result.attrs.get(NOTES_ATTR, [])))

@@ -552,3 +552,26 @@ def test_a_confirmed_event_is_never_sent_again(
     assert again.status.astype(str).tolist() == ["already_tracked"] * 3 + ["queued"]
     assert [e["data"]["amount"] for e in sandbox.events] == [11]
     assert summary(again).ok and "1 queued, 3 already_tracked" in str(summary(again))
+
+
+def test_the_cli_keeps_a_ledger_for_triggers_and_events(served: Served, tmp_path: Path) -> None:
+    from click.testing import CliRunner
+
+    from spotzee_frames._cli import cli
+
+    path = tmp_path / "audience.csv"
+    contacts(4).to_csv(path, index=False)
+    env = {"SPOTZEE_API_KEY": "sk_test_cli", "SPOTZEE_BASE_URL": served.base_url}
+    ledger = str(tmp_path / "sends.ledger")
+    trigger = ["trigger-campaign", "1", str(path), "--send-id", "june", "--ledger", ledger]
+    track_args = ["track", str(path), "--name", "visited", "--ledger", ledger]
+    for args, done, again in (
+        (trigger, "4 triggered", "4 already_triggered"),
+        (track_args, "4 queued", "4 already_tracked"),
+    ):
+        first = CliRunner().invoke(cli, args, env=env, catch_exceptions=False)
+        assert first.exit_code == 0 and done in first.stdout, first.output
+        served.sandbox.reset()  # the server forgets its keys: the ledger does not
+        second = CliRunner().invoke(cli, args, env=env, catch_exceptions=False)
+        assert second.exit_code == 0 and again in second.stdout, second.output
+    assert served.sandbox.campaign_sends == [] and served.sandbox.events == []
