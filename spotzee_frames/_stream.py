@@ -426,6 +426,9 @@ class _Csv:
 # -- the results file -------------------------------------------------------------------------
 
 
+_FEW_VALUES = ("file", "status", "error_code", "error_field", "warning_code", "warning_field")
+
+
 class _Results:
     """Result rows appended to a Parquet file as chunks finish, in source order.
 
@@ -453,7 +456,10 @@ class _Results:
         if self._writer is None:
             table = pa.Table.from_pandas(frame, preserve_index=False)
             self._schema = table.schema
-            self._writer = pq.ParquetWriter(self._partial, self._schema)
+            # Dictionary pages only for the columns of few values (ids and request ids
+            # would each fill a dictionary in vain): writes take about half the time.
+            few = [c for c in _FEW_VALUES if c in table.column_names]
+            self._writer = pq.ParquetWriter(self._partial, self._schema, use_dictionary=few)
         else:
             table = pa.Table.from_pandas(frame, schema=self._schema, preserve_index=False)
         self._writer.write_table(table)
