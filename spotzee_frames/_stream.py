@@ -123,8 +123,9 @@ class _Ids:
         return out
 
 
-def _id_hashes(values: pd.Series, name: str, column: Hashable) -> np.ndarray:
-    """A 64-bit hash of each row's normalised id (0: the row has none).
+def _id_hashes(values: Any, name: str, column: Hashable) -> np.ndarray:
+    """A 64-bit hash of each row's normalised id (0: the row has none); `values` is a
+    pandas Series or an Arrow column.
 
     Text ids are normalised as they are (a blank one is none) and integers are their
     decimal text, so both are hashed straight from Arrow's bytes; anything else goes
@@ -133,7 +134,13 @@ def _id_hashes(values: pd.Series, name: str, column: Hashable) -> np.ndarray:
     import pyarrow as pa
     import pyarrow.compute as pc
 
-    if _is_stringish(values):
+    if isinstance(values, pa.ChunkedArray | pa.Array):
+        kind = values.type
+        if pa.types.is_string(kind) or pa.types.is_large_string(kind) or pa.types.is_integer(kind):
+            text = pc.cast(values, pa.large_string())
+        else:
+            return _id_hashes(values.to_pandas(types_mapper=_nullable), name, column)
+    elif _is_stringish(values):
         text = _arrow_text(values)
     elif pd.api.types.is_integer_dtype(values.dtype) and not pd.api.types.is_bool_dtype(
         values.dtype
@@ -146,9 +153,8 @@ def _id_hashes(values: pd.Series, name: str, column: Hashable) -> np.ndarray:
         text = pa.array(objects, type=pa.large_string(), from_pandas=True)
     if isinstance(text, pa.ChunkedArray):
         text = text.combine_chunks()
-    hashes = _byte_hashes(text)
-    none = pc.or_kleene(pc.is_null(text), pc.utf8_is_space(pc.fill_null(text, " ")))
-    none = pc.or_(none, pc.equal(pc.utf8_length(pc.fill_null(text, "")), 0))
+    hashes = _byte_hashes(text)  # an empty text is 0 already
+    none = pc.or_(pc.is_null(text), pc.fill_null(pc.utf8_is_space(text), False))
     hashes[np.asarray(none.to_numpy(zero_copy_only=False), dtype=bool)] = 0
     return hashes
 
@@ -180,7 +186,9 @@ def _byte_hashes(text: Any) -> np.ndarray:
     out[filled] = np.add.reduceat(weighted, local[filled])
     mixed = out * _PRIME + lengths.astype(np.uint64)
     mixed ^= mixed >> np.uint64(29)
-    return np.where(mixed == 0, np.uint64(1), mixed)  # 0 means "no id"
+    hashed: np.ndarray = np.where(mixed == 0, np.uint64(1), mixed)  # 0 means "no id"
+    hashed[lengths == 0] = 0  # nor has an empty text one
+    return hashed
 
 
 # -- sources ----------------------------------------------------------------------------------
@@ -322,10 +330,11 @@ class _Parquet:
                 if pending:
                     yield file, _conform(pa.Table.from_batches(pending), wanted)
 
-    def first_pass(self, columns: list[Hashable]) -> Iterator[pd.DataFrame]:
+    def first_pass(self, columns: list[Hashable]) -> Iterator[Any]:
+        """The id columns, as Arrow tables (hashed from Arrow's buffers, no pandas)."""
         wanted = [str(c) for c in columns]
         for _, table in self._batches(wanted):
-            yield table.to_pandas(types_mapper=_nullable)
+            yield table
 
     def chunks(self) -> Iterator[_Chunk]:
         offset = 0

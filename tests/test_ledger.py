@@ -370,24 +370,16 @@ def test_a_confirmed_trigger_is_never_sent_again(
     # A new send_id, or another journey entrance, is another send.
     new = trigger_campaign(df, 1, send_id="july", client=client, ledger=ledger, progress=False)
     assert _statuses(new) == {"triggered": 12}
-    entrance = trigger_journey(
-        df,
-        1,
-        entrance_id=Sandbox.DEMO_ENTRANCES[1][0],
-        client=client,
-        ledger=ledger,
-        progress=False,
-    )
-    assert _statuses(entrance) == {"triggered": 12}
-    again = trigger_journey(
-        df,
-        1,
-        entrance_id=Sandbox.DEMO_ENTRANCES[1][0],
-        client=client,
-        ledger=ledger,
-        progress=False,
-    )
-    assert _statuses(again) == {"already_triggered": 12}
+    for expected in ("triggered", "already_triggered"):
+        entrance = trigger_journey(
+            df,
+            1,
+            entrance_id=Sandbox.DEMO_ENTRANCES[1][0],
+            client=client,
+            ledger=ledger,
+            progress=False,
+        )
+        assert _statuses(entrance) == {expected: 12}
 
 
 def _failed_trigger(sandbox: Sandbox, ledger: Path, df: pd.DataFrame) -> pd.DataFrame:
