@@ -9,6 +9,7 @@ from __future__ import annotations
 import sys
 
 from . import (
+    bench_latency,
     bench_ledger,
     bench_listing,
     bench_salesforce,
@@ -30,6 +31,7 @@ def main(argv: list[str] | None = None) -> int:
         if quick
         else []
     )
+    latency_args = ["--quick"] if quick else []
     print("== upsert ==", flush=True)
     status = bench_upsert.main(upsert_args)
     print("\n== track ==", flush=True)
@@ -41,7 +43,9 @@ def main(argv: list[str] | None = None) -> int:
     print("\n== ledger and streaming ==", flush=True)
     status = max(status, bench_ledger.main(ledger_args))
     print("\n== salesforce ==", flush=True)
-    return max(status, bench_salesforce.main(salesforce_args))
+    status = max(status, bench_salesforce.main(salesforce_args))
+    print("\n== latency matrix ==", flush=True)
+    return max(status, bench_latency.main(latency_args))
 
 
 if __name__ == "__main__":

@@ -16,11 +16,14 @@ def free_port() -> int:
 
 
 @contextlib.contextmanager
-def served_sandbox(rate_limit: float, latency_ms: float, *, demo: bool = True) -> Iterator[str]:
+def served_sandbox(
+    rate_limit: float | None, latency_ms: float, *, demo: bool = True, item_cost_us: float = 0.0
+) -> Iterator[str]:
     """Run `python -m spotzee_frames.sandbox` with these limits; yield its base URL.
 
-    It runs in its own process, so its work does not share a core (or the GIL) with the
-    client being measured.
+    It runs in its own process, so its work does not share the GIL with the client being
+    measured (it does share the machine's cores, as `item_cost_us` of CPU per item makes
+    it do).
     """
     port = free_port()
     cmd = [
@@ -29,11 +32,13 @@ def served_sandbox(rate_limit: float, latency_ms: float, *, demo: bool = True) -
         "spotzee_frames.sandbox",
         "--port",
         str(port),
-        "--rate-limit",
-        str(rate_limit),
         "--latency",
         str(latency_ms),
+        "--item-cost",
+        str(item_cost_us),
     ]
+    if rate_limit is not None:  # a token bucket; None = the contract's edge windows
+        cmd += ["--rate-limit", str(rate_limit)]
     if not demo:
         cmd.append("--no-demo")
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)

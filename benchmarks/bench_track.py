@@ -22,12 +22,13 @@ import argparse
 import os
 import sys
 import time
+from collections.abc import Iterator
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from spotzee_frames._runner import full_batches
+from spotzee_frames._runner import Planned, full_batches
 from spotzee_frames._track import KEY_PREFIX, _prepare
 
 from ._served import served_sandbox
@@ -60,6 +61,17 @@ def make_orders(n: int, seed: int = 0) -> pd.DataFrame:
 
 def prepare_bodies(df: pd.DataFrame) -> tuple[int, int]:
     """What `track` does before sending: prepare, then every body and its key."""
+    sent, planned = requests(df)
+    size = 0
+    for one in planned:
+        assert one.call.content is not None
+        size += len(one.call.content)
+    return sent, size
+
+
+def requests(df: pd.DataFrame) -> tuple[int, Iterator[Planned]]:
+    """The number of sendable events and `track(df, "order_placed")`'s requests as it
+    plans them, one body at a time."""
     prepared = _prepare(
         df,
         "order_placed",
@@ -71,8 +83,7 @@ def prepare_bodies(df: pd.DataFrame) -> tuple[int, int]:
         exclude=(),
         default_region=None,
     )
-    size = 0
-    for planned in full_batches(
+    return prepared.n_sendable, full_batches(
         prepared.sendable,
         prepared.sendable,
         prepared.body,
@@ -81,10 +92,7 @@ def prepare_bodies(df: pd.DataFrame) -> tuple[int, int]:
         path="/events",
         batch_size=100,
         prefix=KEY_PREFIX,
-    ):
-        assert planned.call.content is not None
-        size += len(planned.call.content)
-    return prepared.n_sendable, size
+    )
 
 
 def bench_prepare(rows: int, repeat: int) -> dict[str, Any]:

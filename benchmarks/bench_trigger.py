@@ -30,6 +30,30 @@ from ._served import served_sandbox
 CEILING = 100.0  # requests/s one host may send (contract: Rate limits)
 
 
+def make_frame(n: int) -> pd.DataFrame:
+    """`n` recipients: external_id, email and a `plan` attribute."""
+    return pd.DataFrame(
+        {
+            "external_id": [f"bench-{k}" for k in range(n)],
+            "email": [f"bench{k}@example.com" for k in range(n)],
+            "plan": ["pro" if k % 2 else "team" for k in range(n)],
+        }
+    )
+
+
+def trigger(frame: pd.DataFrame, campaign_id: int, client: Client) -> pd.DataFrame:
+    """Trigger the campaign once per row, with `plan` as an attribute and a fixed event."""
+    return trigger_campaign(
+        frame,
+        campaign_id,
+        attributes=["plan"],
+        event={"source": "benchmark"},
+        max_recipients=len(frame),
+        progress=False,
+        client=client,
+    )
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m benchmarks.bench_trigger")
     parser.add_argument("--n", type=int, default=10_000, help="rows to trigger (default 10000)")
@@ -38,13 +62,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     n: int = args.n
 
-    frame = pd.DataFrame(
-        {
-            "external_id": [f"bench-{k}" for k in range(n)],
-            "email": [f"bench{k}@example.com" for k in range(n)],
-            "plan": ["pro" if k % 2 else "team" for k in range(n)],
-        }
-    )
+    frame = make_frame(n)
     with served_sandbox(args.rate_limit, args.latency) as base_url:
         client = Client("sk_bench", base_url)
         try:
@@ -54,15 +72,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             requests_before = client.stats["requests"]
 
             start = time.perf_counter()
-            result = trigger_campaign(
-                frame,
-                cid,
-                attributes=["plan"],
-                event={"source": "benchmark"},
-                max_recipients=n,
-                progress=False,
-                client=client,
-            )
+            result = trigger(frame, cid, client)
             elapsed = time.perf_counter() - start
 
             requests = client.stats["requests"] - requests_before

@@ -48,6 +48,7 @@ from ._listing import (
     tags,
     users,
 )
+from ._pacing import set_process_budget
 from ._progress import ProgressEvent
 from ._read import read_file
 from ._stream import upsert_dataset
@@ -109,6 +110,7 @@ __all__ = [  # noqa: RUF022  (plain sorted() order, pinned by tests/test_public_
     "read_file",
     "sample_contacts",
     "schedule_campaign",
+    "set_process_budget",
     "set_subscription",
     "subscriptions",
     "summary",

@@ -26,7 +26,14 @@ import time
 import uuid
 import weakref
 from collections import Counter
-from collections.abc import Callable, Coroutine, Iterable, Iterator, Mapping
+from collections.abc import (
+    AsyncIterator,
+    Callable,
+    Coroutine,
+    Iterable,
+    Iterator,
+    Mapping,
+)
 from dataclasses import dataclass
 from typing import Any, Final, TypeVar
 from urllib.parse import urlsplit
@@ -54,7 +61,7 @@ from ._errors import (
     error_class_for,
     is_transient,
 )
-from ._pacing import Gate, Pacer
+from ._pacing import Gate, InFlight, Limiter, Pacer, host_limiter
 from ._version import __version__
 from ._warnings import IDEMPOTENCY_NOT_HONOURED, IdempotencyNotHonouredWarning, warn
 
@@ -367,6 +374,103 @@ def _error_from_response(
     )
 
 
+def _kind(call: Call) -> tuple[str, str, int]:
+    """Requests that take alike long: one method on one family of routes (`/users/batch`
+    and `/users/{id}` differ by depth, every `/campaigns/{id}/trigger` is one kind)."""
+    segments = call.path.strip("/").split("/")
+    return call.method, segments[0], len(segments)
+
+
+def _budget_key(base_url: str, transport: httpx.AsyncBaseTransport | None) -> object:
+    """Whose rate budget the requests spend. Over the network it is the host's (per
+    source address, so every client of the process to that host shares it); an
+    in-process server (a sandbox's transport names it as `budget_key`) or any other
+    transport given stands for a server of its own."""
+    if transport is None or isinstance(transport, httpx.AsyncHTTPTransport):
+        parts = urlsplit(base_url)
+        port = parts.port or (443 if parts.scheme == "https" else 80)
+        return f"{parts.scheme}://{(parts.hostname or '').lower()}:{port}"
+    return getattr(transport, "budget_key", transport)
+
+
+# Connections per pool. httpcore's pool looks at each of its connections, twice over,
+# whenever a request starts or ends, so its cost per request grows with the square of
+# the pool's size. `python -m benchmarks.bench_transport` (100 GETs/s, 1 s round trips,
+# about 100 connections): one pool 2.2 ms of CPU per request, pools of 16 1.8 ms (and
+# 13 ms against 5 ms under a profiler); HTTP/2 on one connection (h2, served by
+# hypercorn) 1.5 ms but at 0.66-0.70 of the pace, so not chosen: it also needs an extra
+# dependency, and a server the sandbox's uvicorn cannot be.
+_POOL_SIZE = 16
+
+
+class _ShardedTransport(httpx.AsyncBaseTransport):
+    """Keep-alive HTTP/1.1 connections in pools of at most `_POOL_SIZE`, opened as the
+    load needs them; a request goes to the first pool with a connection to spare."""
+
+    def __init__(self, connections: int) -> None:
+        self._size = min(connections, _POOL_SIZE)
+        self._most = math.ceil(connections / self._size)
+        self._pools: list[httpx.AsyncHTTPTransport] = []
+        self._busy: list[int] = []
+        self._ssl: Any = None
+
+    def _pick(self) -> int:
+        # The first pool with a free connection: pools fill in order, so the same
+        # connections serve the same load again instead of new ones being opened.
+        for index, busy in enumerate(self._busy):
+            if busy < self._size:
+                return index
+        if len(self._pools) == self._most:  # all full: httpcore queues it in the emptiest
+            return min(range(len(self._pools)), key=self._busy.__getitem__)
+        if self._ssl is None:  # one context for all pools: loading CAs takes ~20 ms
+            self._ssl = httpx.create_ssl_context()
+        limits = httpx.Limits(max_connections=self._size, max_keepalive_connections=self._size)
+        self._pools.append(httpx.AsyncHTTPTransport(verify=self._ssl, limits=limits))
+        self._busy.append(0)
+        return len(self._pools) - 1
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        index = self._pick()
+        self._busy[index] += 1
+
+        def done() -> None:
+            self._busy[index] -= 1
+
+        try:
+            response = await self._pools[index].handle_async_request(request)
+        except BaseException:
+            done()
+            raise
+        # The connection stays busy until the body is read: count it as busy until then.
+        assert isinstance(response.stream, httpx.AsyncByteStream)
+        response.stream = _Counted(response.stream, done)
+        return response
+
+    async def aclose(self) -> None:
+        for pool in self._pools:
+            await pool.aclose()
+
+
+class _Counted(httpx.AsyncByteStream):
+    """A response body that calls `done` once, when it is closed."""
+
+    def __init__(self, stream: httpx.AsyncByteStream, done: Callable[[], None]) -> None:
+        self._stream = stream
+        self._done: Callable[[], None] | None = done
+
+    async def __aiter__(self) -> AsyncIterator[bytes]:
+        async for chunk in self._stream:
+            yield chunk
+
+    async def aclose(self) -> None:
+        try:
+            await self._stream.aclose()
+        finally:
+            done, self._done = self._done, None
+            if done is not None:
+                done()
+
+
 class _LoopThread:
     """An event loop running forever on a daemon thread."""
 
@@ -410,9 +514,16 @@ class Client:
     Retries follow the contract: 429, 5xx and `idempotency_in_progress` are retried with
     exponential backoff and jitter, honouring `Retry-After` (which pauses every worker of
     this client); other 4xx never; network errors only for requests that carry an
-    idempotency key or are idempotent by definition (GET, DELETE). `rate_limit` paces
-    request starts (the documented per-host budget is 100 requests/s) and
-    `max_concurrency` bounds requests in flight.
+    idempotency key or are idempotent by definition (GET, DELETE).
+
+    Pace: request starts follow the host's budget of 100 requests/s, shared by every
+    client of the process that talks to the same host, and never exceed the contract's
+    windows (100 in any second; 1,000 in any 10 s and 8,000 in any minute, less 10 spare
+    for arrival jitter); `rate_limit` caps this client's own pace below that (None: no
+    pacing at all, for tests). In flight: as many requests as the pace needs at the
+    observed round trip (pace x round trip, with headroom), not more when answers slow
+    down because the server queues them, halved on 429/503/timeouts and won back on
+    success, and never more than `max_concurrency`.
     """
 
     def __init__(
@@ -421,7 +532,7 @@ class Client:
         base_url: str | None = None,
         *,
         timeout: float = 30.0,
-        max_concurrency: int = 8,
+        max_concurrency: int = 256,
         rate_limit: float | None = 100.0,
         max_attempts: int = 6,
         max_retry_time: float = 300.0,
@@ -464,9 +575,22 @@ class Client:
         self.backoff_base = backoff_base
         self.backoff_max = backoff_max
         self._transport = transport
-        self._pacer = Pacer(rate_limit)
+        limiters = []
+        if rate_limit is not None:
+            if (
+                isinstance(rate_limit, bool)
+                or not isinstance(rate_limit, int | float)
+                or not 0 < rate_limit < math.inf
+            ):
+                raise ConfigurationError(
+                    f"rate_limit must be a positive number of requests/s or None, not "
+                    f"{rate_limit!r}"
+                )
+            limiters = [Limiter(rate_limit), host_limiter(_budget_key(url, transport))]
+        self._pacer = Pacer(limiters)
         self._gate = Gate()
-        self._sem: asyncio.Semaphore | None = None
+        self._in_flight: InFlight | None = None
+        self._on_wire = 0
         self._http: httpx.AsyncClient | None = None
         self._loop_thread: _LoopThread | None = None
         self._lock = threading.Lock()
@@ -527,13 +651,7 @@ class Client:
     def _ensure_http(self) -> httpx.AsyncClient:
         # Runs on the loop thread: httpx clients and semaphores belong to one loop.
         if self._http is None:
-            transport = self._transport or httpx.AsyncHTTPTransport(
-                limits=httpx.Limits(
-                    max_connections=self.max_concurrency,
-                    max_keepalive_connections=self.max_concurrency,
-                ),
-                retries=0,
-            )
+            transport = self._transport or _ShardedTransport(self.max_concurrency)
             self._http = httpx.AsyncClient(
                 base_url=self.base_url + "/",
                 transport=transport,
@@ -548,7 +666,7 @@ class Client:
                 },
                 follow_redirects=False,
             )
-            self._sem = asyncio.Semaphore(self.max_concurrency)
+            self._in_flight = InFlight(self.max_concurrency, lambda: self._pacer.pace)
         return self._http
 
     def close(self) -> None:
@@ -631,7 +749,8 @@ class Client:
 
     async def _attempt(self, call: Call, key: str | None, attempt: int) -> Response:
         http = self._ensure_http()
-        assert self._sem is not None
+        in_flight = self._in_flight
+        assert in_flight is not None
         headers = {"Authorization": f"Bearer {self._key.reveal()}"}
         content = call.content
         if content is None and call.json is not None:
@@ -640,12 +759,22 @@ class Client:
             headers["Content-Type"] = "application/json"
         if key is not None:
             headers["Idempotency-Key"] = key
-        async with self._sem:
+        await in_flight.acquire()
+        try:
             self._check_gate(call, attempt)
-            await self._gate.wait()
-            await self._pacer.wait()
-            await self._gate.wait()
+            while True:
+                await self._gate.wait()
+                await self._pacer.wait()
+                # A pause that began while this waited for its turn: wait it out and take
+                # a new turn, so that the start happens right after the turn it counts as.
+                if self._gate.paused_for == 0:
+                    break
             self.stats["requests"] += 1
+            self._on_wire += 1
+            if self._on_wire > self.stats["peak_in_flight"]:
+                self.stats["peak_in_flight"] = self._on_wire
+            loop = asyncio.get_running_loop()
+            sent_at = loop.time()
             try:
                 response = await http.request(
                     call.method,
@@ -656,7 +785,17 @@ class Client:
                 )
             except (httpx.TransportError, httpx.DecodingError) as exc:
                 self.stats["network_errors"] += 1
+                if isinstance(exc, httpx.TransportError):
+                    in_flight.troubled()
                 raise _lost_answer(call, exc, attempt) from exc
+            finally:
+                self._on_wire -= 1
+            if response.status_code == 429 or 502 <= response.status_code <= 504:
+                in_flight.troubled()
+            else:
+                in_flight.answered(loop.time() - sent_at, _kind(call))
+        finally:
+            in_flight.release()
         self._note_rate_headers(response)
         request_id = response.headers.get("x-request-id")
         logger.debug(
@@ -852,13 +991,12 @@ class Client:
         when that happens may still complete on the server: send it again with the same
         idempotency key and it replays instead of applying twice.
 
-        `calls` is consumed lazily, at most `window` ahead of the outcomes (default: four
-        times `max_concurrency`), so a generator of a million bodies never has them all
-        in memory and building the next bodies overlaps the sending of the last ones.
+        `calls` is consumed lazily, at most `window` ahead of the outcomes (default: what
+        may be in flight now plus 32), so a generator of a million bodies never has them
+        all in memory and building the next bodies overlaps the sending of the last ones.
         """
-        ahead = window if window is not None else max(32, 4 * self.max_concurrency)
-        if ahead < 1:
-            raise ValueError(f"window must be at least 1, not {ahead}")
+        if window is not None and window < 1:
+            raise ValueError(f"window must be at least 1, not {window}")
         source = iter(calls)
         results: queue.SimpleQueue[tuple[int, Any]] = queue.SimpleQueue()
         in_flight: dict[int, concurrent.futures.Future[None]] = {}
@@ -867,6 +1005,7 @@ class Client:
         loop = self._loop()
         try:
             while True:
+                ahead = window if window is not None else self._window()
                 while not exhausted and len(in_flight) < ahead:
                     call = next(source, None)
                     if call is None:
@@ -894,6 +1033,12 @@ class Client:
             for future in in_flight.values():
                 with contextlib.suppress(BaseException):  # cancelled on purpose
                     future.result(timeout=10)
+
+    def _window(self) -> int:
+        """How many calls a stream keeps submitted: enough for every slot that may be in
+        flight, and some ready behind them while the caller's thread is busy."""
+        in_flight = self._in_flight
+        return (in_flight.limit if in_flight is not None else 0) + 32
 
     async def _settle(
         self, position: int, call: Call, results: queue.SimpleQueue[tuple[int, Any]]

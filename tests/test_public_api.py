@@ -55,6 +55,7 @@ EXPECTED = [
     "read_file",
     "sample_contacts",
     "schedule_campaign",
+    "set_process_budget",
     "set_subscription",
     "subscriptions",
     "summary",

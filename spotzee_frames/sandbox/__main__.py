@@ -48,6 +48,14 @@ def _parser() -> argparse.ArgumentParser:
         help="milliseconds added to every request",
     )
     parser.add_argument(
+        "--item-cost",
+        type=_non_negative,
+        default=0.0,
+        metavar="US",
+        help="microseconds of CPU work per item of a request, as a real server's validation "
+        "(e.g. 50: 5 ms for a 100-item batch)",
+    )
+    parser.add_argument(
         "--failure-rate",
         type=_rate,
         default=0.0,
@@ -101,6 +109,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         failure_rate=args.failure_rate,
         drop_rate=args.drop_rate,
         latency=args.latency / 1000.0,
+        item_cost=args.item_cost / 1e6,
         rate_limit=args.rate_limit,
         retry_after=args.retry_after,
         seed=args.seed,

@@ -2,8 +2,9 @@
 
 Per request, in this order: rate limit -> scripted or random failure before any work
 (503, 500, 429, HTML 502, plain 404) -> path, auth, version, route and Idempotency-Key
-checks and the key's claim -> latency (the key is held "in progress") -> the work ->
-cache the answer -> scripted or random drop (committed, then lost).
+checks and the key's claim -> latency (the key is held "in progress") -> the work (and
+its per-item CPU cost) -> cache the answer -> scripted or random drop (committed, then
+lost).
 
 `begin` and `finish` run under one lock and never wait; the transports sleep the latency
 between them (time.sleep or asyncio.sleep), so one pipeline serves sync, async and
@@ -94,6 +95,15 @@ def _check_version(requested: str | None) -> None:
 def _whole_seconds(seconds: float) -> int:
     """Retry-After is an integer number of seconds in HTTP."""
     return max(0, math.ceil(seconds))
+
+
+def _busy(seconds: float) -> None:
+    """Compute for `seconds` of this thread's CPU time (the per-item work cost)."""
+    if seconds <= 0:
+        return
+    end = time.thread_time() + seconds
+    while time.thread_time() < end:
+        pass
 
 
 @dataclass(slots=True)
@@ -396,6 +406,7 @@ class App:
             reply = route.handler(self.store, call)
             payload = profile.present(pending.path, reply.payload)
             body = b"" if payload is None else orjson.dumps(payload)
+            _busy(self.faults.item_cost * call.items)
         except ApiError as error:
             return self._problem(
                 pending.path,

@@ -17,8 +17,8 @@ class Faults:
     """How badly the sandbox behaves; change the fields mid-run to change it.
 
     Order per request: rate limit, then a scripted or random failure before any work
-    (503 and friends), then `latency`, then the work, then a scripted or random drop
-    (the work is committed and cached, the response is lost).
+    (503 and friends), then `latency`, then the work (and `item_cost` per item), then a
+    scripted or random drop (the work is committed and cached, the response is lost).
     """
 
     #: Probability of 503 service_unavailable before doing any work.
@@ -28,6 +28,11 @@ class Faults:
     #: Seconds added to every request that gets past the faults; the idempotency key is
     #: held "in progress" meanwhile.
     latency: float = 0.0
+    #: CPU seconds of work per item of a request that does work (each element of a batch
+    #: body; 1 for any other request), spent computing, not sleeping, as a real server's
+    #: validation and writes would: a served sandbox then competes for the machine's cores
+    #: like a real one. 50e-6 (50 us an item, 5 ms for a 100-item batch) is a modest server.
+    item_cost: float = 0.0
     #: Requests per second per client IP as a token bucket (burst max(1, rate/10)); None =
     #: the contract's edge limits (1000 per 10 s and 8000 per minute per IP).
     rate_limit: float | None = None

@@ -57,6 +57,8 @@ class Call:
     idempotency_key: str | None
     #: The server the sandbox plays, for the few rules that differ.
     profile: Profile = SPOTZEE
+    #: Items the request carries (a batch's elements), for the per-item work cost.
+    items: int = 1
 
 
 @dataclass(slots=True)
@@ -122,6 +124,7 @@ def read_array(call: Call, what: str) -> list[Any]:
             "parameter_invalid_format",
             f"the body holds {len(body)} {what}; send at most {MAX_ITEMS} per request",
         )
+    call.items = len(body)
     return body
 
 

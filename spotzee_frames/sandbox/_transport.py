@@ -50,6 +50,12 @@ class AsyncSandboxTransport(httpx.AsyncBaseTransport):
         self._app = app
         self._client = client
 
+    @property
+    def budget_key(self) -> object:
+        """The server this transport reaches: clients of one sandbox share its rate budget,
+        as clients of one real host do (and clients of two sandboxes do not)."""
+        return self._app
+
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
         body = await request.aread()
         sandboxed = _request(request, body, self._client)

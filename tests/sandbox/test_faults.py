@@ -136,6 +136,16 @@ def test_latency(api: httpx.Client, sb: Sandbox) -> None:
     assert time.perf_counter() - started >= 0.15
 
 
+def test_item_cost_is_cpu_work_per_item(api: httpx.Client, sb: Sandbox) -> None:
+    sb.faults.item_cost = 0.004
+    spent = time.thread_time()  # in process, the work runs on this thread
+    assert api.post("/users/batch", json=[{"external_id": f"w{k}"} for k in range(5)]).is_success
+    assert time.thread_time() - spent >= 5 * 0.004
+    spent = time.thread_time()
+    assert api.get("/campaigns/1").status_code == 200  # one item of work
+    assert time.thread_time() - spent >= 0.004
+
+
 def test_token_bucket_over_a_socket() -> None:
     sb = Sandbox(Faults(rate_limit=2, retry_after=3))
     with sb.serve() as server, httpx.Client(base_url=server.base_url, headers=HEADERS) as client:

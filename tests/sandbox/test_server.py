@@ -96,7 +96,7 @@ def test_module_entry_point(profile: str) -> None:
     }
     command = [sys.executable, "-m", "spotzee_frames.sandbox", "--port", str(port)]
     with subprocess.Popen(
-        [*command, "--latency", "1", "--profile", profile],
+        [*command, "--latency", "1", "--item-cost", "10", "--profile", profile],
         cwd=ROOT,
         env=env,
         stdout=subprocess.PIPE,
@@ -132,6 +132,9 @@ def test_main_rejects_bad_options(capsys: pytest.CaptureFixture[str]) -> None:
         main(["--failure-rate", "2"])
     assert exit_info.value.code == 2
     assert "between 0 and 1" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        main(["--item-cost", "-5"])
+    assert "must not be negative" in capsys.readouterr().err
 
 
 def test_served_latency(sb: Sandbox) -> None:
