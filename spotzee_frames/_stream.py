@@ -29,8 +29,11 @@ import codecs
 import contextlib
 import os
 import pickle
+import queue
 import tempfile
+import threading
 from collections.abc import Callable, Hashable, Iterable, Iterator, Mapping
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -267,6 +270,45 @@ def _nullable(arrow_type: Any) -> Any:
     return _ARROW_NULLABLE.get(arrow_type)
 
 
+def _ahead(items: Iterator[Any]) -> Iterator[Any]:
+    """`items`, each made on a helper thread while the one before is used: the next chunk
+    is read (Arrow decodes without the GIL) while this one is prepared. One item ahead at
+    most, so memory holds one chunk more, not the source."""
+    slot: queue.Queue[tuple[bool, Any]] = queue.Queue(maxsize=1)
+    stop = threading.Event()
+
+    def produce() -> None:
+        try:
+            for item in items:
+                while not stop.is_set():
+                    try:
+                        slot.put((True, item), timeout=0.1)
+                        break
+                    except queue.Full:
+                        continue
+                if stop.is_set():
+                    return
+            slot.put((False, None))
+        except BaseException as exc:  # handed to the consumer, raised there
+            slot.put((False, exc))
+
+    worker = threading.Thread(target=produce, name="spotzee-read-ahead", daemon=True)
+    worker.start()
+    try:
+        while True:
+            more, item = slot.get()
+            if not more:
+                if item is not None:
+                    raise item
+                return
+            yield item
+    finally:
+        stop.set()
+        with contextlib.suppress(queue.Empty):
+            slot.get_nowait()  # a producer waiting on a full slot sees the stop
+        worker.join(timeout=10)
+
+
 def _conform(table: Any, schema: Any) -> Any:
     """`table` in `schema`: columns in its order, missing ones null, types cast (the files
     of one folder may differ a little; every chunk must look the same)."""
@@ -315,20 +357,23 @@ class _Parquet:
         schema = self._dataset.schema
         wanted = schema if columns is None else pa.schema([schema.field(c) for c in columns])
         for file in self._files:
-            # pre_buffer would keep every row group read so far in memory
-            with pq.ParquetFile(file, pre_buffer=False) as parquet:
-                have = set(parquet.schema_arrow.names)
-                present = [name for name in wanted.names if name in have]
-                pending: list[Any] = []
-                rows = 0
-                for batch in parquet.iter_batches(batch_size=self._chunk_rows, columns=present):
-                    pending.append(batch)
-                    rows += batch.num_rows
-                    if rows >= self._chunk_rows:
+            try:
+                # pre_buffer would keep every row group read so far in memory
+                with pq.ParquetFile(file, pre_buffer=False) as parquet:
+                    have = set(parquet.schema_arrow.names)
+                    present = [name for name in wanted.names if name in have]
+                    pending: list[Any] = []
+                    rows = 0
+                    for batch in parquet.iter_batches(batch_size=self._chunk_rows, columns=present):
+                        pending.append(batch)
+                        rows += batch.num_rows
+                        if rows >= self._chunk_rows:
+                            yield file, _conform(pa.Table.from_batches(pending), wanted)
+                            pending, rows = [], 0
+                    if pending:
                         yield file, _conform(pa.Table.from_batches(pending), wanted)
-                        pending, rows = [], 0
-                if pending:
-                    yield file, _conform(pa.Table.from_batches(pending), wanted)
+            except (OSError, pa.ArrowException) as exc:  # the first pass meets it: nothing sent
+                raise ValidationError(f"cannot read {file!r} as Parquet: {exc}") from None
 
     def first_pass(self, columns: list[Hashable]) -> Iterator[Any]:
         """The id columns, as Arrow tables (hashed from Arrow's buffers, no pandas)."""
@@ -339,8 +384,9 @@ class _Parquet:
     def chunks(self) -> Iterator[_Chunk]:
         offset = 0
         at: dict[str, int] = {}
-        for file, table in self._batches(None):
-            frame = table.to_pandas(types_mapper=_nullable)
+        for file, frame in _ahead(
+            (file, table.to_pandas(types_mapper=_nullable)) for file, table in self._batches(None)
+        ):
             start = at.get(file, 0)
             rows = np.arange(start, start + len(frame), dtype=np.int64)
             at[file] = start + len(frame)
@@ -450,6 +496,8 @@ class _Results:
         self._file_label = file_label
         self._writer: Any = None
         self._schema: Any = None
+        self._encoding: Future[None] | None = None  # the chunk being written, meanwhile
+        self._thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="spotzee-results")
         self.rows = 0
 
     def write(self, result: pd.DataFrame) -> None:
@@ -471,10 +519,22 @@ class _Results:
             self._writer = pq.ParquetWriter(self._partial, self._schema, use_dictionary=few)
         else:
             table = pa.Table.from_pandas(frame, schema=self._schema, preserve_index=False)
-        self._writer.write_table(table)
+        self._wait()
+        # Parquet encodes and compresses without the GIL: on a thread of its own, while the
+        # next chunk is prepared (one chunk at a time, so memory holds one more at most).
+        self._encoding = self._thread.submit(self._writer.write_table, table)
         self.rows += len(frame)
 
+    def _wait(self) -> None:
+        if self._encoding is not None:
+            encoding, self._encoding = self._encoding, None
+            encoding.result()
+
     def close(self) -> None:
+        try:
+            self._wait()
+        finally:
+            self._thread.shutdown(wait=True)
         if self._writer is None:
             return
         self._writer.close()

@@ -223,6 +223,18 @@ def test_a_stop_keeps_a_whole_results_file_of_every_row_read(
     assert done <= set(sandbox.users)
 
 
+def test_an_unreadable_file_in_a_folder_stops_the_run_before_anything_is_sent(
+    client: Client, sandbox: Sandbox, tmp_path: Path
+) -> None:
+    folder = tmp_path / "export"
+    folder.mkdir()
+    contacts(10).to_parquet(folder / "a.parquet", index=False)
+    (folder / "b.parquet").write_bytes(b"PAR1 not really a parquet file")
+    with pytest.raises(ValidationError, match=r"b\.parquet"):
+        upsert_dataset(folder, client=client, results=tmp_path / "out.parquet")
+    assert sandbox.requests == [] and not (tmp_path / "out.parquet").exists()
+
+
 def test_bad_arguments_raise_before_anything_is_read(client: Client, tmp_path: Path) -> None:
     path = tmp_path / "contacts.parquet"
     contacts(3).to_parquet(path, index=False)
