@@ -1,17 +1,20 @@
 """The ledger: state that survives a crash, so that a sync sends only what changed and a
 re-run never applies anything twice.
 
-One SQLite file (the standard library's, in WAL mode with `synchronous=FULL`) holds, per
-*destination* — the API's base URL, a keyed hash of the project key (never the key) and
-the route (`POST /users/batch`, `POST /campaigns/7/trigger`…):
+One SQLite file (the standard library's, in WAL mode) holds, per *destination* — the
+API's base URL, a keyed hash of the project key (never the key) and the route (`POST
+/users/batch`, `POST /campaigns/7/trigger`, `POST /events`…):
 
-- `confirmed`: for each item (a user for upserts; one trigger — target, user and send —
-  for triggers) the hash of the exact item bytes the server last **confirmed**: a
-  per-item success of a synchronous batch, a 2xx for the whole batch of an asynchronous
-  route, a 2xx for a trigger;
-- `intents`: each call handed to the client whose verdict is not in yet, written ahead:
-  its idempotency key, method, path, exact body, items and their hashes, committed
-  before the call is sent.
+- `confirmed`: for each item (a user for upserts; one send — target, user and `send_id`,
+  i.e. its idempotency key — for triggers; an event, by the hash of its exact bytes) the
+  hash of the exact item bytes the server last **confirmed**: a per-item success of a
+  synchronous batch, a 2xx for the whole batch of an asynchronous route, a 2xx for a
+  trigger;
+- `intents`: each call handed to the client whose verdict is not in yet, written ahead and
+  committed (`synchronous=FULL`) before the call is sent: its idempotency key, method,
+  path, items, their hashes and a BLAKE3 digest of the body — and the body itself for a
+  trigger; a batch's body is made again from its rows on resume, exactly (the digest
+  checks it), rather than written twice.
 
 Why it cannot drift from what the server applied:
 
@@ -24,7 +27,9 @@ Why it cannot drift from what the server applied:
   could have been applied, so it may be cut into new batches freely.
 - Marking rows and clearing their intent happen in one transaction. Commits are batched
   (one per group of calls handed to the client, and at least every `_COMMIT_EVERY`
-  seconds), so a ledger costs milliseconds per second of sending.
+  seconds), and only those that record calls wait for the disk: a power cut can lose a
+  mark, never a call that went out unrecorded (a lost mark only sends that call again,
+  exactly, to be replayed).
 - One writer at a time: a run holds an exclusive lock on `<ledger>.lock` (the kernel lets
   it go if the process dies) and a second run refuses with `LedgerBusyError` before
   sending anything. Readers (`Ledger`) never wait. A missing file is a first run.
@@ -32,11 +37,13 @@ Why it cannot drift from what the server applied:
 Past 24 hours the server has forgotten its idempotency keys (`SAFE_AGE` keeps an hour
 of margin), so a recorded call is not blindly resent: an upsert's is dropped (its rows go
 again with their current values, which sets the same values at worst), while a trigger's
-holds its row `unconfirmed` — not sent — until `Ledger.resolve` says whether it arrived.
-Against a server that shows no sign of honouring `Idempotency-Key` (no `Spotzee-Version`
-echo, like a self-hosted Parcelvoy) a trigger's recorded call is held so at any age:
-there the ledger still makes triggers never-twice (a confirmed row is never sent again,
-and one whose answer was lost waits for `resolve`).
+or an event batch's holds its rows `unconfirmed` — not sent — until `Ledger.resolve` says
+whether it arrived. Against a server that shows no sign of honouring `Idempotency-Key` (no
+`Spotzee-Version` echo, like a self-hosted Parcelvoy) such calls are held at any age, and
+a run that keeps a ledger for triggers or events first makes sure its client knows which
+kind of server it talks to (one read if it has had no answer yet), so that no lost write
+is retried blind: there the ledger makes triggers and events never-twice (a confirmed row
+is never sent again, and one whose answer was lost waits for `resolve`).
 
 An upsert whose rows have changed since its call was recorded is dropped too (the current
 values win; its unchanged rows may be set a second time). With `only_changed=True`, rows
