@@ -5,7 +5,7 @@ rows to a Parquet file as chunks finish, each with a stable row id (`file`, `row
 
 What holds across chunks exactly as it holds for one frame:
 
-- **Types.** A CSV is read with the command line's lossless rules (only empty fields are
+- **Types.** A CSV is read with `read_file`'s lossless rules (only empty fields are
   missing; first-class columns are text; a column is a number or a boolean only where
   all its values read back exactly). Those rules look at a whole column, so a first pass
   decides each column's type over the whole file and every chunk is read with it: a
@@ -19,8 +19,8 @@ What holds across chunks exactly as it holds for one frame:
 - **The ledger**, the result statuses and the summary: the same as for `upsert`.
 
 A one-shot iterator of frames cannot be read twice, so its frames are kept in a
-temporary folder (pickled, exact dtypes) during the first pass. Other file formats (JSON,
-JSON lines) are read whole.
+temporary folder (pickled, exact dtypes) during the first pass. Other files `read_file`
+reads (JSON, JSON lines, `.xlsx`, compressed text) are read whole.
 """
 
 from __future__ import annotations
@@ -618,8 +618,8 @@ def upsert_dataset(
     ----------
     source
         A Parquet file or a folder of Parquet files (read in record batches), a `.csv` or
-        `.tsv` file (read in chunks with the command line's lossless rules, typed over
-        the whole file), another file `upsert`'s command line reads (read whole), or any
+        `.tsv` file (read in chunks with `read_file`'s lossless rules, typed over the
+        whole file), another file `read_file` reads (read whole), or any
         iterable of DataFrames (a one-shot iterator is kept in a temporary folder while
         it is read).
     results
@@ -662,20 +662,20 @@ def upsert_dataset(
         "big_ints": big_ints,
     }
     with contextlib.ExitStack() as stack:
-        spill = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="spotzee-frames-")))
-        reader = _open(source, mapping, chunk_rows, encoding, spill)
-        ids = _first_pass(reader, mapping, options)
-        writer = _Writer(
-            _Results(out, getattr(reader, "file_label", None)) if out else None, on_chunk
-        )
         api = None
         if not dry_run or path is not None:
             from ._client import resolve_client
 
             api = resolve_client(client)
         journal = None
-        if path is not None and api is not None:
+        if path is not None and api is not None:  # a busy ledger refuses before any reading
             journal = stack.enter_context(open_session(path, api, write=not dry_run))
+        spill = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="spotzee-frames-")))
+        reader = _open(source, mapping, chunk_rows, encoding, spill)
+        ids = _first_pass(reader, mapping, options)
+        writer = _Writer(
+            _Results(out, getattr(reader, "file_label", None)) if out else None, on_chunk
+        )
         plan = {"mode": mode, "batch_size": batch_size, "dry_run": dry_run, **options}
         run = _Run(reader, ids, mapping, plan, writer, journal, only_changed, api)
         reporter = make_reporter(progress, desc=f"upsert ({mode})", total=ids.rows)
