@@ -11,6 +11,7 @@ import sys
 from . import (
     bench_engines,
     bench_latency,
+    bench_ledger,
     bench_listing,
     bench_salesforce,
     bench_track,
@@ -26,6 +27,11 @@ def main(argv: list[str] | None = None) -> int:
     track_args = ["--rows", "100000", "--e2e-rows", "20000", "--repeat", "1"] if quick else []
     trigger_args = ["--n", "1000"] if quick else []
     salesforce_args = ["--records", "20000"] if quick else []
+    ledger_args = (
+        ["--rows", "100000", "--stream-rows", "1000000", "--e2e-rows", "20000", "--repeat", "1"]
+        if quick
+        else []
+    )
     latency_args = ["--quick"] if quick else []
     engine_args = ["--rows", "50000", "--memory-rows", "0"] if quick else []
     print("== upsert ==", flush=True)
@@ -36,6 +42,8 @@ def main(argv: list[str] | None = None) -> int:
     status = max(status, bench_trigger.main(trigger_args))
     print("\n== listing ==", flush=True)
     status = max(status, bench_listing.main(["--large", "10000"] if quick else []))
+    print("\n== ledger and streaming ==", flush=True)
+    status = max(status, bench_ledger.main(ledger_args))
     print("\n== salesforce ==", flush=True)
     status = max(status, bench_salesforce.main(salesforce_args))
     print("\n== latency matrix ==", flush=True)

@@ -19,6 +19,8 @@ from ._errors import (
     Interrupted,
     InvalidRequestError,
     KeyScopeError,
+    LedgerBusyError,
+    LedgerError,
     MissingRouteError,
     NotFoundError,
     PermissionDeniedError,
@@ -33,6 +35,7 @@ from ._errors import (
     ValidationError,
     WebhookVerificationError,
 )
+from ._ledger import Ledger
 from ._listing import (
     campaign,
     campaigns,
@@ -48,8 +51,9 @@ from ._listing import (
 from ._pacing import set_process_budget
 from ._progress import ProgressEvent
 from ._read import read_file
+from ._stream import upsert_dataset
 from ._subscriptions import set_subscription, subscriptions, user_subscriptions
-from ._summary import preview, summary
+from ._summary import Summary, preview, summary
 from ._track import track
 from ._trigger import trigger_campaign, trigger_journey
 from ._upsert import preview_payloads, upsert
@@ -71,6 +75,9 @@ __all__ = [  # noqa: RUF022  (plain sorted() order, pinned by tests/test_public_
     "Interrupted",
     "InvalidRequestError",
     "KeyScopeError",
+    "Ledger",
+    "LedgerBusyError",
+    "LedgerError",
     "MissingRouteError",
     "NotFoundError",
     "NumericIdWarning",
@@ -83,6 +90,7 @@ __all__ = [  # noqa: RUF022  (plain sorted() order, pinned by tests/test_public_
     "ServerError",
     "SpotzeeError",
     "SpotzeeWarning",
+    "Summary",
     "TargetStateError",
     "TransportError",
     "ValidationError",
@@ -111,6 +119,7 @@ __all__ = [  # noqa: RUF022  (plain sorted() order, pinned by tests/test_public_
     "trigger_campaign",
     "trigger_journey",
     "upsert",
+    "upsert_dataset",
     "user_subscriptions",
     "users",
     "verify_webhook",

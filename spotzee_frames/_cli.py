@@ -24,9 +24,15 @@ import pandas as pd
 
 from ._client import Client
 from ._errors import Interrupted, SpotzeeError
-from ._read import read_file
+from ._read import COMPRESSED, file_format, read_file
 from ._spelling import cli_spelling
-from ._summary import SENT_STATUSES, format_table, summary
+from ._summary import (
+    SENT_STATUSES,
+    format_table,
+    needs_attention,
+    sent_without_a_field,
+    summary,
+)
 from ._summary import preview as payload_preview
 from ._version import __version__
 from ._warnings import SpotzeeWarning
@@ -311,41 +317,54 @@ def build_report(result: pd.DataFrame, source: pd.DataFrame) -> pd.DataFrame:
     source column that shares a name with a result column keeps its name; the result's
     is prefixed `spotzee_`). The first column is where the row is in the file: its `line`
     (the header is line 1), a sheet's `row`, or the `record` number."""
-    sent = result["status"].astype("string").isin(SENT_STATUSES).fillna(False).to_numpy()
-    keep = ~sent
-    if "warning_field" in result.columns:
-        keep |= result["warning_field"].notna().to_numpy()
+    keep = needs_attention(result) | sent_without_a_field(result)
     columns = [c for c in _REPORT_COLUMNS if c in result.columns]
     part = result.loc[keep, columns]
     part = part.rename(columns={c: f"spotzee_{c}" for c in columns if c in source.columns})
     src = source.loc[keep]
-    report = pd.concat([part.reset_index(drop=True), src.reset_index(drop=True)], axis=1)
-    where = str(source.index.name or "row")
-    report.insert(0, f"spotzee_{where}" if where in report.columns else where, list(src.index))
+    report: pd.DataFrame = pd.concat(
+        [part.reset_index(drop=True), src.reset_index(drop=True)], axis=1
+    )
+    index = src.index
+    levels = (
+        [(str(n), index.get_level_values(i)) for i, n in enumerate(index.names)]
+        if isinstance(index, pd.MultiIndex)  # a streamed folder: file and row
+        else [(str(index.name or "row"), index)]
+    )
+    for where, values in reversed(levels):
+        report.insert(0, f"spotzee_{where}" if where in report.columns else where, list(values))
     return report
 
 
-def write_report(report: pd.DataFrame, path: Path) -> None:
+def _report_frame(report: pd.DataFrame, *, parquet: bool) -> pd.DataFrame:
+    """The report as written: lists and dicts as JSON text, so CSV and Parquet both take
+    them; for Parquet, text columns as `string` and every name a string."""
     out = report.copy()
     for column in out.columns:
         if out[column].dtype == object:
-            # Lists and dicts as JSON text, so CSV and Parquet both take them.
             out[column] = out[column].map(
                 lambda v: json.dumps(v, default=str) if isinstance(v, (list, dict)) else v
             )
-    try:
-        if path.suffix.lower() == ".parquet":
-            out.columns = [str(c) for c in out.columns]
-            for column in out.columns:
-                if out[column].dtype == object:
-                    out[column] = (
-                        out[column]
-                        .map(
-                            lambda v: v if v is None or isinstance(v, str) else str(v),
-                            na_action="ignore",
-                        )
-                        .astype("string")
+    if parquet:
+        out.columns = [str(c) for c in out.columns]
+        for column in out.columns:
+            if out[column].dtype == object:
+                out[column] = (
+                    out[column]
+                    .map(
+                        lambda v: v if v is None or isinstance(v, str) else str(v),
+                        na_action="ignore",
                     )
+                    .astype("string")
+                )
+    return out
+
+
+def write_report(report: pd.DataFrame, path: Path) -> None:
+    parquet = path.suffix.lower() == ".parquet"
+    out = _report_frame(report, parquet=parquet)
+    try:
+        if parquet:
             out.to_parquet(path, index=False)
         else:
             out.to_csv(path, index=False)
@@ -507,8 +526,25 @@ _report_option = click.option(
 )
 
 
+_ledger_option = click.option(
+    "--ledger",
+    type=click.Path(dir_okay=False, path_type=Path),
+    metavar="FILE",
+    help="A ledger file (created on the first run): records what the server confirmed and "
+    "every request before it goes, so a killed run re-run sends only what is missing "
+    "and nothing twice, even past the server's 24 hours or where it ignores idempotency "
+    "keys. One run writes a ledger at a time.",
+)
+
+_source_argument = click.argument(
+    "file", type=click.Path(exists=True, dir_okay=True, readable=True, path_type=Path)
+)
+
+
 @cli.command(epilog=_ENV_HELP)
-@_input_file
+@_source_argument
+@_encoding_option
+@_sheet_option
 @_with(_mapping_options)
 @_choice_option(
     "--mode",
@@ -548,6 +584,33 @@ _report_option = click.option(
     show_default=True,
     help="Users per request (the API takes at most 100).",
 )
+@_ledger_option
+@click.option(
+    "--only-changed",
+    is_flag=True,
+    help="With --ledger: rows whose payload the ledger holds as confirmed are not sent "
+    "(status unchanged).",
+)
+@click.option(
+    "--results",
+    type=click.Path(dir_okay=False, path_type=Path),
+    metavar="FILE.parquet",
+    help="Write every row's result (status, error, request id…) to this Parquet file.",
+)
+@click.option(
+    "--stream/--no-stream",
+    default=None,
+    help="Read FILE a chunk at a time (a CSV, TSV, Parquet file or folder of Parquet "
+    "files), for files larger than memory; rows are then named by their 0-based row in "
+    "the file. Default: when FILE would not fit comfortably in the memory available.",
+)
+@click.option(
+    "--chunk-rows",
+    type=click.IntRange(min=1),
+    default=100_000,
+    show_default=True,
+    help="Rows per chunk with --stream.",
+)
 @_progress_option
 @_sandbox_option
 @_guarded
@@ -565,21 +628,61 @@ def upsert(
     preview: int,
     report: Path | None,
     batch_size: int,
+    ledger: Path | None,
+    only_changed: bool,
+    results: Path | None,
+    stream: bool | None,
+    chunk_rows: int,
     progress: bool | None,
     encoding: str,
     sheet: str | None,
 ) -> None:
-    """Upsert the contacts in FILE (.csv, .tsv, .parquet, .jsonl, .json or .xlsx) as users.
+    """Upsert the contacts in FILE (.csv, .tsv, .parquet, .jsonl, .json or .xlsx, or a
+    folder of Parquet files) as users.
 
     Prints how many rows were upserted and the rows that were not, grouped by reason;
     rows are named by their line in FILE (the header is line 1). Columns that are no
     first-class field go to the user's custom `data`. Re-running the same file is safe:
-    each batch carries an idempotency key derived from its content.
+    each batch carries an idempotency key derived from its content; with --ledger it
+    stays safe after a crash and past the server's 24 hours, and --only-changed sends
+    just the rows that changed since the last confirmed run.
     """
     from ._upsert import upsert as upsert_frame
 
     _check_report_path(report)
+    _check_results_path(results)
     mapping = _parse_map(maps, mapping_file)
+    if stream is None:
+        stream = _too_big(file)
+    if stream or file.is_dir():
+        if preview:
+            raise UsageFailure(
+                "--preview reads FILE whole; with --stream, a --dry-run --report shows "
+                "what would be sent"
+            )
+        _exit(
+            _upsert_streaming(
+                file,
+                mapping,
+                report=report,
+                results=results,
+                encoding=encoding,
+                upsert_dataset_options={
+                    "mode": mode,
+                    "nulls": nulls,
+                    "default_region": default_region,
+                    "duplicates": duplicates,
+                    "invalid_fields": invalid_fields,
+                    "big_ints": big_ints,
+                    "dry_run": dry_run,
+                    "batch_size": batch_size,
+                    "progress": progress,
+                    "ledger": ledger,
+                    "only_changed": only_changed,
+                    "chunk_rows": chunk_rows,
+                },
+            )
+        )
     source = _read_source(file, mapping, encoding, sheet)
     if preview:
         shown = payload_preview(
@@ -609,8 +712,156 @@ def upsert(
             batch_size=batch_size,
             progress=progress,
             client=client,
+            ledger=ledger,
+            only_changed=only_changed,
         )
+    if results is not None:
+        _write_results(result, results)
     _exit(_finish(result, source, report))
+
+
+def _check_results_path(results: Path | None) -> None:
+    """Refuse a results file the run could not write, before anything is read or sent."""
+    if results is None:
+        return
+    if results.suffix.lower() != ".parquet":
+        raise UsageFailure(f"--results {results.name!r}: the results file is Parquet (.parquet)")
+    if not results.parent.is_dir():
+        raise UsageFailure(
+            f"--results {str(results)!r}: folder {str(results.parent)!r} does not exist"
+        )
+
+
+def _write_results(result: pd.DataFrame, path: Path) -> None:
+    """Every row's result with where it is in FILE (its `line`, sheet `row` or `record`)."""
+    out = result.reset_index()
+    out.columns = [str(c) for c in out.columns]
+    for column in out.columns:
+        if out[column].dtype == object:
+            out[column] = out[column].map(
+                lambda v: v if v is None or isinstance(v, str) else json.dumps(v, default=str)
+            )
+    try:
+        out.to_parquet(path, index=False)
+    except (OSError, ValueError, ImportError) as exc:
+        raise UsageFailure(f"cannot write results {path}: {_one_line(exc)}") from None
+
+
+# In memory, a file takes several times its size on disk (Python strings for every text
+# cell, then the payloads); past half the memory available it is streamed instead.
+_IN_MEMORY_FACTOR = {"csv": 10, "tsv": 10, "parquet": 30}
+
+
+def _too_big(file: Path) -> bool:
+    """Whether FILE should be streamed: a CSV, TSV or Parquet file (or a folder) whose
+    in-memory copy would take more than half the memory available."""
+    if file.is_dir():
+        return True
+    try:
+        kind = file_format(file)
+    except SpotzeeError:
+        return False  # read_file names the problem
+    factor = _IN_MEMORY_FACTOR.get(kind)
+    if factor is None or file.suffix.lower() in COMPRESSED:
+        return False
+    return file.stat().st_size * factor > _available_memory() / 2
+
+
+def _available_memory() -> int:
+    try:
+        with open("/proc/meminfo", encoding="ascii") as f:
+            for line in f:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    try:
+        return int(os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE"))
+    except (ValueError, OSError, AttributeError):
+        return 2**62  # unknown: read whole, as before
+
+
+class _ReportAppender:
+    """The report of a streamed run, written chunk by chunk: CSV appended, Parquet one
+    row group per chunk."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.rows = 0
+        self.sent = 0
+        self._parquet: Any = None
+
+    def add(self, result: pd.DataFrame, source: pd.DataFrame) -> None:
+        rows = build_report(result, source)
+        if not len(rows):
+            return
+        self.sent += int(rows["status"].astype("string").isin(SENT_STATUSES).fillna(False).sum())
+        self.rows += len(rows)
+        parquet = self.path.suffix.lower() == ".parquet"
+        out = _report_frame(rows, parquet=parquet)
+        try:
+            if parquet:
+                import pyarrow as pa
+                import pyarrow.parquet as pq
+
+                table = pa.Table.from_pandas(out, preserve_index=False)
+                if self._parquet is None:
+                    self._parquet = pq.ParquetWriter(self.path, table.schema)
+                self._parquet.write_table(table.cast(self._parquet.schema))
+            else:
+                first = self.rows == len(rows)
+                out.to_csv(self.path, index=False, mode="w" if first else "a", header=first)
+        except (OSError, ValueError, ImportError) as exc:
+            raise UsageFailure(f"cannot write report {self.path}: {_one_line(exc)}") from None
+
+    def close(self) -> None:
+        if self._parquet is not None:
+            self._parquet.close()
+            self._parquet = None
+        elif not self.rows:  # nothing to report: an empty report, as a run in memory writes
+            write_report(pd.DataFrame(columns=["row", "status"]), self.path)
+
+
+def _upsert_streaming(
+    file: Path,
+    mapping: MappingSpec,
+    *,
+    report: Path | None,
+    results: Path | None,
+    encoding: str,
+    upsert_dataset_options: dict[str, Any],
+) -> int:
+    """`upsert --stream`: FILE through `upsert_dataset`; the summary, the report and the
+    exit code as for a file read whole."""
+    from ._stream import upsert_dataset
+
+    appender = _ReportAppender(report) if report is not None else None
+    client = _state().client()
+    try:
+        summary_of = upsert_dataset(
+            file,
+            mapping or None,
+            results=results,
+            client=client,
+            encoding=encoding,
+            on_chunk=appender.add if appender is not None else None,
+            **upsert_dataset_options,
+        )
+    except Interrupted as exc:
+        click.echo("interrupted: the rows below were done before the stop", err=True)
+        if exc.result is not None:
+            click.echo(str(exc.result))
+        return EXIT_INTERRUPTED
+    finally:
+        if appender is not None:
+            appender.close()
+    click.echo(str(summary_of))
+    if appender is not None:
+        what = f"{appender.rows - appender.sent:,} row(s) not sent"
+        if appender.sent:
+            what += f" and {appender.sent:,} sent without a field"
+        click.echo(f"report: {what} written to {report}", err=True)
+    return EXIT_OK if summary_of.ok else EXIT_ROWS_FAILED
 
 
 _TABLE_COLUMNS = {
@@ -712,6 +963,7 @@ _trigger_options = [
         help="Refuse to send to more rows than this.",
     ),
     _report_option,
+    _ledger_option,
     _progress_option,
     _sandbox_option,
 ]
@@ -736,6 +988,7 @@ def _trigger(
     big_ints: str,
     encoding: str,
     sheet: str | None,
+    ledger: Path | None,
     **extra: Any,
 ) -> None:
     from . import _trigger as trigger_module
@@ -765,6 +1018,7 @@ def _trigger(
             client=client,
             default_region=default_region,
             duplicates=duplicates,
+            ledger=ledger,
             big_ints=big_ints,
             **extra,
         )
@@ -843,6 +1097,7 @@ _batch_size_option = click.option(
 @click.option("--dry-run", is_flag=True, help="Validate and build every event; send nothing.")
 @_report_option
 @_batch_size_option
+@_ledger_option
 @_progress_option
 @_sandbox_option
 @_guarded
@@ -860,6 +1115,7 @@ def track(
     dry_run: bool,
     report: Path | None,
     batch_size: int,
+    ledger: Path | None,
     progress: bool | None,
     encoding: str,
     sheet: str | None,
@@ -891,7 +1147,8 @@ def track(
             dry_run=dry_run,
             batch_size=batch_size,
             progress=progress,
-            client=None if dry_run else _state().client(),
+            client=None if dry_run and ledger is None else _state().client(),
+            ledger=ledger,
         ),
     )
 

@@ -12,6 +12,8 @@ import asyncio
 import concurrent.futures
 import contextlib
 import email.utils
+import hashlib
+import hmac
 import ipaddress
 import logging
 import math
@@ -618,6 +620,20 @@ class Client:
         )
         client.sandbox_instance = sb
         return client
+
+    @property
+    def keys_honoured(self) -> bool | None:
+        """Whether the server's answers so far show it honours `Idempotency-Key` (it
+        echoes `Spotzee-Version`); None before its first successful answer."""
+        if not self._answered:
+            return None
+        return not self._unversioned
+
+    def key_fingerprint(self, salt: bytes) -> str:
+        """A keyed hash (HMAC-SHA256 under `salt`) of the API key, never the key itself:
+        what tells one project's rows in a ledger from another's."""
+        digest = hmac.new(salt, self._key.reveal().encode(), hashlib.sha256)
+        return digest.hexdigest()[:32]
 
     def __repr__(self) -> str:
         where = "sandbox" if self.sandbox_instance is not None else self.base_url

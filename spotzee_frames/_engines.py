@@ -56,6 +56,7 @@ __all__ = [
     "CHUNK_ROWS",
     "ENGINE_OPTIONS",
     "KEY",
+    "NOT_PER_TASK",
     "PARTITIONINGS",
     "ROW",
     "ROW_ID",
@@ -91,6 +92,11 @@ ENGINE_OPTIONS: tuple[str, ...] = (
     "parallelism",
     "row_id",
 )
+
+#: The pandas functions' options an engine function does not take: a task has its own
+#: client and shows no bar, and a ledger is one file with one writer at a time, which
+#: tasks on many machines cannot share (a job that is run again replays instead).
+NOT_PER_TASK: tuple[str, ...] = ("progress", "client", "ledger", "only_changed")
 
 Partitioning = Literal["by_id", "as_is"]
 PARTITIONINGS: tuple[str, ...] = ("by_id", "as_is")
@@ -291,10 +297,10 @@ def split_arguments(
     operation: str, arguments: Mapping[str, Any]
 ) -> tuple[dict[str, Any], dict[str, Any]]:
     """An engine function's arguments (less the frame) as the operation's own options
-    (named as in the pandas function, less `progress` and `client`: a task has its own
-    client and shows no bar) and the engine's (`ENGINE_OPTIONS`)."""
+    (named as in the pandas function, less `NOT_PER_TASK`) and the engine's
+    (`ENGINE_OPTIONS`)."""
     names = list(inspect.signature(_OPERATIONS[operation].func).parameters)[1:]
-    own = {n: arguments[n] for n in names if n not in ("progress", "client")}
+    own = {n: arguments[n] for n in names if n not in NOT_PER_TASK}
     return own, {n: arguments[n] for n in ENGINE_OPTIONS}
 
 

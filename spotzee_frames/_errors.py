@@ -10,6 +10,8 @@ means the whole call could not go on (bad configuration, bad key, refused guard)
     ├── ValidationError             the call's arguments are wrong (mapping, options)
     ├── TargetStateError            a campaign/journey cannot take sends in its state
     ├── WebhookVerificationError    a webhook's signature or timestamp does not check out
+    ├── LedgerError                 a ledger file cannot be used (not a ledger, unreadable)
+    │   └── LedgerBusyError         another run is writing the same ledger right now
     ├── IntegrationStateError       a Salesforce integration cannot sync now (paused, locked…)
     ├── SalesforceError             a Salesforce call failed (after any retries)
     │   └── SalesforceSessionError  the session expired or the login was refused
@@ -54,6 +56,8 @@ __all__ = [
     "Interrupted",
     "InvalidRequestError",
     "KeyScopeError",
+    "LedgerBusyError",
+    "LedgerError",
     "MissingRouteError",
     "NotFoundError",
     "PermissionDeniedError",
@@ -109,6 +113,16 @@ class WebhookVerificationError(SpotzeeError):
     def __init__(self, message: str, *, reason: str) -> None:
         super().__init__(message)
         self.reason = reason
+
+
+class LedgerError(SpotzeeError):
+    """A ledger file cannot be used: it is no ledger, it was written by a newer version,
+    or its folder does not exist. Nothing was sent."""
+
+
+class LedgerBusyError(LedgerError):
+    """Another run holds the ledger (one writer at a time); nothing was sent. The message
+    names the process that holds it."""
 
 
 class IntegrationStateError(SpotzeeError):

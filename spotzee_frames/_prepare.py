@@ -116,6 +116,10 @@ class RowProblem:
     messages: np.ndarray
 
 
+# Items one per line: JSON never holds a raw newline, so the lines are the items.
+_LINES = msgspec.json.Encoder()
+
+
 @contextmanager
 def _no_gc() -> Iterator[None]:
     """Pause the cyclic collector while building many small dicts.
@@ -175,6 +179,8 @@ class Prepared:
     `problems` explains every row that is held back; `warnings` the rows sent without a
     field (`invalid_fields="omit"`, an extension with nowhere to go). `notes` say which
     headers were matched to a field by name (`'First Name' → data.first_name`).
+    `external_id` and `anonymous_id` are the rows' normalised ids (None where absent), by
+    input position.
     """
 
     index: pd.Index
@@ -188,6 +194,7 @@ class Prepared:
     _columns: list[np.ndarray] = field(repr=False)
     _structs: Any = field(repr=False)
     _empty_data: list[int] = field(repr=False)
+    anonymous_id: np.ndarray | None = None
 
     @property
     def n_rows(self) -> int:
@@ -231,6 +238,28 @@ class Prepared:
             for at in np.flatnonzero(np.isin(positions, self._empty_data)).tolist():
                 rows[at].data = MISSING  # no data value at all: no `data` key
             return encode_body(rows)
+
+    def items_at(self, items: np.ndarray) -> list[bytes]:
+        """The exact bytes of each item at positions `items` of `sendable`, in that order:
+        the elements `body` writes between the commas of its array."""
+        positions = np.asarray(items, dtype=np.int64)
+        empty = np.asarray(self._empty_data, dtype=np.int64)
+        out: list[bytes] = []
+        with _no_gc():
+            for lo in range(0, len(positions), self._CHUNK):
+                part = positions[lo : lo + self._CHUNK]
+                if (np.diff(part) == 1).all():  # contiguous: slices, no gather
+                    start, stop = int(part[0]), int(part[-1]) + 1
+                    values = [c[start:stop].tolist() for c in self._columns]
+                else:
+                    values = [c[part].tolist() for c in self._columns]
+                rows = self._structs(list(zip(*values, strict=True)))
+                if len(empty):
+                    at = np.minimum(np.searchsorted(empty, part), len(empty) - 1)
+                    for hit in np.flatnonzero(empty[at] == part).tolist():
+                        rows[hit].data = MISSING  # no data value at all: no `data` key
+                out.extend(_LINES.encode_lines(rows).split(b"\n")[:-1])
+        return out
 
     _CHUNK = 8192
 
@@ -756,4 +785,5 @@ def prepare(
         _columns=[compact(c) for c in [*top_cols, *data_cols]],
         _structs=_compile_structs(top_keys, data_keys),
         _empty_data=np.flatnonzero(compact(no_data)).tolist(),
+        anonymous_id=ids.get("anonymous_id"),
     )

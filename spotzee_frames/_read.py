@@ -26,6 +26,7 @@ import re
 import zipfile
 from collections.abc import Callable, Hashable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
 
@@ -38,7 +39,7 @@ from ._errors import ValidationError
 from ._listing import nullable_column, records_frame, to_int
 from ._mapping import MappingSpec, resolve_mapping
 
-__all__ = ["COMPRESSED", "FORMATS", "read_file"]
+__all__ = ["COMPRESSED", "FORMATS", "ColumnKind", "read_file"]
 
 #: File suffix → format (a compressed text file also takes one of `COMPRESSED` after it).
 FORMATS: dict[str, str] = {
@@ -290,23 +291,81 @@ def _exact_types(frame: pd.DataFrame, text: set[Hashable]) -> pd.DataFrame:
     out = {}
     for column in frame.columns:
         values = frame[column]
-        present = values.dropna()
-        if column in text or not len(present):
-            out[column] = values.astype("string") if column in text else values
+        if column in text:
+            out[column] = values.astype("string")
             continue
-        if present.str.fullmatch(_INTEGER).all():
+        kind = ColumnKind()
+        kind.observe(values)
+        out[column] = kind.apply(values)
+    return pd.DataFrame(out, index=frame.index)
+
+
+@dataclass
+class ColumnKind:
+    """What the values of a text column allow under the lossless rules, over all the
+    parts of it seen (`observe`), and the column typed so (`apply`): an integer column
+    (`Int64`, every value within 64 bits), a decimal one (`Float64`), a boolean one, or
+    the text as read. A column read in chunks is observed whole first, so that every
+    chunk is typed alike (`0800` in one chunk keeps `800` in another text too)."""
+
+    present: bool = False
+    integer: bool = True
+    fits: bool = True
+    decimal: bool = True
+    boolean: bool = True
+
+    def observe(self, values: pd.Series) -> None:
+        present = values.dropna()
+        if not len(present):
+            return
+        self.present = True
+        # An integer is a decimal and no boolean; a decimal is no boolean: one regex each.
+        if self.integer and present.str.fullmatch(_INTEGER).all():
+            self.boolean = False
+            self.fits = self.fits and _fit_int64(present)
+            return
+        self.integer = False
+        if self.decimal and present.str.fullmatch(_DECIMAL).all():
+            self.boolean = False
+            return
+        self.decimal = False
+        self.boolean = self.boolean and bool(present.str.lower().isin(list(_BOOLEANS)).all())
+
+    @property
+    def kind(self) -> str:
+        if not self.present:
+            return "text"
+        if self.integer:
+            return "integer" if self.fits else "text"
+        if self.decimal:
+            return "decimal"
+        return "boolean" if self.boolean else "text"
+
+    def apply(self, values: pd.Series) -> pd.Series:
+        kind = self.kind
+        if kind == "integer":
             ints = _exact_ints(values)
             if ints is not None:
-                out[column] = ints
-                continue
-        elif present.str.fullmatch(_DECIMAL).all():
-            out[column] = values.astype("Float64")
-            continue
-        elif present.str.lower().isin(list(_BOOLEANS)).all():
-            out[column] = values.str.lower().map(_BOOLEANS).astype("boolean")
-            continue
-        out[column] = values
-    return pd.DataFrame(out, index=frame.index)
+                return ints
+        elif kind == "decimal":
+            return values.astype("Float64")
+        elif kind == "boolean":
+            return values.str.lower().map(_BOOLEANS).astype("boolean")
+        return values
+
+
+def _fit_int64(texts: pd.Series) -> bool:
+    """Whether every integer text fits in 64 bits (by its count of digits first)."""
+    negative = texts.str.startswith("-").to_numpy(dtype=bool)
+    digits = texts.str.lstrip("-")
+    lengths = digits.str.len().to_numpy()
+    if (lengths < 19).all():
+        return True
+    if (lengths > 19).any():
+        return False
+    long = lengths == 19
+    limit = np.where(negative[long], "9223372036854775808", "9223372036854775807")
+    return bool((digits[long].to_numpy(dtype=object) <= limit).all())
 
 
 def _exact_ints(values: pd.Series) -> pd.Series | None:

@@ -9,6 +9,8 @@ Statuses used by upserts (triggers may pass their own list):
 
     upserted     the server stored the row (sync mode)
     queued       the server accepted the row for asynchronous processing (async mode)
+    unchanged    not sent: the ledger holds this exact payload as confirmed by the server
+                 (`only_changed=True`)
     valid        dry run: the row would be sent as shown
     invalid      the row was not sent: a value failed validation here
     skipped      the row was not sent: another row with the same id was sent instead
@@ -28,6 +30,7 @@ from typing import Any, cast, overload
 import numpy as np
 import orjson
 import pandas as pd
+import pyarrow as pa
 
 __all__ = [
     "RESULT_COLUMNS",
@@ -42,6 +45,7 @@ __all__ = [
 STATUSES: tuple[str, ...] = (
     "upserted",
     "queued",
+    "unchanged",
     "valid",
     "invalid",
     "skipped",
@@ -248,7 +252,7 @@ class ResultBuilder:
         # Text, not a categorical: `value_counts()` then lists what happened (no zeros for
         # every status there could be), and results of reruns combine with `update` and
         # `concat` whatever statuses each holds. `summary()` gives the counts in order.
-        status = pd.array(np.asarray(self.statuses, dtype=object)[self._status], dtype="string")
+        status = _text_array(np.asarray(self.statuses, dtype=object)[self._status])
         data: dict[str, Any] = {"status": status}
         columns = list(RESULT_COLUMNS[1:])
         if "warning_code" in self._text:
@@ -256,7 +260,7 @@ class ResultBuilder:
             columns[at:at] = WARNING_COLUMNS
         for name in columns:
             if name in self._text:
-                data[name] = pd.array(self._text[name], dtype=pd.StringDtype())
+                data[name] = _text_array(self._text[name])
             else:
                 data[name] = pd.arrays.IntegerArray(self._ints[name], ~self._has[name])
         for name, dtype in self._extra_dtypes.items():
@@ -266,6 +270,16 @@ class ResultBuilder:
         frame = pd.DataFrame(data, copy=False)
         frame.index = self.index
         return frame
+
+
+def _text_array(values: np.ndarray) -> Any:
+    """A `string` array of texts (None where missing): through Arrow, which reads an
+    object array of strings about three times faster than pandas' own check of each."""
+    try:
+        arrow = pa.array(values, type=pa.large_string(), from_pandas=True)
+    except (pa.ArrowInvalid, pa.ArrowTypeError):  # not all text after all: pandas says why
+        return pd.array(values, dtype=pd.StringDtype())
+    return pd.array(arrow, dtype=pd.StringDtype())
 
 
 def _objects(values: list[Any]) -> np.ndarray:

@@ -15,24 +15,33 @@ call's answer becomes per-row statuses (`record`). `run` owns everything else, o
   which then sends every row that has no outcome yet;
 - calls that ended without any outcome (`failed`, code `no_outcome`), and the result frame.
 
-Seams for what comes next (kept deliberately small):
+The ledger (`_ledger.py`, `ledger=` on the operations) goes through two seams here, so no
+operation holds a copy of its logic: before sending, `Session.admit` decides which rows
+go (and gives the ledger's statuses to those that do not) and which recorded calls are
+sent again first, exactly; while sending, every call is recorded (`Session.sending`,
+committed before the call is handed to the client: groups of `_RECORD_AHEAD` calls, one
+commit each) and every outcome reported (`Session.settled`: the rows the server confirmed,
+and whether the answer was a verdict). An `Operation` says how the ledger sees its rows
+(`ledger`, a `LedgerSpec`).
 
-- A ledger (send only what changed, resume after a crash) needs to skip rows before
-  sending and to learn which rows the server confirmed. `run(op, …, rows=subset)` sends
-  any ascending subset of `op.rows` (every plan cuts its calls, full batches included,
-  from the rows it is given), and `on_settled(planned, confirmed)` is told after each
-  call which of its rows got a confirmed outcome (a status in `op.success`).
-- Engines (Spark, Dask) run the same operation once per partition: an `Operation` holds
-  no client and no shared state besides its rows, `run` takes the client and the
-  partition's own `ResultBuilder`, and nothing here is global.
+Other seams: `run(op, …, rows=subset)` sends any ascending subset of `op.rows` (every plan
+cuts its calls, full batches included, from the rows it is given), and
+`on_settled(planned, confirmed)` is told after each call which of its rows got a
+confirmed outcome. `drive` sends several `Part`s (an operation, its builder and rows:
+the chunks of a source larger than memory) through one stream, so sending never pauses
+between them. Engines (Spark, Dask) run the same operation once per partition: an
+`Operation` holds no client and no shared state besides its rows, and nothing here is
+global.
 """
 
 from __future__ import annotations
 
 import contextlib
+import itertools
 import re
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -50,6 +59,7 @@ from ._errors import (
     is_transient,
     route_missing,
 )
+from ._ledger import LedgerSpec, Session, open_session
 from ._progress import ProgressLike, Reporter, make_reporter
 from ._results import STATUSES, ResultBuilder, refusal, text_or
 
@@ -63,12 +73,17 @@ __all__ = [
     "CODE_UNEXPECTED",
     "Operation",
     "Outcome",
+    "Part",
     "Planned",
+    "admit",
     "assign_batches",
     "batches_of",
+    "drive",
     "full_batches",
     "is_failure",
+    "look",
     "one_per_row",
+    "prepared_builder",
     "record_batch",
     "record_error",
     "record_items",
@@ -87,6 +102,8 @@ CODE_UNEXPECTED = "unexpected_response"
 CODE_NO_OUTCOME = "no_outcome"
 CODE_ROUTE_MISSING = "route_missing"
 _ITEM_PARAM = re.compile(r"^(?:items\.|\[)?(\d+)\]?(?:\.(.+))?$")
+# With a ledger, calls are recorded this many at a time (one commit), ahead of the client.
+_RECORD_AHEAD = 32
 
 #: Where a result frame says which operation made it (read by `summary`).
 OPERATION_ATTR = "spotzee_operation"
@@ -119,7 +136,8 @@ class Operation:
     the builder. `success` are the statuses that mean the server confirmed the row.
     `hint` completes the message of a `MissingRouteError`; `fallback`, when given, is the
     operation that sends the rows instead when the server lacks this one's route.
-    `resend` says, in an `Interrupted` message, what is safe to do next."""
+    `resend` says, in an `Interrupted` message, what is safe to do next. `ledger` says
+    how a ledger sees the rows (None: the operation keeps none)."""
 
     name: str
     desc: str
@@ -131,6 +149,42 @@ class Operation:
     fallback: Operation | None = None
     drop_columns: tuple[str, ...] = ()
     resend: str = "sending them again is safe"
+    ledger: LedgerSpec | None = None
+
+
+@dataclass(eq=False)  # parts are told apart by identity (they hold arrays)
+class Part:
+    """Rows of one operation to send, with the builder their outcomes go to: the whole
+    frame, or one chunk of a larger source. `resume` are recorded calls (from a ledger)
+    sent first, exactly as they were. `done(part)` is told once every call of the part
+    has an outcome."""
+
+    op: Operation
+    builder: ResultBuilder
+    rows: np.ndarray
+    resume: Sequence[Planned] = ()
+    done: Callable[[Part], Any] | None = None
+
+    @property
+    def size(self) -> int:
+        """Rows this part sends (the recorded calls' included)."""
+        return len(self.rows) + sum(len(one.rows) for one in self.resume)
+
+
+def admit(
+    op: Operation,
+    builder: ResultBuilder,
+    rows: np.ndarray,
+    journal: Session | None,
+    *,
+    only_changed: bool = False,
+    done: Callable[[Part], Any] | None = None,
+) -> Part:
+    """The part that sends `rows` of `op`: all of them, or what the ledger lets through."""
+    if journal is None:
+        return Part(op, builder, rows, done=done)
+    todo, resume = journal.admit(op, builder, rows, only_changed=only_changed)
+    return Part(op, builder, todo, resume, done)
 
 
 def result_frame(builder: ResultBuilder, name: str, drop: Sequence[str] = ()) -> pd.DataFrame:
@@ -150,88 +204,201 @@ def run(
     progress: ProgressLike,
     rows: np.ndarray | None = None,
     on_settled: Callable[[Planned, np.ndarray], Any] | None = None,
+    ledger: Path | None = None,
+    only_changed: bool = False,
 ) -> pd.DataFrame:
     """Send `rows` (default: all of `op.rows`) as `op` describes; return the result frame.
 
     Rows start (and, if never reached, stay) `interrupted` in `builder`; see the module
-    docstring for what stops a run and how."""
+    docstring for what stops a run and how. With `ledger` (a path, see `_ledger.py`), the
+    ledger decides what goes and learns what the server confirmed; `only_changed` keeps
+    back rows whose payload it holds confirmed."""
     todo = op.rows if rows is None else np.asarray(rows, dtype=np.int64)
-    reporter = make_reporter(progress, desc=op.desc, total=len(todo))
-    current: Operation | None = op
-    left: np.ndarray | None = todo
-    try:
-        while current is not None and left is not None and len(left):
-            left = _drive(current, builder, client, left, reporter, on_settled)
-            current = current.fallback
-    except KeyboardInterrupt as exc:
-        with contextlib.suppress(Exception, KeyboardInterrupt):  # already stopping
+    with contextlib.ExitStack() as stack:
+        journal = stack.enter_context(open_session(ledger, client)) if ledger is not None else None
+        part = admit(op, builder, todo, journal, only_changed=only_changed)
+        reporter = make_reporter(progress, desc=op.desc, total=part.size)
+        try:
+            drive([part], client, reporter, journal=journal, on_settled=on_settled)
+        except KeyboardInterrupt as exc:
+            with contextlib.suppress(Exception, KeyboardInterrupt):  # already stopping
+                reporter.close()
+            waiting = int(np.count_nonzero(builder.is_status(todo, ("interrupted",))))
+            raise Interrupted(
+                f"{op.name} interrupted: {len(todo) - waiting:,} of {len(todo):,} rows have "
+                f"an outcome, {waiting:,} are 'interrupted' (they may or may not have been "
+                f"applied; {op.resend}). The partial result is in .result",
+                result=result_frame(builder, op.name, op.drop_columns),
+            ) from exc
+        except (AuthenticationError, PermissionDeniedError, MissingRouteError) as exc:
             reporter.close()
-        waiting = int(np.count_nonzero(builder.is_status(todo, ("interrupted",))))
-        raise Interrupted(
-            f"{op.name} interrupted: {len(todo) - waiting:,} of {len(todo):,} rows have an "
-            f"outcome, {waiting:,} are 'interrupted' (they may or may not have been applied; "
-            f"{op.resend}). The partial result is in .result",
-            result=result_frame(builder, op.name, op.drop_columns),
-        ) from exc
-    except (AuthenticationError, PermissionDeniedError, MissingRouteError) as exc:
+            exc.result = result_frame(builder, op.name, op.drop_columns)  # what was done
+            raise
+        except BaseException:
+            reporter.close()
+            raise
         reporter.close()
-        exc.result = result_frame(builder, op.name, op.drop_columns)  # what was done before
-        raise
-    except BaseException:
-        reporter.close()
-        raise
-    reporter.close()
     return result_frame(builder, op.name, op.drop_columns)
 
 
-def _drive(
-    op: Operation,
-    builder: ResultBuilder,
+def look(
+    op: Operation, builder: ResultBuilder, client: Client, *, ledger: Path, only_changed: bool
+) -> None:
+    """A dry run's reading of the ledger: the statuses it would give rows it keeps back
+    (`unchanged`, `already_triggered`, `unconfirmed`), nothing written, no lock taken."""
+    with open_session(ledger, client, write=False) as journal:
+        journal.admit(op, builder, op.rows, only_changed=only_changed)
+
+
+@dataclass(eq=False)
+class _Open:
+    """A part being sent: which of its rows have an outcome, and how many calls wait."""
+
+    part: Part
+    settled: np.ndarray
+    waiting: int = 0
+    planned_all: bool = False
+
+    def unsettled(self) -> np.ndarray:
+        """The part's rows (recorded calls' included) that have no outcome yet."""
+        rows = np.unique(np.concatenate([self.part.rows, *(o.rows for o in self.part.resume)]))
+        left: np.ndarray = rows[~self.settled[rows]]
+        return left
+
+    def finished(self) -> bool:
+        """Whether every call of the part has an outcome; tells the part's `done` once."""
+        if not self.planned_all or self.waiting:
+            return False
+        if self.part.done is not None:
+            done, self.part.done = self.part.done, None
+            done(self.part)
+        return True
+
+
+def drive(
+    parts: Iterable[Part],
     client: Client,
-    rows: np.ndarray,
     reporter: Reporter,
+    *,
+    journal: Session | None = None,
+    on_settled: Callable[[Planned, np.ndarray], Any] | None = None,
+) -> None:
+    """Send every part through one stream, lazily: a part is taken (and may be built)
+    only when the calls before it have been handed to the client. A part whose route is
+    missing goes on through its operation's `fallback`, with every part after it."""
+    source = iter(parts)
+    while True:
+        broken = _drive(source, client, reporter, journal, on_settled)
+        if broken is None:
+            return
+        # The route is missing and the operation has a fallback: its rows without an
+        # outcome, and every part after, go through the fallback instead.
+        source = itertools.chain(
+            (
+                replace(p, op=p.op.fallback or p.op, rows=left, resume=())
+                for p, left in broken
+                if len(left)
+            ),
+            (replace(p, op=p.op.fallback) if p.op.fallback else p for p in source),
+        )
+
+
+def _drive(
+    parts: Iterator[Part],
+    client: Client,
+    reporter: Reporter,
+    journal: Session | None,
     on_settled: Callable[[Planned, np.ndarray], Any] | None,
-) -> np.ndarray | None:
-    """Send `rows` through `op`; None when done, or the rows its fallback must send."""
-    planned: dict[int, Planned] = {}
+) -> list[tuple[Part, np.ndarray]] | None:
+    """Send the parts; None when done, or each open part with the rows its operation's
+    fallback must send (the route is missing)."""
+    planned: dict[int, tuple[_Open, Planned]] = {}
+    opened: list[_Open] = []  # parts with calls still waiting for an outcome
+
+    def _finish(state: _Open) -> None:
+        if state.finished():
+            opened.remove(state)
+
+    recorded: list[list[Planned]] = []  # recorded, not yet all handed to the client
 
     def calls() -> Iterator[Call]:
-        for position, one in enumerate(op.plan(rows)):
-            planned[position] = one
-            yield one.call
+        position = 0
+        for part in parts:
+            state = _Open(part, np.zeros(len(part.builder), dtype=bool))
+            opened.append(state)
+            for one in part.resume:  # recorded already: sent again as they are
+                planned[position] = (state, one)
+                state.waiting += 1
+                position += 1
+                yield one.call
+            group = 1 if journal is None else _RECORD_AHEAD
+            for chunk in _chunked(part.op.plan(part.rows), group):
+                if journal is not None:
+                    journal.sending(part.op, chunk)
+                    recorded.append(chunk)
+                while chunk:
+                    one = chunk.pop(0)
+                    planned[position] = (state, one)
+                    state.waiting += 1
+                    position += 1
+                    yield one.call
+                if recorded:
+                    recorded.pop()
+            state.planned_all = True
+            _finish(state)
+            del part, state  # a finished part is not kept while the next one is built
 
-    settled = np.zeros(len(builder), dtype=bool)
     stream = client.stream(calls())
     try:
         for position, outcome in stream:
-            one = planned.pop(position)
+            state, one = planned.pop(position)
+            op, builder = state.part.op, state.part.builder
             builder.set_int("batch", one.rows, one.number)
             if isinstance(outcome, SpotzeeError) and route_missing(outcome):
+                if journal is not None:  # nothing went through a route that is not there
+                    journal.settled(one, one.rows[:0], verdict=True)
                 if op.fallback is not None:
-                    break  # nothing went through a route that does not exist
+                    return [(s.part, s.unsettled()) for s in opened]
                 raise _missing_route(op, builder, one, outcome)
             op.record(builder, one, outcome)
-            settled[one.rows] = True
+            state.settled[one.rows] = True
             ok = builder.is_status(one.rows, op.success)
-            reporter.advance(len(one.rows), int(len(one.rows) - np.count_nonzero(ok)))
+            confirmed = one.rows[ok]
+            if journal is not None:  # before progress, whose callback may stop the run
+                verdict = isinstance(outcome, Response) or not is_failure(outcome)
+                journal.settled(one, confirmed, verdict=verdict)
             if on_settled is not None:
-                on_settled(one, one.rows[ok])
-        else:
-            for one in planned.values():  # the client gave no outcome at all: say so
-                builder.set_int("batch", one.rows, one.number)
-                builder.set_error(
-                    one.rows,
-                    "failed",
-                    CODE_NO_OUTCOME,
-                    message="the request ended without an outcome; sending again is safe",
-                )
-            return None
+                on_settled(one, confirmed)
+            reporter.advance(len(one.rows), int(len(one.rows) - np.count_nonzero(ok)))
+            state.waiting -= 1
+            _finish(state)
+        for state, one in planned.values():  # the client gave no outcome at all: say so
+            state.part.builder.set_int("batch", one.rows, one.number)
+            state.part.builder.set_error(
+                one.rows,
+                "failed",
+                CODE_NO_OUTCOME,
+                message="the request ended without an outcome; sending again is safe",
+            )
+            state.waiting -= 1
+        planned.clear()
+        for state in list(opened):
+            _finish(state)
+        return None
     finally:
         close = getattr(stream, "close", None)
         if close is not None:
             close()  # cancels what is still pending when we leave early
-    left: np.ndarray = rows[~settled[rows]]
-    return left
+        if journal is not None:
+            for chunk in recorded:
+                journal.unsent(chunk)  # recorded, but never handed to the client
+            journal.flush()
+
+
+def _chunked(items: Iterable[Planned], size: int) -> Iterator[list[Planned]]:
+    iterator = iter(items)
+    while chunk := list(itertools.islice(iterator, size)):
+        yield chunk
 
 
 def _missing_route(
@@ -265,6 +432,27 @@ def _missing_route(
     )
 
 
+def prepared_builder(
+    prepared: Prepared,
+    *,
+    extra: dict[str, str],
+    statuses: Sequence[str] = STATUSES,
+    dry_run: bool,
+    include_payload: bool,
+    batch_size: int,
+) -> ResultBuilder:
+    """The result builder of a batched operation over a `Prepared` (upsert, track):
+    held-back rows filled in, batch numbers, the payloads when asked."""
+    extra = {**extra, **({"payload": "object"} if include_payload else {})}
+    builder = prepared.result_builder(
+        sendable_status="valid" if dry_run else "interrupted", extra=extra, statuses=statuses
+    )
+    assign_batches(builder, prepared.sendable, batch_size)
+    if include_payload:
+        builder.set_extra("payload", prepared.sendable, prepared.payloads())
+    return builder
+
+
 def send_prepared(
     prepared: Prepared,
     operation: Callable[[], Operation],
@@ -277,23 +465,39 @@ def send_prepared(
     batch_size: int,
     client: Client | None,
     progress: ProgressLike,
+    ledger: Path | None = None,
+    only_changed: bool = False,
 ) -> pd.DataFrame:
     """A batched operation over a `Prepared` (upsert, track), from the result builder on:
-    held-back rows filled in, batch numbers, the payloads when asked, the dry run (no
-    client needed), then `run`."""
-    extra = {**extra, **({"payload": "object"} if include_payload else {})}
-    builder = prepared.result_builder(
-        sendable_status="valid" if dry_run else "interrupted", extra=extra, statuses=statuses
+    `prepared_builder`, the dry run (no client needed, unless a ledger is to be read),
+    then `run`."""
+    builder = prepared_builder(
+        prepared,
+        extra=extra,
+        statuses=statuses,
+        dry_run=dry_run,
+        include_payload=include_payload,
+        batch_size=batch_size,
     )
-    assign_batches(builder, prepared.sendable, batch_size)
-    if include_payload:
-        builder.set_extra("payload", prepared.sendable, prepared.payloads())
-    if dry_run or prepared.n_sendable == 0:
+    if prepared.n_sendable == 0 or (dry_run and ledger is None):
         result = result_frame(builder, name)
     else:
         from ._client import resolve_client
 
-        result = run(operation(), builder, resolve_client(client), progress=progress)
+        api = resolve_client(client)
+        if dry_run:
+            assert ledger is not None  # what the ledger would keep back
+            look(operation(), builder, api, ledger=ledger, only_changed=only_changed)
+            result = result_frame(builder, name)
+        else:
+            result = run(
+                operation(),
+                builder,
+                api,
+                progress=progress,
+                ledger=ledger,
+                only_changed=only_changed,
+            )
     # which headers were matched by name, for `summary()` and the previews to show
     result.attrs[NOTES_ATTR] = list(prepared.notes)
     return result

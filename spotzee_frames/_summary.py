@@ -11,6 +11,7 @@ from collections.abc import Hashable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
 import pandas as pd
 
 from ._errors import ValidationError
@@ -23,21 +24,36 @@ if TYPE_CHECKING:
     from ._prepare import DuplicatePolicy, InvalidFieldPolicy
 
 __all__ = [
+    "LEDGER_STATUSES",
     "OK_STATUSES",
     "SENT_STATUSES",
     "Preview",
     "Summary",
+    "SummaryTally",
     "format_table",
+    "needs_attention",
     "preview",
+    "sent_without_a_field",
     "summary",
 ]
 
 # A row with one of these statuses went (or, in a dry run, would go) through.
 SENT_STATUSES = ("upserted", "queued", "triggered", "imported", "updated", "valid")
+# Kept back by a ledger because the server already holds exactly this: nothing to do.
+LEDGER_STATUSES = ("unchanged", "already_triggered", "already_tracked")
 # Nothing went wrong with these rows: `skipped` ones duplicate a row that was sent.
-OK_STATUSES = (*SENT_STATUSES, "skipped")
+OK_STATUSES = (*SENT_STATUSES, *LEDGER_STATUSES, "skipped")
 # Display order; statuses not listed here come after, alphabetically.
-_ORDER = (*SENT_STATUSES, "skipped", "invalid", "rejected", "failed", "interrupted")
+_ORDER = (
+    *SENT_STATUSES,
+    *LEDGER_STATUSES,
+    "skipped",
+    "invalid",
+    "rejected",
+    "failed",
+    "interrupted",
+    "unconfirmed",
+)
 _MESSAGE_WIDTH = 90
 
 
@@ -78,44 +94,35 @@ class Summary:
     """
 
     def __init__(self, result: pd.DataFrame, *, examples: int = 3) -> None:
-        if not isinstance(result, pd.DataFrame) or "status" not in result.columns:
-            raise ValidationError(
-                "summary() needs a result frame (the DataFrame returned by upsert, track, "
-                "delete, set_subscription or a trigger, with a `status` column)"
-            )
-        if examples < 0:
-            raise ValidationError(f"examples must be 0 or more, not {examples}")
-        self._examples = examples
-        status = result["status"].astype("string").fillna("unknown")
-        self.total = len(result)
-        self.place = place_word(result.index)
-        self.kind = _kind(result, status)
-        order = [s for s in _ORDER if s in set(status)]
-        order += sorted(set(status) - set(order))
-        self.counts: pd.Series = status.value_counts().reindex(order).astype("int64").rename("rows")
-        self.counts.index.name = "status"
-        self.ok = bool(status.isin(OK_STATUSES).all())
-        self.groups = _groups(result, ~status.isin(SENT_STATUSES), examples, status=status)
-        warned = (
-            result["warning_field"].notna()
-            if "warning_field" in result.columns
-            else pd.Series(False, index=result.index)
-        )
-        self.warning_groups = _groups(result, warned, examples, prefix="warning")
-        self.matched: list[str] = [str(n) for n in result.attrs.get(NOTES_ATTR, [])]
-        self.retried = (
-            int((pd.to_numeric(result["attempts"], errors="coerce") > 1).sum())
-            if "attempts" in result.columns
-            else 0
-        )
-        self.replayed = (
-            int(result["replayed"].fillna(False).astype(bool).sum())
-            if "replayed" in result.columns
-            else 0
-        )
-        self.batches = (
-            int(result["batch"].dropna().nunique()) if "batch" in result.columns else None
-        )
+        tally = SummaryTally(examples=examples)
+        tally.add(result)
+        self._take(tally)
+
+    @classmethod
+    def of(cls, tally: SummaryTally) -> Summary:
+        """The summary of every result chunk added to `tally` (a source larger than
+        memory: `upsert_dataset`)."""
+        made = cls.__new__(cls)
+        made._take(tally)
+        return made
+
+    def _take(self, tally: SummaryTally) -> None:
+        self._examples = tally.examples
+        self.total = tally.total
+        self.place = tally.place
+        self.kind = tally.kind
+        order = [s for s in _ORDER if s in tally.counts]
+        order += sorted(set(tally.counts) - set(order))
+        self.counts: pd.Series = pd.Series(
+            [tally.counts[s] for s in order], index=pd.Index(order, name="status"), dtype="int64"
+        ).rename("rows")
+        self.ok = set(tally.counts) <= set(OK_STATUSES)
+        self.groups = _sorted(tally.groups)
+        self.warning_groups = _sorted(tally.warning_groups)
+        self.matched: list[str] = list(tally.matched)
+        self.retried = tally.retried
+        self.replayed = tally.replayed
+        self.batches = None if tally.batches is None else len(tally.batches)
 
     @property
     def errors(self) -> pd.DataFrame:
@@ -164,8 +171,14 @@ class Summary:
 
     @property
     def dry_run(self) -> bool:
-        """True for the result of a dry run (every row `valid` or `invalid`)."""
-        return self.total > 0 and set(self.counts.index) <= {"valid", "invalid"}
+        """True for the result of a dry run (every row `valid` or `invalid`, or what a
+        ledger would keep back)."""
+        seen = set(self.counts.index)
+        if not self.total:
+            return False
+        return seen <= {"valid", "invalid"} or (
+            "valid" in seen and seen <= {"valid", "invalid", "unconfirmed", *LEDGER_STATUSES}
+        )
 
     def _notes(self) -> list[str]:
         notes = []
@@ -294,6 +307,10 @@ _BADGE_COLOURS = {
     "triggered": "#1a7f37",
     "updated": "#1a7f37",
     "valid": "#1a7f37",
+    "unchanged": "#57606a",
+    "already_triggered": "#57606a",
+    "already_tracked": "#57606a",
+    "unconfirmed": "#cf222e",
     "invalid": "#9a6700",
     "rejected": "#bc4c00",
     "failed": "#cf222e",
@@ -324,13 +341,12 @@ _HEADLINES = {
 }
 
 
-def _kind(result: pd.DataFrame, status: pd.Series) -> str:
+def _kind(result: pd.DataFrame, values: set[str]) -> str:
     # The runner names the operation in the frame's attrs (kept by pandas through most
     # selections); without it, upsert results have batches and trigger results do not.
     named = result.attrs.get(OPERATION_ATTR)
     if named in _HEADLINES:
         return str(named)
-    values = set(status)
     if values & {"upserted", "queued"} or "batch" in result.columns:
         return "upsert"
     if "triggered" in values or "replayed" in result.columns:
@@ -338,33 +354,144 @@ def _kind(result: pd.DataFrame, status: pd.Series) -> str:
     return "result"
 
 
+def _status_in(status: pd.Series, names: Sequence[str]) -> np.ndarray:
+    """Per row, whether its status is one of `names` (by the codes of a categorical)."""
+    if isinstance(status.dtype, pd.CategoricalDtype):
+        wanted = [i for i, c in enumerate(status.cat.categories) if c in names]
+        return np.isin(status.cat.codes.to_numpy(), wanted)
+    return np.asarray(status.astype("string").isin(names).fillna(False), dtype=bool)
+
+
+def needs_attention(result: pd.DataFrame) -> np.ndarray:
+    """Per row of a result frame: it was not sent (or not applied) and says why, so it
+    belongs among the problems and in a report. A row a ledger kept back because the
+    server already holds it needs nothing, unless it carries an error code."""
+    status = result["status"]
+    quiet = _status_in(status, LEDGER_STATUSES)
+    if "error_code" in result.columns and quiet.any():
+        quiet = quiet & result["error_code"].isna().to_numpy(dtype=bool)
+    attention: np.ndarray = ~_status_in(status, SENT_STATUSES) & ~quiet
+    return attention
+
+
+def sent_without_a_field(result: pd.DataFrame) -> np.ndarray:
+    """Per row: it was sent with a field left out (`warning_field`). A row a ledger kept
+    back was not sent this time: what it was sent without was said when it was."""
+    if "warning_field" not in result.columns:
+        return np.zeros(len(result), dtype=bool)
+    warned = result["warning_field"].notna().to_numpy(dtype=bool)
+    kept: np.ndarray = warned & ~_status_in(result["status"], LEDGER_STATUSES)
+    return kept
+
+
+def _status_counts(status: pd.Series) -> dict[str, int]:
+    """Rows per status present (a missing status counts as "unknown")."""
+    counts = {str(k): int(v) for k, v in status.value_counts(dropna=False).items() if v}
+    for missing in [k for k in counts if k in ("nan", "<NA>", "None")]:
+        counts["unknown"] = counts.get("unknown", 0) + counts.pop(missing)
+    return counts
+
+
+_Groups = dict[tuple[str, str, str], tuple[int, list[Hashable], str]]
+
+
+class SummaryTally:
+    """Counts and problem groups of result frames added one chunk at a time (a source
+    larger than memory); `Summary.of(tally)` is their summary."""
+
+    def __init__(self, *, examples: int = 3) -> None:
+        if examples < 0:
+            raise ValidationError(f"examples must be 0 or more, not {examples}")
+        self.examples = examples
+        self.total = 0
+        self.place = "row"
+        self.kind = "result"
+        self.counts: dict[str, int] = {}
+        self.groups: _Groups = {}
+        self.warning_groups: _Groups = {}
+        self.matched: dict[str, None] = {}
+        self.retried = 0
+        self.replayed = 0
+        self.batches: set[int] | None = None
+
+    def add(self, result: pd.DataFrame) -> None:
+        if not isinstance(result, pd.DataFrame) or "status" not in result.columns:
+            raise ValidationError(
+                "summary() needs a result frame (the DataFrame returned by upsert, track, "
+                "delete, set_subscription or a trigger, with a `status` column)"
+            )
+        counts = _status_counts(result["status"])
+        if not self.total:
+            self.place = place_word(result.index)
+        self.total += len(result)
+        if self.kind == "result":
+            self.kind = _kind(result, set(counts))
+        for name, n in counts.items():
+            self.counts[name] = self.counts.get(name, 0) + n
+        _merge(self.groups, _groups(result, needs_attention(result), self.examples), self.examples)
+        warned = sent_without_a_field(result)
+        if warned.any():
+            found = _groups(result, warned, self.examples, prefix="warning")
+            _merge(self.warning_groups, found, self.examples)
+        self.matched.update(dict.fromkeys(str(n) for n in result.attrs.get(NOTES_ATTR, [])))
+        if "attempts" in result.columns:
+            attempts = pd.to_numeric(result["attempts"], errors="coerce")
+            self.retried += int((attempts > 1).fillna(False).sum())
+        if "replayed" in result.columns:
+            self.replayed += int(result["replayed"].fillna(False).astype(bool).sum())
+        if "batch" in result.columns:
+            self.batches = self.batches or set()
+            self.batches.update(int(b) for b in result["batch"].dropna().unique())
+
+
+def _merge(into: _Groups, groups: list[ErrorGroup], examples: int) -> None:
+    for group in groups:
+        key = (group.status, group.code, group.field)
+        rows, shown, message = into.get(key, (0, [], ""))
+        shown.extend(group.examples[: examples - len(shown)])
+        into[key] = (rows + group.rows, shown, message or group.message)
+
+
+def _sorted(groups: _Groups) -> list[ErrorGroup]:
+    rank = {s: i for i, s in enumerate(_ORDER)}
+    return sorted(
+        (
+            ErrorGroup(status, code, field, rows, tuple(shown), message)
+            for (status, code, field), (rows, shown, message) in groups.items()
+        ),
+        key=lambda g: (-g.rows, rank.get(g.status, len(rank)), g.code, g.field),
+    )
+
+
 def _groups(
-    result: pd.DataFrame,
-    rows: pd.Series,
-    examples: int,
-    *,
-    status: pd.Series | None = None,
-    prefix: str = "error",
+    result: pd.DataFrame, rows: np.ndarray, examples: int, *, prefix: str = "error"
 ) -> list[ErrorGroup]:
-    """The rows of mask `rows` grouped by (status,) `<prefix>_code` and `<prefix>_field`."""
-    bad = rows.fillna(False).astype(bool)
-    if not bad.any():
+    """The rows of mask `rows` grouped by status (for errors), `<prefix>_code` and
+    `<prefix>_field`."""
+    at = np.flatnonzero(rows)
+    if not len(at):
         return []
+    bad = result.iloc[at]
 
-    def column(name: str) -> pd.Series:
-        if name in result.columns:
-            return result.loc[bad, name].astype("string").fillna("")
-        return pd.Series("", index=result.index[bad], dtype="string")
+    def column(name: str) -> np.ndarray:
+        if name in bad.columns:
+            return bad[name].astype("string").fillna("").to_numpy()
+        return np.full(len(bad), "", dtype=object)
 
+    status = (
+        bad["status"].astype("string").fillna("unknown").to_numpy()
+        if prefix == "error"
+        else np.full(len(bad), "sent", dtype=object)
+    )
     keys = pd.DataFrame(
         {
-            "status": status[bad].to_numpy() if status is not None else "sent",
-            "code": column(f"{prefix}_code").to_numpy(),
-            "field": column(f"{prefix}_field").to_numpy(),
-            "message": column(f"{prefix}_message").to_numpy(),
+            "status": status,
+            "code": column(f"{prefix}_code"),
+            "field": column(f"{prefix}_field"),
+            "message": column(f"{prefix}_message"),
         }
     )
-    labels: Sequence[Hashable] = list(result.index[bad])
+    labels: Sequence[Hashable] = list(bad.index)
     keys["position"] = range(len(keys))
     groups = []
     for (st, code, field), part in keys.groupby(
@@ -382,8 +509,6 @@ def _groups(
                 message=messages[0] if messages else "",
             )
         )
-    rank = {s: i for i, s in enumerate(_ORDER)}
-    groups.sort(key=lambda g: (-g.rows, rank.get(g.status, len(rank)), g.code, g.field))
     return groups
 
 

@@ -17,12 +17,16 @@ depends only on the rows sent and their order:
   "interrupted"])]`, in the same order, with the same `batch_size`) cuts exactly the
   same batches again: one that was applied before its answer was lost replays.
 
-Spotzee keeps idempotency keys for 24 hours; past that, a re-sent batch is applied again.
+Spotzee keeps idempotency keys for 24 hours; past that, a re-sent batch is applied again
+— unless the call keeps a ledger (`ledger=`): then an event the server confirmed (its
+exact item bytes) is never sent again (`already_tracked`), at any age, and a crash
+part-way resends only the calls that had no answer, exactly as they were.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import os
 from collections.abc import Hashable, Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any
@@ -33,6 +37,7 @@ import pandas as pd
 from ._batching import check_batch_size
 from ._encoding import BIG_INT_POLICIES, MISSING, BigIntPolicy, encode_column
 from ._errors import ValidationError
+from ._ledger import Ledger, LedgerSpec, check_ledger, item_hashes
 from ._mapping import _exclusions, check_labels, named_columns, resolve_mapping
 from ._normalize import (
     FieldResult,
@@ -68,6 +73,8 @@ STATUSES: tuple[str, ...] = (
     "rejected",  # the server refused this row's item (the whole batch was then refused)
     "failed",  # no acceptance known after retries: re-sending the failed rows is safe
     "interrupted",  # the run was stopped first: re-sending the same rows is safe
+    "already_tracked",  # not sent: the ledger holds this exact event confirmed
+    "unconfirmed",  # not sent: an earlier run's call for it may have arrived (see the ledger)
 )
 #: The profile fields an event's `user` takes (besides its custom `data`).
 PROFILE_FIELDS: tuple[str, ...] = ("email", "phone", "timezone", "locale")
@@ -495,6 +502,15 @@ def _users(
 # -- sending ---------------------------------------------------------------------------------
 
 
+def _event_items(prepared: Prepared, rows: np.ndarray) -> np.ndarray:
+    """Each event as the ledger knows it: the hash of its exact item bytes (an event has
+    no id of its own; the same bytes are the same event)."""
+    hashes = item_hashes(prepared.items_at(np.searchsorted(prepared.sendable, rows)))
+    out = np.empty(len(rows), dtype=object)
+    out[:] = [f"event:{h:016x}" for h in hashes.view(np.uint64).tolist()]
+    return out
+
+
 def _operation(prepared: Prepared, *, batch_size: int) -> Operation:
     return Operation(
         name="track",
@@ -508,6 +524,13 @@ def _operation(prepared: Prepared, *, batch_size: int) -> Operation:
         resend=(
             "re-running the same call, or sending just the interrupted and failed rows "
             "again in the same order, replays what was applied instead of counting it twice"
+        ),
+        ledger=LedgerSpec(
+            route=f"POST {_PATH}",
+            items=lambda rows: _event_items(prepared, rows),
+            item_bytes=lambda rows: prepared.items_at(np.searchsorted(prepared.sendable, rows)),
+            once=True,
+            skip_status="already_tracked",
         ),
     )
 
@@ -529,6 +552,7 @@ def track(
     client: Client | None = None,
     include_payload: bool = False,
     big_ints: BigIntPolicy = "invalid",
+    ledger: str | os.PathLike[str] | Ledger | None = None,
 ) -> pd.DataFrame:
     """Send one event per row of `frame` (`POST /events`); one result row per input row.
 
@@ -577,13 +601,21 @@ def track(
     big_ints
         Integers beyond ±(2**53 - 1) in `data` or `user`, as in `upsert`: `"invalid"`
         (default) holds the row back, `"string"` sends exact text (I-JSON, RFC 7493).
+    ledger
+        A ledger file (as in `upsert`): an event the server confirmed is never sent
+        again (`already_tracked`), even past the server's 24 hours, and a run killed at
+        any point resends only its unanswered calls, exactly. A recorded call older than
+        23 hours, to a server that shows no sign of honouring idempotency keys, or
+        holding events this call does not, is not resent: its rows are `unconfirmed`
+        until `spotzee_frames.Ledger(path).resolve(key, applied=…)` settles it.
 
     Returns
     -------
     DataFrame
         Indexed exactly like `frame`: `status` (`queued` — accepted, 204; `valid` in a
         dry run; `invalid`; `rejected` — the server refused this row's item, so the
-        batch was refused; `failed`; `interrupted`), `error_code`, `error_field`,
+        batch was refused; `failed`; `interrupted`; with a ledger `already_tracked` and
+        `unconfirmed`), `error_code`, `error_field`,
         `error_message`, `external_id`, `batch`, `attempts`, `request_id`, `replayed`.
 
     Re-running the same call replays instead of counting anything twice, and so does
@@ -592,6 +624,7 @@ def track(
     a re-sent batch is applied again.
     """
     _check_options(frame, name, name_column, dry_run, batch_size, progress, big_ints)
+    path = check_ledger(ledger, False)
     prepared = _prepare(
         frame,
         name,
@@ -615,4 +648,5 @@ def track(
         batch_size=batch_size,
         client=client,
         progress=progress,
+        ledger=path,
     )

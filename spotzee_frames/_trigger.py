@@ -21,6 +21,7 @@ characters is replaced by `#<its sha256>`. The server keeps keys for 24 hours.
 from __future__ import annotations
 
 import hashlib
+import os
 from collections.abc import Callable, Hashable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
@@ -42,6 +43,7 @@ from ._encoding import (
     exact_id,
 )
 from ._errors import SpotzeeError, TargetStateError, ValidationError
+from ._ledger import Ledger, LedgerSpec, check_ledger
 from ._listing import fetch_campaign, fetch_journey, journey_status, positive_int
 from ._mapping import MappingSpec, conventional_keys, named_columns, resolve_mapping
 from ._normalize import FieldResult, check_region, normalize_field, normalize_id
@@ -61,7 +63,16 @@ from ._prepare import (
 )
 from ._progress import ProgressLike, check_progress
 from ._results import ResultBuilder
-from ._runner import Operation, Outcome, Planned, one_per_row, record_one, result_frame, run
+from ._runner import (
+    Operation,
+    Outcome,
+    Planned,
+    look,
+    one_per_row,
+    record_one,
+    result_frame,
+    run,
+)
 
 __all__ = [
     "STATUSES",
@@ -87,12 +98,14 @@ _RESERVED = frozenset({*TRIGGER_FIELDS, "anonymous_id", "data"})
 
 STATUSES: tuple[str, ...] = (
     "triggered",  # the server accepted the trigger (or replayed its earlier acceptance)
+    "already_triggered",  # not sent: the ledger holds it confirmed by an earlier run
     "valid",  # dry run: the row would be sent
     "invalid",  # not sent: a value failed validation here, or a conflicting duplicate
     "skipped",  # not sent: an identical row for the same user is sent instead
     "rejected",  # the server refused this row (4xx); error_code says why
     "failed",  # no answer after retries (5xx, 429, network): re-running is safe
     "interrupted",  # the run was stopped first; re-running the same call is safe
+    "unconfirmed",  # not sent: an earlier run's call for it may have arrived (see the ledger)
 )
 CODE_EVENT_ERROR = "event_callable_failed"
 KEY_MAX = 255
@@ -530,6 +543,11 @@ def _operation(prepared: _Prepared, target: _Target, *, send_id: str | None) -> 
             message=lambda error: _message(error, send_id),
         )
 
+    def keys(rows: np.ndarray) -> np.ndarray:
+        out = np.empty(len(rows), dtype=object)
+        out[:] = [prepared.keys[where[row]] for row in rows.tolist()]
+        return out
+
     return Operation(
         name="trigger",
         desc=f"trigger {target.label}",
@@ -541,6 +559,15 @@ def _operation(prepared: _Prepared, target: _Target, *, send_id: str | None) -> 
         resend=(
             "running the same call again is safe: the idempotency keys make applied rows "
             "replay instead of sending twice"
+        ),
+        # A trigger is one send: its key (target, user, send_id) is its ledger item, and
+        # once confirmed it is never sent again, even past the server's 24 hours.
+        ledger=LedgerSpec(
+            route=f"POST {target.path}",
+            items=keys,
+            item_bytes=lambda rows: [prepared.bodies[where[row]] for row in rows.tolist()],
+            once=True,
+            skip_status="already_triggered",
         ),
     )
 
@@ -561,10 +588,12 @@ def _trigger(
     default_region: str | None,
     duplicates: DuplicatePolicy,
     big_ints: BigIntPolicy,
+    ledger: str | os.PathLike[str] | Ledger | None,
 ) -> pd.DataFrame:
     send_key = _check_options(
         frame, send_id, dry_run, max_recipients, duplicates, progress, big_ints
     )
+    path = check_ledger(ledger, False)
     default_region = check_region(default_region)
     check_recipients(len(frame), target.label, max_recipients)
     prepared = _prepare(
@@ -586,10 +615,13 @@ def _trigger(
     )
     builder.set_text("external_id", slice(None), prepared.external_id)
     builder.set_problems(prepared.problems)
+    op = _operation(prepared, target, send_id=send_key)
     if dry_run:
         builder.set_status(prepared.sendable, "valid")
+        if path is not None and len(prepared.sendable):  # what the ledger would keep back
+            look(op, builder, api, ledger=path, only_changed=False)
         return result_frame(builder, "trigger", ("batch",))
-    return run(_operation(prepared, target, send_id=send_key), builder, api, progress=progress)
+    return run(op, builder, api, progress=progress, ledger=path)
 
 
 def trigger_campaign(
@@ -607,6 +639,7 @@ def trigger_campaign(
     default_region: str | None = None,
     duplicates: DuplicatePolicy = "reject",
     big_ints: BigIntPolicy = "invalid",
+    ledger: str | os.PathLike[str] | Ledger | None = None,
 ) -> pd.DataFrame:
     """Trigger campaign `campaign_id` once for each row of `frame`; one call per row.
 
@@ -629,12 +662,21 @@ def trigger_campaign(
 
     Every call carries a deterministic idempotency key (see the module docstring), so
     re-running the call never sends twice; pass a new `send_id` to send again on purpose.
+    The server keeps keys for 24 hours; `ledger="sends.ledger"` (a file, created on the
+    first run) keeps "never twice" beyond that and across crashes: a row confirmed for
+    this target and `send_id` is never sent again (`already_triggered`), each call is
+    recorded before it is sent, and a run killed at any point resends its unanswered
+    calls under their keys. A recorded call older than 23 hours, or to a server that
+    shows no sign of honouring idempotency keys, is not resent: its row is
+    `unconfirmed` until `spotzee_frames.Ledger(path).resolve(key, applied=…)` settles it.
     (On a server that ignores the key, such as a self-hosted Parcelvoy, the client warns
-    once with `IdempotencyNotHonouredWarning`: there a re-run sends again.)
-    Returns one row per input row, indexed like `frame`: `status` (`triggered`, `valid`
-    on a dry run, `invalid`, `skipped`, `rejected`, `failed`, `interrupted`),
-    `error_code`, `error_field`, `error_message`, `external_id`, `attempts`,
-    `request_id`, `replayed`.
+    once with `IdempotencyNotHonouredWarning`: there a re-run without a ledger sends
+    again; with one, a confirmed row is never sent again and an unanswered one waits.)
+
+    Returns one row per input row, indexed like `frame`: `status` (`triggered`,
+    `already_triggered`, `valid` on a dry run, `invalid`, `skipped`, `rejected`,
+    `failed`, `interrupted`, `unconfirmed`), `error_code`, `error_field`,
+    `error_message`, `external_id`, `attempts`, `request_id`, `replayed`.
     """
     target = _Target("campaign", positive_int(campaign_id, "campaign_id"))
     return _trigger(
@@ -652,6 +694,7 @@ def trigger_campaign(
         default_region=default_region,
         duplicates=duplicates,
         big_ints=big_ints,
+        ledger=ledger,
     )
 
 
@@ -671,6 +714,7 @@ def trigger_journey(
     default_region: str | None = None,
     duplicates: DuplicatePolicy = "reject",
     big_ints: BigIntPolicy = "invalid",
+    ledger: str | os.PathLike[str] | Ledger | None = None,
 ) -> pd.DataFrame:
     """Enter each row of `frame` into journey `journey_id` at step `entrance_id`.
 
@@ -695,4 +739,5 @@ def trigger_journey(
         default_region=default_region,
         duplicates=duplicates,
         big_ints=big_ints,
+        ledger=ledger,
     )

@@ -7,6 +7,7 @@ results read into statuses) → `run` (streamed, paced, retried; the result fram
 
 from __future__ import annotations
 
+import os
 from collections.abc import Hashable, Iterable
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -16,6 +17,7 @@ import pandas as pd
 from ._batching import KEY_PREFIX, check_batch_size
 from ._encoding import BIG_INT_POLICIES, NULL_POLICIES, BigIntPolicy, NullPolicy
 from ._errors import ValidationError
+from ._ledger import Ledger, LedgerSpec, check_ledger
 from ._mapping import MappingSpec
 from ._normalize import check_region
 from ._prepare import (
@@ -35,6 +37,7 @@ from ._runner import (
     Outcome,
     Planned,
     batches_of,
+    prepared_builder,
     record_batch,
     record_items,
     send_prepared,
@@ -43,7 +46,7 @@ from ._runner import (
 if TYPE_CHECKING:
     from ._client import Client
 
-__all__ = ["MODES", "Mode", "preview_payloads", "upsert"]
+__all__ = ["MODES", "Mode", "plan_upsert", "preview_payloads", "upsert"]
 
 Mode = Literal["sync", "async"]
 MODES: tuple[str, ...] = ("sync", "async")
@@ -88,6 +91,8 @@ def upsert(
     invalid_fields: InvalidFieldPolicy = "omit",
     include_payload: bool = False,
     big_ints: BigIntPolicy = "invalid",
+    ledger: str | os.PathLike[str] | Ledger | None = None,
+    only_changed: bool = False,
 ) -> pd.DataFrame:
     """Create or update one Spotzee user per row; return one result row per input row.
 
@@ -152,12 +157,23 @@ def upsert(
         holds the row back as `invalid`, code `value_not_encodable`, naming the column and
         the value it would become; `"string"` sends the exact decimal text instead
         (`"9007199254740993"`), as I-JSON recommends. Dry runs and previews show either.
+    ledger
+        A ledger file (created on the first run; a `spotzee_frames.Ledger` also works)
+        that records, per destination (API host, project key, route) and user, the hash
+        of the payload the server confirmed, and every call before it is handed to the
+        client. A run killed at any point and run again resends its unanswered calls
+        exactly as they were (the server replays what it had applied), then the rest.
+        One run writes a ledger at a time (another raises `LedgerBusyError`).
+    only_changed
+        With `ledger=`: rows whose payload equals the one the ledger holds confirmed are
+        not sent and are `unchanged`. Without it every row is sent (and recorded).
 
     Returns
     -------
     DataFrame
-        Indexed exactly like `frame`. `status` is one of `upserted`, `queued`, `valid`
-        (dry run), `invalid` (held back: a value failed validation), `skipped` (held back:
+        Indexed exactly like `frame`. `status` is one of `upserted`, `queued`,
+        `unchanged` (`only_changed`: confirmed before, not sent), `valid` (dry run),
+        `invalid` (held back: a value failed validation), `skipped` (held back:
         another row with the same id was sent), `rejected` (the server refused the item),
         `failed` (the batch never succeeded after retries; safe to resend) or
         `interrupted` (the run stopped before the row's outcome was known). Then
@@ -172,6 +188,8 @@ def upsert(
     ------
     ValidationError
         A bad mapping or option; nothing was sent.
+    LedgerError, LedgerBusyError
+        The ledger cannot be used, or another run is writing it; nothing was sent.
     AuthenticationError, PermissionDeniedError
         The key was refused; the run stopped.
     MissingRouteError
@@ -185,6 +203,7 @@ def upsert(
     )
     if not isinstance(dry_run, bool):
         raise ValidationError(f"dry_run must be True or False, not {dry_run!r}")
+    path = check_ledger(ledger, only_changed)
     prepared = prepare(
         frame,
         mapping,
@@ -205,7 +224,44 @@ def upsert(
         batch_size=batch_size,
         client=client,
         progress=progress,
+        ledger=path,
+        only_changed=only_changed,
     )
+
+
+def plan_upsert(
+    frame: pd.DataFrame,
+    mapping: MappingSpec | None,
+    *,
+    mode: str,
+    batch_size: int,
+    dry_run: bool,
+    **options: Any,
+) -> tuple[Prepared, ResultBuilder, Operation]:
+    """One chunk of a larger source, prepared for upsert (`options` are `prepare`'s,
+    already checked): the rows, the result builder with every held-back row filled in,
+    and the operation."""
+    prepared = prepare(frame, mapping, **options)
+    builder = prepared_builder(
+        prepared, extra=_EXTRA, dry_run=dry_run, include_payload=False, batch_size=batch_size
+    )
+    return prepared, builder, _operation(prepared, mode=mode, batch_size=batch_size)
+
+
+def _ledger_items(prepared: Prepared, rows: np.ndarray) -> np.ndarray:
+    """Who each row is to the ledger: its external_id, or its anonymous_id without one."""
+    external = prepared.external_id[rows].tolist()
+    anonymous = (
+        prepared.anonymous_id[rows].tolist()
+        if prepared.anonymous_id is not None
+        else [None] * len(rows)
+    )
+    out = np.empty(len(rows), dtype=object)
+    out[:] = [
+        f"external_id:{e}" if e is not None else f"anonymous_id:{a}"
+        for e, a in zip(external, anonymous, strict=True)
+    ]
+    return out
 
 
 def _operation(prepared: Prepared, *, mode: str, batch_size: int) -> Operation:
@@ -246,6 +302,11 @@ def _operation(prepared: Prepared, *, mode: str, batch_size: int) -> Operation:
         ),
         record=record,
         success=frozenset({"upserted", "queued"}),
+        ledger=LedgerSpec(
+            route=f"{method} {path}",
+            items=lambda rows: _ledger_items(prepared, rows),
+            item_bytes=lambda rows: prepared.items_at(np.searchsorted(prepared.sendable, rows)),
+        ),
         hint=(
             'Upsert with mode="async" (CLI: --mode async), which sends PATCH /users and '
             "needs no per-row answers"

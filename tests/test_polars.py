@@ -92,3 +92,18 @@ def test_errors_carry_polars_results(sandbox: Sandbox, client: Client) -> None:
     dry = df.spotzee.trigger_campaign(live, dry_run=True, client=client)
     assert dry["status"].to_list() == ["valid", "valid"] and "batch" not in dry.columns
     assert to_pandas(dry)["status"].dtype == pd.ArrowDtype(pa.large_string())
+
+
+def test_the_same_methods_as_the_pandas_accessor() -> None:
+    import inspect
+
+    from spotzee_frames._accessor import SpotzeeAccessor
+    from spotzee_frames._polars import SpotzeeFrame
+
+    def methods(cls: type) -> set[str]:
+        return {name for name, _ in inspect.getmembers(cls, inspect.isfunction) if name[0] != "_"}
+
+    assert methods(SpotzeeFrame) == methods(SpotzeeAccessor)
+    for name in methods(SpotzeeFrame):
+        ours = inspect.signature(getattr(SpotzeeFrame, name))
+        assert ours == inspect.signature(getattr(SpotzeeAccessor, name)), name

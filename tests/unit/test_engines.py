@@ -18,6 +18,7 @@ import spotzee_frames as sf
 from spotzee_frames._engines import (
     ENGINE_OPTIONS,
     KEY,
+    NOT_PER_TASK,
     ROW,
     STOP,
     Job,
@@ -223,7 +224,7 @@ def test_engine_functions_take_the_operations_own_options(engine: str, name: str
     theirs = [
         p
         for p in list(inspect.signature(getattr(sf, name)).parameters.values())[1:]
-        if p.name not in ("progress", "client")  # each task has its own, and shows no bar
+        if p.name not in NOT_PER_TASK
     ]
     by_name = {p.name: p for p in ours}
     for param in theirs:
