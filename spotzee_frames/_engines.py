@@ -310,7 +310,6 @@ def plan(
     frame_meta: pd.DataFrame,
     *,
     count_rows: Callable[[], int],
-    where: str,
     rate_limit: float | None,
     api_key: Callable[[], str] | None,
     base_url: str | None,
@@ -323,8 +322,7 @@ def plan(
     """Check everything that can be checked before a task starts, on the driver.
 
     `frame_meta` is a frame of no rows with the dtypes the tasks will see; `count_rows()`
-    counts the whole frame (only called for a trigger's `max_recipients`); `where` names
-    how to give the workers a key, for the message when the driver has none either."""
+    counts the whole frame (only called for a trigger's `max_recipients`)."""
     client_settings = _check_engine_options(
         frame_meta,
         rate_limit=rate_limit,
@@ -349,7 +347,8 @@ def plan(
         except ConfigurationError as exc:
             raise ConfigurationError(
                 f"{exc}. A trigger checks its campaign or journey from the driver before any "
-                f"task sends, so the driver needs the key too ({where})"
+                "task sends, so the driver needs the key too: SPOTZEE_API_KEY where the "
+                "driver runs as well, or api_key=<a function that fetches it>"
             ) from None
         with driver:
             max_recipients = options.pop("max_recipients")

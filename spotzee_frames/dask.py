@@ -105,9 +105,7 @@ def _run(operation: str, arguments: dict[str, Any]) -> dd.DataFrame:
     if not isinstance(ddf, dd.DataFrame):
         raise ValidationError(f"expected a Dask DataFrame, got {type(ddf).__name__}")
     frame_meta = ddf._meta
-    job = plan(
-        operation, options, frame_meta, count_rows=lambda: len(ddf), where=_KEY_HINT, **engine
-    )
+    job = plan(operation, options, frame_meta, count_rows=lambda: len(ddf), **engine)
     partition, partitions = engine["partition"], engine["partitions"]
     slots = engine["parallelism"] or _slots()
     keyed_meta = _keyed(frame_meta, job.identity)

@@ -134,7 +134,7 @@ def _run(operation: str, arguments: dict[str, Any]) -> DataFrame:
             "spark.sparkContext.setCheckpointDir(...)"
         )
     frame_meta = frame_from_arrow(sdf.limit(0).toArrow())
-    job = plan(operation, options, frame_meta, count_rows=sdf.count, where=_KEY_HINT, **engine)
+    job = plan(operation, options, frame_meta, count_rows=sdf.count, **engine)
     partition, partitions = engine["partition"], engine["partitions"]
     slots = engine["parallelism"] or _slots(sdf)
     # cast: the stubs know only the deprecated functionType= form, not type hints

@@ -62,9 +62,7 @@ def _plan(frame: pd.DataFrame, operation: str = "upsert", **engine: Any) -> Job:
         "row_id": None,
     }
     defaults.update(engine)
-    return plan(
-        operation, options, frame.iloc[:0], count_rows=lambda: len(frame), where="", **defaults
-    )
+    return plan(operation, options, frame.iloc[:0], count_rows=lambda: len(frame), **defaults)
 
 
 @settings(max_examples=80, deadline=None)
@@ -171,7 +169,6 @@ def test_plan_checks_options_on_the_driver() -> None:
             {"campaign_id": 1, "max_recipients": 10, "mapping": None},
             frame.iloc[:0],
             count_rows=lambda: 1,
-            where="set it on the workers",
             rate_limit=None,
             api_key=None,
             base_url=None,
