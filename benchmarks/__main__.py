@@ -6,7 +6,7 @@ absolute times on a shared machine mean little.
 
 from __future__ import annotations
 
-import sys
+import argparse
 
 from . import (
     bench_engines,
@@ -21,8 +21,13 @@ from . import (
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = sys.argv[1:] if argv is None else argv
-    quick = "--quick" in args
+    parser = argparse.ArgumentParser(
+        prog="python -m benchmarks",
+        description="Every benchmark in turn; each module also runs alone "
+        "(python -m benchmarks.bench_upsert --help).",
+    )
+    parser.add_argument("--quick", action="store_true", help="small sizes: a smoke run")
+    quick = parser.parse_args(argv).quick
     upsert_args = ["--rows", "100000", "--e2e-rows", "20000", "--repeat", "1"] if quick else []
     track_args = ["--rows", "100000", "--e2e-rows", "20000", "--repeat", "1"] if quick else []
     trigger_args = ["--n", "1000"] if quick else []

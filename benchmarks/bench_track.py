@@ -82,6 +82,7 @@ def requests(df: pd.DataFrame) -> tuple[int, Iterator[Planned]]:
         user=None,
         exclude=(),
         default_region=None,
+        big_ints="invalid",
     )
     return prepared.n_sendable, full_batches(
         prepared.sendable,
