@@ -34,7 +34,7 @@ import httpx
 
 from spotzee_frames._client import API_VERSION, _ShardedTransport
 
-from ._served import free_port, served_sandbox
+from ._served import free_port, served_sandbox, stop
 
 __all__ = ["main"]
 
@@ -67,8 +67,7 @@ def _served_h2(latency_ms: float) -> Iterator[str]:
             raise RuntimeError("hypercorn did not start")
         yield f"http://127.0.0.1:{port}/api/client"
     finally:
-        proc.terminate()
-        proc.wait(timeout=10)
+        stop(proc)
 
 
 def _cpu() -> float:
