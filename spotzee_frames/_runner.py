@@ -157,13 +157,15 @@ class Part:
     """Rows of one operation to send, with the builder their outcomes go to: the whole
     frame, or one chunk of a larger source. `resume` are recorded calls (from a ledger)
     sent first, exactly as they were. `done(part)` is told once every call of the part
-    has an outcome."""
+    has an outcome. A part not `counted` is left out of the progress (a follow-up call
+    for rows another part already counted)."""
 
     op: Operation
     builder: ResultBuilder
     rows: np.ndarray
     resume: Sequence[Planned] = ()
     done: Callable[[Part], Any] | None = None
+    counted: bool = True
 
     @property
     def size(self) -> int:
@@ -369,7 +371,8 @@ def _drive(
                 journal.settled(one, confirmed, verdict=verdict)
             if on_settled is not None:
                 on_settled(one, confirmed)
-            reporter.advance(len(one.rows), int(len(one.rows) - np.count_nonzero(ok)))
+            if state.part.counted:
+                reporter.advance(len(one.rows), int(len(one.rows) - np.count_nonzero(ok)))
             state.waiting -= 1
             _finish(state)
         for state, one in planned.values():  # the client gave no outcome at all: say so

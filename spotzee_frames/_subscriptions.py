@@ -339,7 +339,7 @@ def _operation(
     )
 
 
-def _check_subscription(subscription_id: int, client: Client) -> None:
+def check_subscription(subscription_id: int, client: Client) -> None:
     """Refuse an unknown subscription before anything is sent. A server without the
     look-up route is not asked again: the changes then say per row."""
     try:
@@ -413,6 +413,37 @@ def set_subscription(
         no `batch`).
     """
     check_progress(progress)
+    builder, op, sid = plan_set_subscription(
+        frame,
+        subscription_id,
+        state=state,
+        state_column=state_column,
+        mapping=mapping,
+        duplicates=duplicates,
+        dry_run=dry_run,
+        batch_size=batch_size,
+    )
+    if dry_run or not len(op.rows):
+        return result_frame(builder, "set_subscription")
+    api = resolve_client(client)
+    check_subscription(sid, api)
+    return run(op, builder, api, progress=progress)
+
+
+def plan_set_subscription(
+    frame: pd.DataFrame,
+    subscription_id: int,
+    *,
+    state: str | int | bool | None = None,
+    state_column: Hashable | None = None,
+    mapping: Mapping[Hashable, str | None] | None = None,
+    duplicates: DuplicatePolicy = "reject",
+    dry_run: bool = False,
+    batch_size: int = 100,
+) -> tuple[ResultBuilder, Operation, int]:
+    """`set_subscription`'s checks and plan, nothing sent: the result builder (every
+    row held back already filled in), the operation for the runner, and the checked
+    subscription id."""
     if not isinstance(frame, pd.DataFrame):
         raise ValidationError(f"expected a pandas DataFrame, got {type(frame).__name__}")
     if not isinstance(dry_run, bool):
@@ -449,9 +480,5 @@ def set_subscription(
     builder.set_extra("state", slice(None), states)
     builder.set_problems([*([problem] if problem is not None else []), *dup_problems])
     assign_batches(builder, sendable, batch_size)
-    if dry_run or not len(sendable):
-        return result_frame(builder, "set_subscription")
-    api = resolve_client(client)
-    _check_subscription(sid, api)
     op = _operation(sendable, external_id, states, sid, batch_size)
-    return run(op, builder, api, progress=progress)
+    return builder, op, sid

@@ -15,13 +15,20 @@ import pandas as pd
 import pytest
 import simple_salesforce
 
-from spotzee_frames import Client, ConfigurationError, ValidationError, salesforce
+from spotzee_frames import (
+    Client,
+    ConfigurationError,
+    Interrupted,
+    NotFoundError,
+    ValidationError,
+    salesforce,
+)
 from spotzee_frames.salesforce import (
     IntegrationStateError,
     SalesforceError,
     SalesforceSessionError,
 )
-from spotzee_frames.sandbox import Sandbox
+from spotzee_frames.sandbox import Faults, Sandbox
 from spotzee_frames.sandbox.salesforce import FakeSalesforce
 
 from .conftest import FAST
@@ -315,6 +322,73 @@ def test_opt_out_unsubscribes_true_and_never_touches_false(
     assert orjson.loads(bulk.body) == [
         {"external_id": f"sf_acme_Lead_{out}", "subscription_id": 1, "state": 0}
     ]
+
+
+def test_a_sync_stopped_mid_stream_keeps_every_pulled_record_and_resumes_exactly(
+    tmp_path: Path, sandbox: Sandbox, spotzee: Client
+) -> None:
+    # Pages of 500: the pulled pages go as one stream of several chunks, and the
+    # unsubscribes of each chunk's opted-out records follow its upsert in the same stream.
+    fake = FakeSalesforce(page_size=500, latency=0.002)
+    ids = fake.add_leads(3000, HasOptedOutOfEmail=False)
+    opted = ids[::50]
+    for record in opted:
+        fake.update("Lead", record, {"HasOptedOutOfEmail": True})
+    acme = make(tmp_path, subscription_id=1)
+    seen: list[Any] = []
+
+    def stop_half_way(event: Any) -> None:
+        seen.append(event)
+        if event.done >= 1500 and not event.finished:
+            raise KeyboardInterrupt
+
+    sandbox.faults = Faults(latency=0.12)  # slower than the reporter's throttle
+    slow = Client.sandbox(sandbox, **{**FAST, "max_concurrency": 4})
+    with slow, pytest.raises(Interrupted) as caught:
+        acme.sync(fake.connect(), client=slow, progress=stop_half_way)
+    sandbox.faults = Faults()
+
+    partial = caught.value.result
+    assert set(partial["status"]) <= {"imported", "interrupted"}
+    imported = partial.loc[partial["status"].eq("imported"), "salesforce_id"].tolist()
+    assert len(imported) >= 1500 and len(imported) < 3000
+    for record in imported:  # every row said imported is stored
+        assert sandbox.get_user(f"sf_acme_Lead_{record}") is not None
+    for record in set(imported) & set(opted):  # unsubscribed, as its row says
+        assert subscription_state(spotzee, f"sf_acme_Lead_{record}", 1) == 0
+    opted_rows = partial[partial["salesforce_id"].isin(opted)]
+    assert opted_rows["unsubscribed"].eq(True).sum() == len(set(imported) & set(opted))
+    # A record synced whose unsubscribe the stop overtook says so; the next run does it.
+    pending = opted_rows[opted_rows["error_code"].eq("unsubscribe_failed")]
+    assert set(pending["status"]) <= {"interrupted"}
+    assert pending["error_message"].str.contains("the run stopped first").all()
+    assert opted_rows["status"].eq("imported").any() or len(pending)
+    assert acme.watermarks == {"Lead": None}
+
+    result = acme.sync(fake.connect(), client=spotzee, progress=seen.append)
+
+    pulled = list(result["salesforce_id"])
+    assert sorted(pulled) == sorted(ids)
+    assert list(partial["salesforce_id"]) == pulled[: len(partial)]  # both in pull order
+    assert set(result["status"]) == {"imported", "updated"}
+    assert set(result.loc[result["salesforce_id"].isin(opted), "unsubscribed"]) == {True}
+    assert not result.loc[~result["salesforce_id"].isin(opted), "unsubscribed"].any()
+    assert len(sandbox.users) == 3000
+    assert set(sandbox.write_counts.values()) == {1}  # what was in flight replayed
+    assert seen[-1].done == 3000 and seen[-1].finished
+
+
+def test_an_unknown_subscription_stops_the_sync_before_anything_is_sent(
+    tmp_path: Path, fake: FakeSalesforce, sf: Any, sandbox: Sandbox, spotzee: Client
+) -> None:
+    fake.add_leads(3, HasOptedOutOfEmail=True)
+    acme = make(tmp_path, subscription_id=99)
+
+    with pytest.raises(NotFoundError, match="subscription 99 does not exist"):
+        acme.sync(sf, client=spotzee)
+
+    assert not sandbox.users
+    assert acme.status == "Error" and acme.watermarks == {"Lead": None}
 
 
 def test_campaign_member_opt_out_is_read_through_its_parent(

@@ -2,10 +2,12 @@
 
 Pages are pulled on a background thread while the previous ones are sent, and sent in
 chunks of whatever has arrived (at least a page, at most `_CHUNK_MAX` records), so the
-Salesforce pull hides behind the Spotzee send. Every chunk goes through the toolkit's own
-`upsert(mode="sync")`: batching, content-derived idempotency keys, retries, pacing and
-normalisation are the upsert's. A re-run after a failure pulls the same records in the
-same order and so sends the same batches, which Spotzee replays instead of applying twice.
+Salesforce pull hides behind the Spotzee send. Every chunk is planned as the toolkit's own
+`upsert(mode="sync")` plans a frame, and all of an object's chunks go through the runner
+as one stream, so the send never pauses between chunks: batching, content-derived
+idempotency keys, retries, pacing and normalisation are the upsert's. A re-run after a
+failure pulls the same records in the same order and so sends the same batches, which
+Spotzee replays instead of applying twice.
 
 A run is successful when no record is `failed` or `interrupted` and nothing stopped it;
 only then do the watermarks move (records `invalid` or `rejected` have a final answer: a
@@ -14,20 +16,27 @@ fix in Salesforce modifies the record, which brings it back).
 
 from __future__ import annotations
 
+import collections
 import datetime as dt
+import functools
+import itertools
 import queue
 import threading
 import uuid
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Final
 
 import numpy as np
 import pandas as pd
 
-from .._errors import APIError, Interrupted, SpotzeeError
-from .._progress import ProgressLike, make_reporter
+from .._errors import Interrupted
+from .._progress import ProgressLike, Reporter, make_reporter
+from .._results import ResultBuilder
+from .._runner import Part, drive, result_frame
+from .._subscriptions import check_subscription, plan_set_subscription
+from .._upsert import plan_upsert
 from ._convert import convert_column
 from ._ids import external_id, external_id_prefix
 from ._plan import ObjectPlan
@@ -74,8 +83,8 @@ RESULT_COLUMNS: Final = (
     "attempts",
     "request_id",
 )
-# Each chunk is one upsert call, whose start and end cost a little pace; a chunk takes
-# whatever has been pulled meanwhile, up to this many records.
+# A chunk takes whatever has been pulled meanwhile, up to this many records: one
+# upsert plan (its preparation is vectorised), one part of the runner's stream.
 _CHUNK_MAX: Final = 40_000
 _PREFETCH: Final = 8
 #: Warnings kept per run in the log (the result frame has them all).
@@ -319,215 +328,360 @@ def run_object(
 ) -> None:
     """Pull and send one object's records, adding their rows to `rows` and what happened
     to `outcome` (which holds what was done even when this raises)."""
-    from .._upsert import upsert
-
-    obj = plan.obj
-    prefix = external_id_prefix(options.integration, obj)
-    pulled = source.pages(obj, plan.fields, selection)
+    pulled = source.pages(plan.obj, plan.fields, selection)
     pages = _Prefetch(convert_page(plan, page, options.integration) for page in pulled)
-    existing: ExistingUsers | None = None
-    reporter = None
-    in_run: set[str] = set()
+    sending = _Object(plan, client, seen_before, rows, outcome, options)
     try:
-        for chunk in _chunks(pages):
-            ready = _merge(chunk)
-            total = ready.page.total
-            if reporter is None:
-                reporter = make_reporter(options.progress, desc=f"salesforce {obj}", total=total)
-            if existing is None and client is not None and not options.dry_run:
-                existing = ExistingUsers(client, prefix, total)
-            bad = _send_chunk(
-                plan, ready, client, existing, seen_before, in_run, rows, outcome, options, upsert
-            )
-            reporter.advance(done=len(ready), failed=bad)
+        sending.run(_chunks(pages))
     finally:
         pages.close()
-        if reporter is not None:
-            reporter.close()
-        if existing is not None:
-            outcome.lookups = existing.requests
+        sending.close()
 
 
-def _send_chunk(
-    plan: ObjectPlan,
-    ready: Converted,
-    client: Client | None,
-    existing: ExistingUsers | None,
-    seen_before: dict[str, str],
-    in_run: set[str],
-    rows: Rows,
-    outcome: ObjectOutcome,
-    options: RunOptions,
-    upsert: Any,
-) -> int:
-    obj = plan.obj
-    page = ready.page
-    n = len(page)
-    outcome.pulled += n
-    ext_ids = ready.ext_ids
-    # Records the overlapping window brings back unchanged, or a record twice in one pull.
-    held = np.zeros(n, dtype=bool)
-    codes = np.full(n, None, dtype=object)
-    messages = np.full(n, None, dtype=object)
-    for i, (record_id, modified) in enumerate(zip(page.ids, page.modified, strict=True)):
-        if record_id in in_run:
-            held[i] = True
-            codes[i] = CODE_DUPLICATE
-            messages[i] = "the record came twice in one pull; it was sent once"
-        elif modified is not None and seen_before.get(record_id) == modified:
-            held[i] = True
-            codes[i] = CODE_ALREADY_SYNCED
-            messages[i] = (
-                f"already synced by the previous run (LastModifiedDate {modified} unchanged); "
-                "not sent again"
-            )
-        in_run.add(record_id)
-    warnings = ready.warnings
-    for i, messages_of in sorted(warnings.items()):
-        for message in messages_of:
-            if not held[i] and len(outcome.warnings) < MAX_LOGGED_WARNINGS:
-                outcome.warnings.append(
-                    {"object": obj, "salesforce_id": page.ids[i], "warning": message}
+class _Chunk:
+    """Pulled records on their way: which are held back and why, and the result columns,
+    filled in as their upsert settles."""
+
+    def __init__(
+        self,
+        plan: ObjectPlan,
+        ready: Converted,
+        seen_before: dict[str, str],
+        in_run: set[str],
+        outcome: ObjectOutcome,
+    ) -> None:
+        self.plan = plan
+        self.ready = ready
+        page = ready.page
+        n = self.n = len(page)
+        outcome.pulled += n
+        # Records the overlapping window brings back unchanged, or a record twice in one pull.
+        held = np.zeros(n, dtype=bool)
+        self.codes = np.full(n, None, dtype=object)
+        self.messages = np.full(n, None, dtype=object)
+        for i, (record_id, modified) in enumerate(zip(page.ids, page.modified, strict=True)):
+            if record_id in in_run:
+                held[i] = True
+                self.codes[i] = CODE_DUPLICATE
+                self.messages[i] = "the record came twice in one pull; it was sent once"
+            elif modified is not None and seen_before.get(record_id) == modified:
+                held[i] = True
+                self.codes[i] = CODE_ALREADY_SYNCED
+                self.messages[i] = (
+                    f"already synced by the previous run (LastModifiedDate {modified} "
+                    "unchanged); not sent again"
                 )
-    opted = ready.opted
-    frame = pd.DataFrame({"external_id": ext_ids, **ready.data})
-    send = np.flatnonzero(~held)
-    targets = {column: column for column in frame.columns}
-    status = np.full(n, "skipped", dtype=object)
-    fields = np.full(n, None, dtype=object)
-    user_ids = np.full(n, None, dtype=object)
-    attempts = np.full(n, None, dtype=object)
-    request_ids = np.full(n, None, dtype=object)
-    unsubscribed = np.full(n, None, dtype=object)
-    warn_text = np.array(["; ".join(warnings[i]) if i in warnings else None for i in range(n)])
+            in_run.add(record_id)
+        warnings = ready.warnings
+        for i, messages_of in sorted(warnings.items()):
+            for message in messages_of:
+                if not held[i] and len(outcome.warnings) < MAX_LOGGED_WARNINGS:
+                    outcome.warnings.append(
+                        {"object": plan.obj, "salesforce_id": page.ids[i], "warning": message}
+                    )
+        self.send = np.flatnonzero(~held)
+        self.status = np.full(n, "skipped", dtype=object)
+        self.fields = np.full(n, None, dtype=object)
+        self.user_ids = np.full(n, None, dtype=object)
+        self.attempts = np.full(n, None, dtype=object)
+        self.request_ids = np.full(n, None, dtype=object)
+        self.unsubscribed = np.full(n, None, dtype=object)
+        self.warn_text = np.array(
+            ["; ".join(warnings[i]) if i in warnings else None for i in range(n)]
+        )
+        self.already: set[str] = set()  # external ids that existed before this run
+        self.builder: ResultBuilder | None = None  # the upsert's, once planned
+        self.recorded = False
 
-    def record(result: pd.DataFrame, already: set[str]) -> None:
-        at = send
+    def send_ids(self) -> list[str]:
+        return [self.ready.ext_ids[i] for i in self.send]
+
+    def frame(self) -> pd.DataFrame:
+        """The rows to upsert: the external id and each destination's converted values."""
+        ready = self.ready
+        frame = pd.DataFrame({"external_id": ready.ext_ids, **ready.data})
+        return frame.iloc[self.send].reset_index(drop=True)
+
+    def record(self, result: pd.DataFrame) -> None:
+        """The upsert's result rows (one per sent record, in order) into the columns."""
+        self.recorded = True
+        at, ext_ids = self.send, self.ready.ext_ids
         got = result["status"].astype(str).to_numpy()
-        status[at] = [
-            ("updated" if ext_ids[i] in already else "imported") if s == "upserted" else s
+        self.status[at] = [
+            ("updated" if ext_ids[i] in self.already else "imported") if s == "upserted" else s
             for i, s in zip(at, got, strict=True)
         ]
-        codes[at] = _objects(result["error_code"])
-        messages[at] = _objects(result["error_message"])
+        self.codes[at] = _objects(result["error_code"])
+        self.messages[at] = _objects(result["error_message"])
         # Name the Salesforce field behind a refused value: that is what gets fixed.
-        fields[at] = [
+        plan = self.plan
+        self.fields[at] = [
             None if f is None else plan.source_of(f) or plan.source_of(f"data.{f}") or f
             for f in _objects(result["error_field"])
         ]
         for name, target in (
-            ("user_id", user_ids),
-            ("attempts", attempts),
-            ("request_id", request_ids),
+            ("user_id", self.user_ids),
+            ("attempts", self.attempts),
+            ("request_id", self.request_ids),
         ):
             if name in result.columns:
                 target[at] = _objects(result[name])
 
-    def finish() -> int:
+    def imported(self) -> list[str]:
+        return [self.ready.ext_ids[i] for i in self.send if self.status[i] == "imported"]
+
+    def opt_outs(self, options: RunOptions) -> list[int]:
+        """Once the upsert is recorded: the synced records whose opt-out is True, to
+        unsubscribe (none in a dry run or without a subscription). An opt-out of False
+        changes nothing: `unsubscribed` False."""
+        synced = np.isin(self.status, ("imported", "updated"))
+        opted = self.ready.opted
+        for i, flag in enumerate(opted):
+            if synced[i] and flag is False:
+                self.unsubscribed[i] = False
+        if options.subscription_id is None or options.dry_run:
+            return []
+        return [i for i, flag in enumerate(opted) if flag is True and synced[i]]
+
+    def unsubscribed_by(
+        self, targets: list[int], result: pd.DataFrame | None, subscription_id: int
+    ) -> None:
+        """`set_subscription`'s result rows for `targets` (in order) into the columns;
+        None: the run stopped before they were planned."""
+        outcomes: Iterable[tuple[Any, Any, Any]] = (
+            [("interrupted", None, None)] * len(targets)
+            if result is None
+            else zip(result["status"], result["error_code"], result["error_message"], strict=True)
+        )
+        for i, (state, code, message) in zip(targets, outcomes, strict=True):
+            if state == "updated":
+                self.unsubscribed[i] = True
+                continue
+            # No outcome known: sent again by the next run. Refused: a final answer.
+            self.status[i] = state if state in ("failed", "interrupted") else "rejected"
+            self.codes[i] = CODE_OPT_OUT
+            self.messages[i] = (
+                f"the user was synced, but unsubscribing it from subscription "
+                f"{subscription_id} "
+                + (
+                    "did not happen: the run stopped first"
+                    if state == "interrupted"
+                    else f"failed ({code}): {message}"
+                )
+            )
+
+    def finish(self, rows: Rows, outcome: ObjectOutcome) -> None:
+        """The chunk's rows into the result and its counts into the outcome."""
+        page, status, codes, messages = self.ready.page, self.status, self.codes, self.messages
         rows.add(
-            object=obj,
+            object=self.plan.obj,
             salesforce_id=page.ids,
-            external_id=ext_ids,
+            external_id=self.ready.ext_ids,
             status=status,
             error_code=codes,
-            error_field=fields,
+            error_field=self.fields,
             error_message=messages,
-            warnings=warn_text,
+            warnings=self.warn_text,
             last_modified=page.modified,
-            unsubscribed=unsubscribed,
-            user_id=user_ids,
-            attempts=attempts,
-            request_id=request_ids,
+            unsubscribed=self.unsubscribed,
+            user_id=self.user_ids,
+            attempts=self.attempts,
+            request_id=self.request_ids,
         )
-        counts = Counter(status.tolist())
-        outcome.counts.update(counts)
-        for i in range(n):
+        outcome.counts.update(Counter(status.tolist()))
+        for i in range(self.n):
             if status[i] in ("imported", "updated", "invalid", "rejected", "skipped"):
                 outcome.done[page.ids[i]] = page.modified[i]
             if status[i] in ("invalid", "rejected", "failed") and codes[i]:
                 outcome.errors[f"{status[i]} {codes[i]}: {messages[i]}"] += 1
-        return sum(counts[s] for s in ("invalid", "rejected", "failed", "interrupted"))
 
-    if len(send) == 0:
-        return finish()
-    already: set[str] = set()
-    part = frame.iloc[send].reset_index(drop=True)
+
+def _until_failure(chunks: Iterator[list[Converted]], into: _Object) -> Iterator[list[Converted]]:
+    """`chunks` until the pull fails; its error goes to `into.pull_failure`, to be raised
+    once the chunks before it are sent (the stream ends instead of breaking off)."""
     try:
-        if existing is not None:
-            already = existing.existing([ext_ids[i] for i in send])
-        result = upsert(
-            part,
-            targets,
-            mode="sync",
-            # A record whose email or phone Spotzee would refuse is a row to fix in
-            # Salesforce (named by its field), not a user silently created without it.
-            invalid_fields="reject",
-            dry_run=options.dry_run,
-            default_region=options.default_region,
-            batch_size=options.batch_size,
-            progress=False,
-            client=client,
+        yield from chunks
+    except Exception as exc:
+        into.pull_failure = exc
+
+
+class _Object:
+    """One object's chunks as parts of one runner stream: the send never pauses between
+    chunks (each chunk's upsert is planned while the ones before it are in flight), a
+    chunk's unsubscribes follow in the same stream once its upsert has settled, and
+    finished chunks go into the result in pull order."""
+
+    def __init__(
+        self,
+        plan: ObjectPlan,
+        client: Client | None,
+        seen_before: dict[str, str],
+        rows: Rows,
+        outcome: ObjectOutcome,
+        options: RunOptions,
+    ) -> None:
+        self.plan = plan
+        self.client = client
+        self.seen_before = seen_before
+        self.rows = rows
+        self.outcome = outcome
+        self.options = options
+        self.dry_run = options.dry_run or client is None
+        self.reporter: Reporter | None = None
+        self.existing: ExistingUsers | None = None
+        self.in_run: set[str] = set()
+        self.open: dict[int, _Chunk] = {}
+        self.settled: set[int] = set()
+        self.next = 0
+        #: The pull's error, held until the chunks pulled before it are sent.
+        self.pull_failure: Exception | None = None
+        #: Unsubscribes planned for settled chunks, not yet handed to the stream.
+        self.unsubscribes: collections.deque[Part] = collections.deque()
+        #: Per chunk with unsubscribes on their way: the records and their result builder.
+        self.unsubscribing: dict[int, tuple[list[int], ResultBuilder]] = {}
+
+    def parts(self, chunks: Iterator[list[Converted]]) -> Iterator[Part]:
+        options = self.options
+        for number, chunk in enumerate(_until_failure(chunks, self)):
+            yield from self._unsubscribes()
+            ready = _merge(chunk)
+            if self.reporter is None:
+                desc = f"salesforce {self.plan.obj}"
+                total = ready.page.total
+                self.reporter = make_reporter(options.progress, desc=desc, total=total)
+            state = self.open[number] = _Chunk(
+                self.plan, ready, self.seen_before, self.in_run, self.outcome
+            )
+            if not len(state.send):
+                self.reporter.advance(state.n)
+                self._settled(number)
+                continue
+            if not self.dry_run:
+                assert self.client is not None
+                if self.existing is None:
+                    prefix = external_id_prefix(options.integration, self.plan.obj)
+                    self.existing = ExistingUsers(self.client, prefix, ready.page.total)
+                state.already = self.existing.existing(state.send_ids())
+            _, builder, op = plan_upsert(
+                state.frame(),
+                {column: column for column in ("external_id", *ready.data)},
+                mode="sync",
+                batch_size=options.batch_size,
+                dry_run=self.dry_run,
+                nulls="omit",
+                default_region=options.default_region,
+                exclude=(),
+                duplicates="reject",
+                # A record whose email or phone Spotzee would refuse is a row to fix in
+                # Salesforce (named by its field), not a user silently created without it.
+                invalid_fields="reject",
+                big_ints="invalid",
+            )
+            state.builder = builder
+            part = Part(op, builder, op.rows, done=functools.partial(self._done, number))
+            self.reporter.advance(state.n - part.size, builder.count("invalid"))
+            yield part
+        yield from self._unsubscribes()
+
+    def _unsubscribes(self) -> Iterator[Part]:
+        while self.unsubscribes:
+            yield self.unsubscribes.popleft()
+
+    def run(self, chunks: Iterator[list[Converted]]) -> None:
+        parts = self.parts(chunks)
+        try:
+            self._run(parts)
+            if self.pull_failure is not None:  # raised once what came before it is sent
+                raise self.pull_failure
+        except KeyboardInterrupt as exc:
+            self.stop("interrupted")
+            raise Interrupted(
+                f"sync of {self.plan.obj} interrupted; records without an outcome are "
+                "'interrupted'",
+                result=None,
+            ) from exc
+        except BaseException:
+            self.stop("failed")
+            raise
+
+    def _run(self, parts: Iterator[Part]) -> None:
+        if self.dry_run:  # nothing to wait for
+            for part in parts:
+                assert part.done is not None and self.reporter is not None
+                done, part.done = part.done, None
+                done(part)
+                self.reporter.advance(part.size)
+            return
+        assert self.client is not None
+        if self.plan.opt_out is not None and self.options.subscription_id is not None:
+            check_subscription(self.options.subscription_id, self.client)  # before any send
+        first = next(parts, None)  # the reporter exists once a chunk has been read
+        if first is None:
+            return
+        assert self.reporter is not None
+        drive(itertools.chain([first], parts), self.client, self.reporter)
+        while self.unsubscribes:  # those of the chunks that settled after the last was sent
+            drive(self._unsubscribes(), self.client, self.reporter)
+
+    def _done(self, number: int, part: Part) -> None:
+        state = self.open[number]
+        state.record(result_frame(part.builder, "upsert"))
+        if self.existing is not None:
+            self.existing.add(state.imported())
+        targets = state.opt_outs(self.options) if self.plan.opt_out is not None else []
+        if not targets:
+            self._settled(number)
+            return
+        assert self.options.subscription_id is not None
+        ids = pd.DataFrame({"external_id": [state.ready.ext_ids[i] for i in targets]})
+        builder, op, _ = plan_set_subscription(
+            ids, self.options.subscription_id, state=0, batch_size=self.options.batch_size
         )
-    except (Interrupted, APIError) as exc:
-        partial = exc.result if isinstance(exc.result, pd.DataFrame) else None
-        if partial is not None:
-            record(partial, already)
-        else:
-            status[send] = "interrupted" if isinstance(exc, Interrupted) else "failed"
-        finish()
-        raise
-    except SpotzeeError:
-        status[send] = "failed"
-        finish()
-        raise
-    record(result, already)
-    if existing is not None:
-        existing.add([ext_ids[i] for i in send if status[i] == "imported"])
-    if plan.opt_out is not None:
-        _unsubscribe(plan, opted, status, codes, messages, unsubscribed, ext_ids, client, options)
-    return finish()
+        self.unsubscribing[number] = (targets, builder)
+        done = functools.partial(self._unsubscribed, number)
+        self.unsubscribes.append(Part(op, builder, op.rows, done=done, counted=False))
 
+    def _unsubscribed(self, number: int, part: Part) -> None:
+        targets, builder = self.unsubscribing.pop(number)
+        result = result_frame(builder, "set_subscription")
+        assert self.options.subscription_id is not None
+        self.open[number].unsubscribed_by(targets, result, self.options.subscription_id)
+        self._settled(number)
 
-def _unsubscribe(
-    plan: ObjectPlan,
-    opted: list[bool | None],
-    status: np.ndarray,
-    codes: np.ndarray,
-    messages: np.ndarray,
-    unsubscribed: np.ndarray,
-    ext_ids: list[str],
-    client: Client | None,
-    options: RunOptions,
-) -> None:
-    """Opt-out True ⇒ unsubscribe the user from the subscription; False ⇒ change nothing."""
-    synced = np.isin(status, ("imported", "updated"))
-    for i, flag in enumerate(opted):
-        if synced[i] and flag is False:
-            unsubscribed[i] = False
-    if options.subscription_id is None or client is None or options.dry_run:
-        return
-    targets = [i for i, flag in enumerate(opted) if flag is True and synced[i]]
-    if not targets:
-        return
-    from .._subscriptions import set_subscription
+    def _settled(self, number: int) -> None:
+        """Chunk `number` is finished: it and any finished after it go into the result."""
+        self.settled.add(number)
+        while self.next in self.settled:
+            self.settled.discard(self.next)
+            self.open.pop(self.next).finish(self.rows, self.outcome)
+            self.next += 1
 
-    frame = pd.DataFrame({"external_id": [ext_ids[i] for i in targets]})
-    result = set_subscription(
-        frame, options.subscription_id, state=0, client=client, progress=False
-    )
-    for i, state, code, message in zip(
-        targets, result["status"], result["error_code"], result["error_message"], strict=True
-    ):
-        if state == "updated":
-            unsubscribed[i] = True
-            continue
-        # No success known: sent again by the next run. Refused: a final answer.
-        status[i] = "failed" if state in ("failed", "interrupted") else "rejected"
-        codes[i] = CODE_OPT_OUT
-        messages[i] = (
-            f"the user was synced, but unsubscribing it from subscription "
-            f"{options.subscription_id} failed ({code}): {message}"
-        )
+    def stop(self, unplanned: str) -> None:
+        """After a stop, every chunk read so far into the result: what its upsert settled,
+        `interrupted` where no outcome is known (`unplanned` where none was planned)."""
+        sid = self.options.subscription_id
+        for number in sorted(self.open):
+            state = self.open[number]
+            if number in self.unsubscribing:  # what was unsubscribed, the rest not
+                targets, builder = self.unsubscribing.pop(number)
+                assert sid is not None
+                state.unsubscribed_by(targets, result_frame(builder, "set_subscription"), sid)
+            elif not state.recorded:
+                if state.builder is not None:
+                    state.record(result_frame(state.builder, "upsert"))
+                    if self.plan.opt_out is not None and sid is not None:
+                        state.unsubscribed_by(state.opt_outs(self.options), None, sid)
+                else:
+                    state.status[state.send] = unplanned
+            self.settled.add(number)
+        while self.open:
+            self._settled(min(self.open))
+
+    def close(self) -> None:
+        if self.reporter is not None:
+            self.reporter.close()
+        if self.existing is not None:
+            self.outcome.lookups = self.existing.requests
 
 
 def _objects(values: pd.Series) -> np.ndarray:
