@@ -26,7 +26,9 @@ reads (JSON, JSON lines, `.xlsx`, compressed text) are read whole.
 from __future__ import annotations
 
 import codecs
+import collections
 import contextlib
+import contextvars
 import os
 import pickle
 import queue
@@ -102,10 +104,17 @@ class _Ids:
     repeated: dict[str, np.ndarray] = field(default_factory=dict)
     rows: int = 0
 
-    def add(self, frame: pd.DataFrame) -> None:
-        for name, column in self.fields.items():
-            self.hashes.setdefault(name, []).append(_id_hashes(frame[column], name, column))
-        self.rows += len(frame)
+    def of(self, frame: pd.DataFrame) -> dict[str, np.ndarray]:
+        """The hashes of one chunk's rows, per id field (pure: safe on a helper thread)."""
+        return {
+            name: _id_hashes(frame[column], name, column) for name, column in self.fields.items()
+        }
+
+    def add(self, hashes: dict[str, np.ndarray], rows: int) -> None:
+        """The next chunk's hashes (`of`), in source order."""
+        for name, values in hashes.items():
+            self.hashes.setdefault(name, []).append(values)
+        self.rows += rows
 
     def finish(self) -> None:
         for name, parts in self.hashes.items():
@@ -506,7 +515,9 @@ class _Results:
 
         frame = result.reset_index()
         if "file" not in frame.columns:
-            frame.insert(0, "file", pd.Series([self._file_label] * len(frame), dtype="string"))
+            label, n = self._file_label, len(frame)
+            every = pa.nulls(n, pa.large_string()) if label is None else pa.repeat(label, n)
+            frame.insert(0, "file", pd.array(every.cast(pa.large_string()), dtype="string"))
         else:
             frame["file"] = frame["file"].astype("string")
         frame["row"] = frame["row"].astype("int64")
@@ -753,10 +764,23 @@ def _first_pass(reader: Any, mapping: Any, options: dict[str, Any]) -> _Ids:
         assert header is not None
         ids = _ids_for(header, mapping, options)
         frames = reader.first_pass(list(ids.fields.values()))
-    for frame in frames:
-        if ids is None:
-            ids = _ids_for(list(frame.columns), mapping, options)
-        ids.add(frame)
+    # Chunks are hashed on two helper threads while the next is read (numpy and Arrow
+    # work without the GIL); a few at a time, so memory holds a few chunks' ids at most.
+    pending: collections.deque[tuple[Future[dict[str, np.ndarray]], int]] = collections.deque()
+    with ThreadPoolExecutor(max_workers=2, thread_name_prefix="spotzee-ids") as pool:
+        for frame in frames:
+            if ids is None:
+                ids = _ids_for(list(frame.columns), mapping, options)
+            job = pool.submit(contextvars.copy_context().run, ids.of, frame)
+            pending.append((job, len(frame)))
+            del frame
+            if len(pending) > 2:
+                job, rows = pending.popleft()
+                ids.add(job.result(), rows)
+        while pending:
+            assert ids is not None
+            job, rows = pending.popleft()
+            ids.add(job.result(), rows)
     if ids is None:  # no frame at all
         ids = _Ids({})
     ids.finish()
