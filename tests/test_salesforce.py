@@ -734,3 +734,40 @@ def test_secrets_stay_out_of_reprs(tmp_path: Path, fake: FakeSalesforce) -> None
     assert fake.access_token not in repr(acme)
     with pytest.raises(ValidationError, match=r"simple_salesforce\.Salesforce session"):
         acme.sync(object())
+
+
+# -- imported or updated: which users exist ---------------------------------------------------
+
+
+def _existing_users(client: Client, n: int, prefix: str = "sf_acme_Lead_") -> list[str]:
+    ids = [f"{prefix}{i:05d}" for i in range(n)]
+    for start in range(0, n, 100):
+        batch = [{"external_id": e} for e in ids[start : start + 100]]
+        client.request("POST", "/users/batch", json=batch)
+    return ids
+
+
+@pytest.mark.parametrize(
+    ("stored", "total", "early", "asked", "requests"),
+    [
+        (250, 1000, False, 40, 3),  # a large pull: the whole listing (3 pages), nothing per id
+        (250, 5, True, 5, 1 + 2),  # a few records: the first page, then per id what it lacks
+        (5000, 30, False, 30, 1 + 30),  # a listing longer than the pull: one page, then per id
+    ],
+)
+def test_existing_users_are_learnt_with_the_fewest_requests(
+    spotzee: Client, stored: int, total: int, early: bool, asked: int, requests: int
+) -> None:
+    from spotzee_frames.salesforce._spotzee import ExistingUsers
+
+    ids = _existing_users(spotzee, stored)
+    _existing_users(spotzee, 3, prefix="sf_acme_Leads_")  # found by the search, not ours
+    existing = ExistingUsers(spotzee, "sf_acme_Lead_")
+    existing.start()  # before the pull's total is known
+    existing.total = total
+    # The listing shows the newest users first: `early` ones are on its first page.
+    known = ids[-(asked - 2) :] if early else ids[: asked - 2]
+    wanted = [*known, "sf_acme_Lead_new1", "sf_acme_Lead_new2"]
+
+    assert existing.existing(wanted) == set(known)
+    assert existing.requests == requests

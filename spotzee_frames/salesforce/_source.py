@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import datetime as dt
 import functools
+import re
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Final, Protocol, TypeVar
@@ -96,11 +97,22 @@ class Source(Protocol):
     def api_usage(self) -> tuple[int, int] | None: ...
 
 
+#: The REST API's own form of a time in UTC, which needs no conversion (every record has
+#: one: parsing it with pandas cost 6 µs a record, most of a page's conversion).
+_REST_UTC = re.compile(r"(\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3})(?:\+0000|\+00:00|Z)")
+
+
 def modified_text(value: Any) -> str | None:
     """A LastModifiedDate (REST text `2026-05-03T15:57:00.000+0000`, a Timestamp…) as
     `2026-05-03T15:57:00.000Z`, the form watermarks are kept and compared in."""
     if value is None or (isinstance(value, float) and np.isnan(value)):
         return None
+    if isinstance(value, str) and (utc := _REST_UTC.fullmatch(value)):
+        try:
+            dt.datetime.fromisoformat(utc[1])  # a real date and time, not just its shape
+        except ValueError:
+            return None
+        return utc[1] + "Z"
     try:
         moment = pd.Timestamp(value)
     except (ValueError, TypeError):

@@ -29,45 +29,62 @@ _LIST_LIMIT: Final = 100
 
 class ExistingUsers:
     """Which external ids with one prefix exist in Spotzee, learnt as cheaply as possible
-    for a pull of `total` records."""
+    for a pull of `total` records (set once the pull's first page tells it)."""
 
-    def __init__(self, client: Client, prefix: str, total: int) -> None:
+    def __init__(self, client: Client, prefix: str, total: int = 0) -> None:
         self._client = client
         self._prefix = prefix
-        self._total = total
+        self.total = total
         self._listed: set[str] | None = None  # every id with the prefix, once listed
         self._found: set[str] = set()
+        self._params: dict[str, Any] = {"q": prefix, "limit": _LIST_LIMIT}
+        self._pages = 0
+        self._tried = False  # whether the listing was walked (or given up)
+        self._left: int | None = None  # listing pages still to walk, as the server counts
         #: Requests made to find out (for the log and the tests).
         self.requests = 0
 
+    def start(self) -> None:
+        """The listing's first page, before the pull's total is known (while Salesforce
+        is still answering): every run of more than a few records needs it, and it also
+        tells how long the listing is."""
+        if not self._pages:
+            self._page()
+
+    def _page(self) -> bool:
+        """One more page of the listing; whether there are more."""
+        response = self._client.request("GET", "/users", params=self._params)
+        self.requests += 1
+        self._pages += 1
+        data = response.data if isinstance(response.data, dict) else {}
+        for user in data.get("results") or ():
+            ext = user.get("external_id") if isinstance(user, dict) else None
+            if isinstance(ext, str) and ext.startswith(self._prefix):
+                self._found.add(ext)
+        cursor = data.get("nextCursor")
+        if not cursor:
+            self._listed = set(self._found)
+            return False
+        count = response.headers.get("x-total-count")
+        self._left = (
+            math.ceil(int(count) / _LIST_LIMIT) - self._pages if count and count.isdigit() else 1
+        )
+        self._params["cursor"] = cursor
+        return True
+
     def _list(self) -> None:
         """Walk the listing while it is cheaper than per-id look-ups would be."""
-        params: dict[str, Any] = {"q": self._prefix, "limit": _LIST_LIMIT}
-        pages = 0
-        found: set[str] = set()
-        while True:
-            response = self._client.request("GET", "/users", params=params)
-            self.requests += 1
-            pages += 1
-            data = response.data if isinstance(response.data, dict) else {}
-            for user in data.get("results") or ():
-                ext = user.get("external_id") if isinstance(user, dict) else None
-                if isinstance(ext, str) and ext.startswith(self._prefix):
-                    found.add(ext)
-            cursor = data.get("nextCursor")
-            if not cursor:
-                self._listed = found
+        more = self._page() if not self._pages else self._listed is None
+        while more:
+            assert self._left is not None
+            if self._pages + self._left > self.total:  # more pages than records: per id
                 return
-            total = response.headers.get("x-total-count")
-            left = math.ceil(int(total) / _LIST_LIMIT) - pages if total and total.isdigit() else 1
-            if pages + left > self._total:  # more pages than records: look ids up instead
-                self._found |= found
-                return
-            params["cursor"] = cursor
+            more = self._page()
 
     def existing(self, external_ids: Sequence[str]) -> set[str]:
         """The ids among `external_ids` that name an existing user."""
-        if self._listed is None and self._total > _PER_ID_MAX and self.requests == 0:
+        if self._listed is None and self.total > _PER_ID_MAX and not self._tried:
+            self._tried = True
             self._list()
         if self._listed is not None:
             return {e for e in external_ids if e in self._listed}

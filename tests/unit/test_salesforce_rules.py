@@ -22,6 +22,7 @@ from spotzee_frames.salesforce._rules import (
     soql_where,
     typed_rule,
 )
+from spotzee_frames.salesforce._source import modified_text
 from spotzee_frames.sandbox.salesforce import FakeSalesforce
 
 TEXTS = ["Web", "web", "WEB site", "Partner", "o'Brien", "50%_off", "back\\slash", "Ünïcode"]
@@ -168,3 +169,23 @@ def test_ids_and_external_ids() -> None:
     assert id18("001aB00000XyZ12") == "001aB00000XyZ12QAF"
     assert id18("00Q5g0000000001EAA") == "00Q5g0000000001EAA"
     assert external_id("acme", "Lead", "00Q5g0000000001") == "sf_acme_Lead_00Q5g0000000001EAA"
+
+
+# -- LastModifiedDate as watermarks keep it -----------------------------------------------
+
+
+@given(
+    moment=st.datetimes(min_value=dt.datetime(1970, 1, 1), max_value=dt.datetime(2100, 12, 31)),
+    suffix=st.sampled_from(["+0000", "+00:00", "Z", "+0200", "-0530"]),
+)
+def test_modified_text_reads_rest_times_as_pandas_does(moment: dt.datetime, suffix: str) -> None:
+    # The REST API's UTC text takes a fast path; any other offset goes through pandas.
+    text = moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}{suffix}"
+    assert modified_text(text) == modified_text(pd.Timestamp(text))
+
+
+@pytest.mark.parametrize(
+    "text", ["2026-13-03T15:57:00.000+0000", "2026-02-30T10:00:00.000Z", "not a date", ""]
+)
+def test_modified_text_refuses_what_is_not_a_time(text: str) -> None:
+    assert modified_text(text) is None
