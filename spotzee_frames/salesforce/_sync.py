@@ -33,7 +33,7 @@ import pandas as pd
 
 from .._errors import Interrupted
 from .._progress import ProgressLike, Reporter, make_reporter
-from .._results import ResultBuilder
+from .._results import ResultBuilder, _text_array
 from .._runner import Operation, Part, drive, result_frame
 from .._subscriptions import check_subscription, plan_set_subscription
 from .._upsert import plan_upsert
@@ -95,50 +95,69 @@ CODE_OPT_OUT: Final = "unsubscribe_failed"
 
 
 class Rows:
-    """The result frame, collected a chunk at a time."""
+    """The result frame, collected a chunk at a time: each chunk's columns are typed as it
+    finishes (while later chunks are still being sent), so the end only joins them."""
 
     def __init__(self) -> None:
-        self._cols: dict[str, list[Any]] = {name: [] for name in RESULT_COLUMNS}
+        self._parts: list[pd.DataFrame] = []
+        self._objects: list[tuple[str, int]] = []  # each part's object, and its rows
+        self._statuses: Counter[str] = Counter()
 
     def __len__(self) -> int:
-        return len(self._cols["status"])
+        return sum(n for _, n in self._objects)
 
-    def add(self, **columns: Any) -> None:
+    def add(self, obj: str, **columns: Any) -> None:
+        """One chunk's rows, all of object `obj`; each column is a sequence of values,
+        None (all missing) or one text for every row."""
         n = len(columns["salesforce_id"])
-        for name in RESULT_COLUMNS:
-            values = columns.get(name)
-            if values is None:
-                self._cols[name].extend([None] * n)
-            elif isinstance(values, str):
-                self._cols[name].extend([values] * n)
-            else:
-                self._cols[name].extend(list(values))
+        self._objects.append((obj, n))
+        part = _typed(columns, n)
+        self._statuses.update({str(k): int(v) for k, v in part["status"].value_counts().items()})
+        self._parts.append(part)
 
     def statuses(self) -> Counter[str]:
-        return Counter(self._cols["status"])
+        return Counter({str(k): int(v) for k, v in self._statuses.items() if v})
 
     def to_frame(self, objects: list[str]) -> pd.DataFrame:
-        c = self._cols
-        frame = pd.DataFrame(
-            {
-                "object": pd.Categorical(c["object"], categories=objects),
-                "salesforce_id": pd.array(c["salesforce_id"], dtype="string"),
-                "external_id": pd.array(c["external_id"], dtype="string"),
-                "status": pd.Categorical(c["status"], categories=list(STATUSES)),
-                **{
-                    name: pd.array(c[name], dtype="string")
-                    for name in ("error_code", "error_field", "error_message", "warnings")
-                },
-                "last_modified": pd.to_datetime(
-                    pd.Series(c["last_modified"], dtype=object), utc=True, format="ISO8601"
-                ).astype("datetime64[ns, UTC]"),
-                "unsubscribed": pd.array(c["unsubscribed"], dtype="boolean"),
-                "user_id": pd.array(c["user_id"], dtype="Int64"),
-                "attempts": pd.array(c["attempts"], dtype="Int64"),
-                "request_id": pd.array(c["request_id"], dtype="string"),
-            }
+        parts = self._parts or [_typed({}, 0)]
+        frame = pd.concat(parts, ignore_index=True) if len(parts) > 1 else parts[0].copy()
+        codes = np.repeat(
+            np.array([objects.index(o) for o, _ in self._objects], dtype=np.int8),
+            [n for _, n in self._objects],
         )
+        column = pd.Categorical.from_codes(codes, dtype=pd.CategoricalDtype(objects))
+        frame.insert(0, "object", pd.Series(column))
         return frame
+
+
+def _typed(columns: dict[str, Any], n: int) -> pd.DataFrame:
+    """Result columns (all but `object`) in their dtypes."""
+
+    def values(name: str) -> np.ndarray:
+        given = columns.get(name)
+        if given is None or isinstance(given, str):
+            return np.full(n, given, dtype=object)
+        out = np.empty(n, dtype=object)
+        out[:] = list(given)
+        return out
+
+    texts = ("error_code", "error_field", "error_message", "warnings")
+    modified = values("last_modified")
+    return pd.DataFrame(
+        {
+            "salesforce_id": _text_array(values("salesforce_id")),
+            "external_id": _text_array(values("external_id")),
+            "status": pd.Categorical(values("status"), categories=list(STATUSES)),
+            **{name: _text_array(values(name)) for name in texts},
+            "last_modified": pd.to_datetime(
+                pd.Series(modified, dtype=object), utc=True, format="ISO8601"
+            ).astype("datetime64[ns, UTC]"),
+            "unsubscribed": pd.array(values("unsubscribed"), dtype="boolean"),
+            "user_id": pd.array(values("user_id"), dtype="Int64"),
+            "attempts": pd.array(values("attempts"), dtype="Int64"),
+            "request_id": _text_array(values("request_id")),
+        }
+    )
 
 
 @dataclass(frozen=True)
@@ -474,7 +493,7 @@ class _Chunk:
         """The chunk's rows into the result and its counts into the outcome."""
         page, status, codes, messages = self.ready.page, self.status, self.codes, self.messages
         rows.add(
-            object=self.plan.obj,
+            self.plan.obj,
             salesforce_id=page.ids,
             external_id=self.ready.ext_ids,
             status=status,
