@@ -771,3 +771,26 @@ def test_existing_users_are_learnt_with_the_fewest_requests(
 
     assert existing.existing(wanted) == set(known)
     assert existing.requests == requests
+
+
+def test_per_id_look_ups_inside_the_stream_classify_every_chunk(
+    tmp_path: Path, sandbox: Sandbox, spotzee: Client
+) -> None:
+    # A listing of existing users far longer than the pull: each chunk's records are
+    # looked up one by one while the chunks before them are still being sent.
+    fake = FakeSalesforce(page_size=10)
+    ids = fake.add_leads(30)
+    _existing_users(spotzee, 5000, prefix="sf_acme_Lead_zz")
+    spotzee.request(
+        "POST", "/users/batch", json=[{"external_id": f"sf_acme_Lead_{r}"} for r in ids[5:15]]
+    )
+    acme = make(tmp_path)
+
+    result = acme.sync(fake.connect(), client=spotzee)
+
+    assert counts(result) == {"imported": 20, "updated": 10}
+    assert sorted(result.loc[result["status"].eq("updated"), "salesforce_id"]) == sorted(ids[5:15])
+    looked_up = [r for r in sandbox.requests if r.method == "GET" and r.path.startswith("/users/")]
+    # The ten that exist are the newest users, on the listing's first page: the other
+    # twenty are looked up one by one.
+    assert len(looked_up) == 20
