@@ -183,6 +183,28 @@ def test_a_500_on_a_later_page_leaves_error_and_the_next_run_catches_up(
     assert sandbox.stats["replays"] == 40
 
 
+def test_a_rerun_cuts_the_same_batches_however_the_pages_were_grouped(
+    tmp_path: Path, sandbox: Sandbox, spotzee: Client
+) -> None:
+    # Pages of 150: batches of 100 and 50 per page. Pages pulled meanwhile are sent as one
+    # chunk, and which pages share a chunk depends on timing; the batches must not.
+    fake = FakeSalesforce(page_size=150)
+    fake.add_leads(600)
+    acme = make(tmp_path)
+    fake.inject("500", on="query_more", after=1, times=FAST_SF["retry_attempts"])
+
+    with pytest.raises(SalesforceError):
+        acme.sync(fake.connect(), client=spotzee)
+    first = [r for r in sandbox.requests if r.path == "/users/batch"]
+    assert [len(orjson.loads(r.body)) for r in first] == [100, 50, 100, 50]
+
+    result = acme.sync(fake.connect(), client=spotzee)
+
+    assert len(result) == 600 and acme.status == "Active"
+    assert set(sandbox.write_counts.values()) == {1}  # nothing applied twice
+    assert sandbox.stats["replays"] == 4  # the first run's batches, replayed as they were
+
+
 def test_a_lost_spotzee_answer_fails_the_run_and_the_rerun_applies_nothing_twice(
     tmp_path: Path, fake: FakeSalesforce, sf: Any, sandbox: Sandbox, spotzee: Client
 ) -> None:

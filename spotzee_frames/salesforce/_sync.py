@@ -410,6 +410,7 @@ class _Chunk:
         )
         self.already: set[str] = set()  # external ids that existed before this run
         self.builder: ResultBuilder | None = None  # the upsert's, once planned
+        self.parts = 0  # runner parts (one per page) still without every outcome
         self.recorded = False
 
     def send_ids(self) -> list[str]:
@@ -564,6 +565,9 @@ class _Object:
         for number, chunk in enumerate(_until_failure(chunks, self)):
             yield from self._unsubscribes()
             ready = _merge(chunk)
+            # Each page's first row in the chunk: its batches are cut apart from the next
+            # page's, so a re-run that pulls the same pages sends the same batches.
+            page_starts = np.cumsum([0, *(len(page) for page in chunk[:-1])])
             if self.reporter is None:
                 desc = f"salesforce {self.plan.obj}"
                 total = ready.page.total
@@ -580,9 +584,15 @@ class _Object:
                 state.already = self.existing.existing(state.send_ids())
             builder, op = self._plan(state.frame())
             state.builder = builder
-            part = Part(op, builder, op.rows, done=functools.partial(self._done, number))
-            self.reporter.advance(state.n - part.size, builder.count("invalid"))
-            yield part
+            # op.rows are positions in the sent records; which page each comes from:
+            pages = np.searchsorted(page_starts, state.send[op.rows], side="right")
+            per_page = [op.rows[pages == k] for k in np.unique(pages)]
+            state.parts = len(per_page)
+            self.reporter.advance(state.n - len(op.rows), builder.count("invalid"))
+            for rows in per_page:
+                yield Part(op, builder, rows, done=functools.partial(self._done, number))
+            if not per_page:  # every record held back by the preparation
+                self._done(number, Part(op, builder, op.rows))
         yield from self._unsubscribes()
 
     def _plan(self, frame: pd.DataFrame) -> tuple[ResultBuilder, Operation]:
@@ -662,6 +672,9 @@ class _Object:
 
     def _done(self, number: int, part: Part) -> None:
         state = self.open[number]
+        state.parts -= 1
+        if state.parts > 0:  # the chunk's other pages are still on their way
+            return
         state.record(result_frame(part.builder, "upsert"))
         if self.existing is not None:
             self.existing.add(state.imported())
