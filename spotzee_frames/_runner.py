@@ -42,7 +42,7 @@ import re
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 import numpy as np
 import pandas as pd
@@ -71,6 +71,7 @@ __all__ = [
     "CODE_NO_OUTCOME",
     "CODE_ROUTE_MISSING",
     "CODE_UNEXPECTED",
+    "InOrder",
     "Operation",
     "Outcome",
     "Part",
@@ -171,6 +172,31 @@ class Part:
     def size(self) -> int:
         """Rows this part sends (the recorded calls' included)."""
         return len(self.rows) + sum(len(one.rows) for one in self.resume)
+
+
+T = TypeVar("T")
+
+
+class InOrder(Generic[T]):
+    """Parts finish out of order; their results go on in order: item `number` is handed
+    to `then` once every item numbered before it has been (numbers count from 0)."""
+
+    def __init__(self, then: Callable[[T], Any]) -> None:
+        self._then = then
+        self._waiting: dict[int, T] = {}
+        self.next = 0  # the number handed on next
+
+    def done(self, number: int, item: T) -> None:
+        self._waiting[number] = item
+        while self.next in self._waiting:
+            ready = self._waiting.pop(self.next)
+            self.next += 1
+            self._then(ready)
+
+    @property
+    def numbered(self) -> int:
+        """How many numbers are taken: handed on, or waiting for one before them."""
+        return self.next + len(self._waiting)
 
 
 def admit(

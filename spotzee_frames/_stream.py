@@ -67,7 +67,7 @@ from ._read import (
     read_file,
 )
 from ._results import ResultBuilder
-from ._runner import NOTES_ATTR, Part, admit, drive, result_frame
+from ._runner import NOTES_ATTR, InOrder, Part, admit, drive, result_frame
 from ._summary import Summary, SummaryTally
 from ._upsert import Mode, _check_options, plan_upsert
 
@@ -581,24 +581,26 @@ class _Writer:
     results: _Results | None
     on_chunk: ChunkCallback | None
     tally: SummaryTally = field(default_factory=SummaryTally)
-    done: dict[int, tuple[pd.DataFrame, pd.DataFrame]] = field(default_factory=dict)
-    next: int = 0
     batches: int = 0
+    order: InOrder[tuple[pd.DataFrame, pd.DataFrame]] = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.order = InOrder(self._write)
 
     def finish(self, number: int, result: pd.DataFrame, source: pd.DataFrame) -> None:
-        self.done[number] = (result, source)
-        while self.next in self.done:
-            frame, rows = self.done.pop(self.next)
-            self.next += 1
-            if "batch" in frame.columns and frame["batch"].notna().any():
-                used = int(frame["batch"].max()) + 1
-                frame["batch"] = frame["batch"] + self.batches
-                self.batches += used
-            if self.results is not None:
-                self.results.write(frame)
-            self.tally.add(frame)
-            if self.on_chunk is not None:
-                self.on_chunk(frame, rows)
+        self.order.done(number, (result, source))
+
+    def _write(self, finished: tuple[pd.DataFrame, pd.DataFrame]) -> None:
+        frame, rows = finished
+        if "batch" in frame.columns and frame["batch"].notna().any():
+            used = int(frame["batch"].max()) + 1
+            frame["batch"] = frame["batch"] + self.batches
+            self.batches += used
+        if self.results is not None:
+            self.results.write(frame)
+        self.tally.add(frame)
+        if self.on_chunk is not None:
+            self.on_chunk(frame, rows)
 
 
 def upsert_dataset(
@@ -870,7 +872,7 @@ class _Run:
         if self.held:  # read, held for the end, never sent
             frame = pd.concat(self.held)
             builder = ResultBuilder(frame.index, extra={"user_id": "Int64", "replayed": "boolean"})
-            writer.finish(writer.next + len(writer.done), result_frame(builder, "upsert"), frame)
+            writer.finish(writer.order.numbered, result_frame(builder, "upsert"), frame)
             self.held = []
         if writer.results is not None:
             writer.results.close()

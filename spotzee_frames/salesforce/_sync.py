@@ -34,7 +34,7 @@ import pandas as pd
 from .._errors import Interrupted
 from .._progress import ProgressLike, Reporter, make_reporter
 from .._results import ResultBuilder, _text_array
-from .._runner import Operation, Part, drive, result_frame
+from .._runner import InOrder, Operation, Part, drive, result_frame
 from .._subscriptions import check_subscription, plan_set_subscription
 from .._upsert import plan_upsert
 from ._convert import convert_column
@@ -525,40 +525,38 @@ def _until_failure(chunks: Iterator[list[Converted]], into: _Object) -> Iterator
         into.pull_failure = exc
 
 
+@dataclass(eq=False)
 class _Object:
     """One object's chunks as parts of one runner stream: the send never pauses between
     chunks (each chunk's upsert is planned while the ones before it are in flight), a
     chunk's unsubscribes follow in the same stream once its upsert has settled, and
     finished chunks go into the result in pull order."""
 
-    def __init__(
-        self,
-        plan: ObjectPlan,
-        client: Client | None,
-        seen_before: dict[str, str],
-        rows: Rows,
-        outcome: ObjectOutcome,
-        options: RunOptions,
-    ) -> None:
-        self.plan = plan
-        self.client = client
-        self.seen_before = seen_before
-        self.rows = rows
-        self.outcome = outcome
-        self.options = options
-        self.dry_run = options.dry_run or client is None
-        self.reporter: Reporter | None = None
-        self.existing: ExistingUsers | None = None
-        self.in_run: set[str] = set()
-        self.open: dict[int, _Chunk] = {}
-        self.settled: set[int] = set()
-        self.next = 0
-        #: The pull's error, held until the chunks pulled before it are sent.
-        self.pull_failure: Exception | None = None
-        #: Unsubscribes planned for settled chunks, not yet handed to the stream.
-        self.unsubscribes: collections.deque[Part] = collections.deque()
-        #: Per chunk with unsubscribes on their way: the records and their result builder.
-        self.unsubscribing: dict[int, tuple[list[int], ResultBuilder]] = {}
+    plan: ObjectPlan
+    client: Client | None
+    seen_before: dict[str, str]
+    rows: Rows
+    outcome: ObjectOutcome
+    options: RunOptions
+    reporter: Reporter | None = None
+    existing: ExistingUsers | None = None
+    in_run: set[str] = field(default_factory=set)
+    #: Chunks read and not yet in the result, by number.
+    open: dict[int, _Chunk] = field(default_factory=dict)
+    #: The pull's error, held until the chunks pulled before it are sent.
+    pull_failure: Exception | None = None
+    #: Unsubscribes planned for settled chunks, not yet handed to the stream.
+    unsubscribes: collections.deque[Part] = field(default_factory=collections.deque)
+    #: Per chunk with unsubscribes on their way: the records and their result builder.
+    unsubscribing: dict[int, tuple[list[int], ResultBuilder]] = field(default_factory=dict)
+    order: InOrder[_Chunk] = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.order = InOrder(lambda chunk: chunk.finish(self.rows, self.outcome))
+
+    @property
+    def dry_run(self) -> bool:
+        return self.options.dry_run or self.client is None
 
     def parts(self, chunks: Iterator[list[Converted]]) -> Iterator[Part]:
         options = self.options
@@ -592,7 +590,7 @@ class _Object:
             for rows in per_page:
                 yield Part(op, builder, rows, done=functools.partial(self._done, number))
             if not per_page:  # every record held back by the preparation
-                self._done(number, Part(op, builder, op.rows))
+                self._upserted(number, builder)
         yield from self._unsubscribes()
 
     def _plan(self, frame: pd.DataFrame) -> tuple[ResultBuilder, Operation]:
@@ -671,11 +669,16 @@ class _Object:
             drive(self._unsubscribes(), self.client, self.reporter)
 
     def _done(self, number: int, part: Part) -> None:
+        """One page of chunk `number` has every outcome."""
         state = self.open[number]
         state.parts -= 1
-        if state.parts > 0:  # the chunk's other pages are still on their way
-            return
-        state.record(result_frame(part.builder, "upsert"))
+        if not state.parts:  # and the chunk's other pages too
+            self._upserted(number, part.builder)
+
+    def _upserted(self, number: int, builder: ResultBuilder) -> None:
+        """Chunk `number`'s upsert has every outcome: its unsubscribes follow, if any."""
+        state = self.open[number]
+        state.record(result_frame(builder, "upsert"))
         if self.existing is not None:
             self.existing.add(state.imported())
         targets = state.opt_outs(self.options) if self.plan.opt_out is not None else []
@@ -699,12 +702,8 @@ class _Object:
         self._settled(number)
 
     def _settled(self, number: int) -> None:
-        """Chunk `number` is finished: it and any finished after it go into the result."""
-        self.settled.add(number)
-        while self.next in self.settled:
-            self.settled.discard(self.next)
-            self.open.pop(self.next).finish(self.rows, self.outcome)
-            self.next += 1
+        """Chunk `number` is finished: into the result once those before it are."""
+        self.order.done(number, self.open.pop(number))
 
     def stop(self, unplanned: str) -> None:
         """After a stop, every chunk read so far into the result: what its upsert settled,
@@ -723,9 +722,7 @@ class _Object:
                         state.unsubscribed_by(state.opt_outs(self.options), None, sid)
                 else:
                     state.status[state.send] = unplanned
-            self.settled.add(number)
-        while self.open:
-            self._settled(min(self.open))
+            self._settled(number)
 
     def close(self) -> None:
         if self.reporter is not None:
